@@ -1,0 +1,42 @@
+// `npm test`: builds the shipped executables (integration and e2e tests run dist/ as the runtime would), then
+// runs every suite with node's own test runner. `npm test -- unit` (or `npm run test:unit`) runs only the fast
+// unit suite; `--update-golden` rewrites golden files (t.assert.fileSnapshot).
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const updateGolden = args.includes('--update-golden');
+const requested = args.filter((arg) => !arg.startsWith('--'));
+const suites = requested.length > 0 ? requested : ['unit', 'integration', 'e2e'];
+
+function run(command: string, commandArgs: string[]): number {
+  const result = spawnSync(command, commandArgs, { cwd: root, stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
+if (suites.some((suite) => suite !== 'unit')) {
+  const status = run(process.execPath, [path.join(root, 'scripts', 'build.ts')]);
+  if (status !== 0) process.exit(status);
+}
+
+// Unit and integration files run two at a time (each integration test makes uniquely named namespaces); the
+// end-to-end files share one containerd lab per file and run one at a time.
+const groups: Array<{ globs: string[]; concurrency: number }> = [];
+const parallel = suites.filter((suite) => suite === 'unit' || suite === 'integration');
+if (parallel.length > 0) {
+  groups.push({ globs: parallel.map((suite) => `test/${suite}/**/*.test.ts`), concurrency: 2 });
+}
+if (suites.includes('e2e')) groups.push({ globs: ['test/e2e/**/*.test.ts'], concurrency: 1 });
+
+let failed = 0;
+for (const group of groups) {
+  const status = run(process.execPath, [
+    '--test',
+    `--test-concurrency=${group.concurrency}`,
+    ...(updateGolden ? ['--test-update-snapshots'] : []),
+    ...group.globs,
+  ]);
+  if (status !== 0) failed = status;
+}
+process.exitCode = failed;

@@ -1,0 +1,64 @@
+// One error type per boundary (style-anchors §D5). Every error carries a stable `code` so logs, metrics and the
+// CNI error `details` can name the failure without parsing messages. The plugin converts to CNI error JSON in
+// exactly one place (src/cni/dispatch.ts); the agent logs and exits or retries.
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CNI_PROTOCOL'
+  | 'KUBECONFIG_INVALID'
+  | 'KUBE_API'
+  | 'ANNOTATION_INVALID'
+  | 'RULES_INVALID'
+  | 'EXEC_FAILED'
+  | 'BINARY_MISSING'
+  | 'NETNS'
+  | 'CONFLIST_INVALID'
+  | 'INSTALL_FAILED'
+  | 'WATCH_FAILED'
+  | 'REPAIR_FAILED';
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Invalid agent settings (flags/env) or plugin netconf fields. */
+export class ConfigError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+/** A host command (iptables-restore, nft, ip, nsenter) failed or is missing. */
+export class ExecError extends AppError {
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+  constructor(
+    code: 'EXEC_FAILED' | 'BINARY_MISSING' | 'NETNS',
+    message: string,
+    details: { exitCode?: number; stderr?: string; cause?: unknown } = {},
+  ) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.exitCode = details.exitCode;
+    this.stderr = details.stderr ?? '';
+  }
+}
+
+/** Talking to the Kubernetes API failed. `retryable` tells whether trying again later may help (CNI code 11). */
+export class KubeError extends AppError {
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  constructor(message: string, details: { status?: number; retryable: boolean; cause?: unknown }) {
+    super('KUBE_API', message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.status = details.status;
+    this.retryable = details.retryable;
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
