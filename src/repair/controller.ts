@@ -3,6 +3,7 @@
 // src/installer) calls it after the first successful install, never before (an unreachable API server must not
 // block the install).
 import type { Logger } from 'pino';
+import type { Metrics } from '../sys/ports.ts';
 
 export interface RepairHandle {
   /** Stops informers and the work queue; resolves when idle. */
@@ -11,6 +12,7 @@ export interface RepairHandle {
 
 export interface RepairStartOptions {
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly signal: AbortSignal;
 }
 

@@ -31,3 +31,14 @@ export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
+
+export type MetricLabels = Readonly<Record<string, string>>;
+
+/** Prometheus-style metrics sink (the agent serves them as text on MONITORING_PORT /metrics). */
+export interface Metrics {
+  /** Adds `by` (default 1) to a counter. */
+  increment(name: string, help: string, labels?: MetricLabels, by?: number): void;
+  setGauge(name: string, help: string, value: number, labels?: MetricLabels): void;
+  /** Records one observation of a histogram (seconds, unless the name says otherwise). */
+  observe(name: string, help: string, value: number, labels?: MetricLabels): void;
+}
