@@ -1,0 +1,201 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  captureConfigFromPod,
+  captureConfigFromPodWithWarnings,
+  cidrError,
+  dedupPorts,
+  podInfoFromManifest,
+  withMandatoryInboundExclusions,
+} from '../../../src/plugin/redirect.ts';
+import { AppError } from '../../../src/errors.ts';
+
+function manifest(annotations: Record<string, string> = {}, extra: Record<string, unknown> = {}): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'ns', annotations, labels: { app: 'x' } },
+    spec: {
+      initContainers: [{ name: 'istio-validation' }],
+      containers: [
+        { name: 'app', image: 'busybox' },
+        {
+          name: 'istio-proxy',
+          args: ['proxy', 'sidecar', '--domain'],
+          env: [
+            { name: 'ISTIO_META_DNS_CAPTURE', value: 'true' },
+            { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          ],
+          securityContext: { runAsUser: 1337, runAsGroup: 1337 },
+          ...extra,
+        },
+      ],
+    },
+  };
+}
+
+test('podInfoFromManifest extracts containers (init first), proxy type, env and ids', () => {
+  const pod = podInfoFromManifest(manifest());
+  assert.deepEqual(pod.containers, ['istio-validation', 'app', 'istio-proxy']);
+  assert.equal(pod.proxyType, 'sidecar');
+  assert.deepEqual(pod.proxyEnvironments, { ISTIO_META_DNS_CAPTURE: 'true', POD_NAME: '' });
+  assert.equal(pod.proxyUid, 1337);
+  assert.equal(pod.name, 'p');
+  assert.equal(pod.namespace, 'ns');
+});
+
+test('podInfoFromManifest rejects non-pods with a message naming the field', () => {
+  assert.throws(() => podInfoFromManifest('nope'), /invalid pod object/);
+  assert.throws(
+    () => podInfoFromManifest({ metadata: {}, spec: { containers: [{}] } }),
+    /containers\.0\.name/,
+  );
+  assert.throws(
+    () => podInfoFromManifest(null),
+    (error: unknown) => error instanceof AppError,
+  );
+});
+
+test('defaults match upstream', () => {
+  const config = captureConfigFromPod(podInfoFromManifest(manifest()), {});
+  assert.equal(config.inboundInterceptionMode, 'REDIRECT');
+  assert.equal(config.inboundPortsInclude, '*');
+  assert.equal(config.inboundPortsExclude, '15020,15021,15090');
+  assert.equal(config.outboundPortsExclude, '15020');
+  assert.equal(config.outboundPortsInclude, '');
+  assert.equal(config.outboundIpRangesInclude, '*');
+  assert.equal(config.outboundIpRangesExclude, '');
+  assert.equal(config.proxyUid, '1337');
+  assert.equal(config.redirectDns, true);
+  assert.equal(config.captureAllDns, true);
+  assert.equal(config.ownerGroupsInclude, '*');
+  assert.equal(config.hostIpv4LoopbackCidr, '127.0.0.1/32');
+});
+
+test('env supplies owner groups and loopback CIDR', () => {
+  const config = captureConfigFromPod(podInfoFromManifest(manifest()), {
+    ISTIO_OUTBOUND_OWNER_GROUPS: 'a,b',
+    ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'c',
+    ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.6/32',
+  });
+  assert.equal(config.ownerGroupsInclude, 'a,b');
+  assert.equal(config.ownerGroupsExclude, 'c');
+  assert.equal(config.hostIpv4LoopbackCidr, '127.0.0.6/32');
+});
+
+test('uid/gid 0 or absent fall back to 1337 independently', () => {
+  const zero = podInfoFromManifest(manifest({}, { securityContext: { runAsUser: 0, runAsGroup: 42 } }));
+  const config = captureConfigFromPod(zero, {});
+  assert.equal(config.proxyUid, '1337');
+  assert.equal(config.proxyGid, '42');
+});
+
+test('exclude-inbound post-processing', () => {
+  assert.equal(withMandatoryInboundExclusions(''), '15020,15021,15090');
+  assert.equal(withMandatoryInboundExclusions('3306'), '3306,15020,15021,15090');
+  assert.equal(withMandatoryInboundExclusions('15020'), '15020,15021,15090');
+  assert.equal(withMandatoryInboundExclusions(' 1,2, '), '1,2,15020,15021,15090');
+  assert.equal(withMandatoryInboundExclusions('*'), '*,15020,15021,15090');
+  assert.deepEqual(dedupPorts(['1', 'a', '1', '2', 'a']), ['1', 'a', '2']);
+});
+
+test('explicit annotations pass through', () => {
+  const config = captureConfigFromPod(
+    podInfoFromManifest(
+      manifest({
+        'sidecar.istio.io/interceptionMode': 'TPROXY',
+        'traffic.sidecar.istio.io/includeInboundPorts': '',
+        'traffic.sidecar.istio.io/excludeOutboundPorts': '',
+        'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.0.0.0/8,fd00::/8',
+        'traffic.sidecar.istio.io/excludeInterfaces': 'eth1,net-2',
+        'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
+      }),
+    ),
+    {},
+  );
+  assert.equal(config.inboundInterceptionMode, 'TPROXY');
+  assert.equal(config.inboundPortsInclude, '');
+  assert.equal(config.outboundPortsExclude, '');
+  assert.equal(config.outboundIpRangesInclude, '10.0.0.0/8,fd00::/8');
+  assert.equal(config.excludeInterfaces, 'eth1,net-2');
+  assert.equal(config.rerouteVirtualInterfaces, 'old');
+  const both = captureConfigFromPod(
+    podInfoFromManifest(
+      manifest({
+        'istio.io/reroute-virtual-interfaces': 'new',
+        'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
+      }),
+    ),
+    {},
+  );
+  assert.equal(both.rerouteVirtualInterfaces, 'new');
+});
+
+const invalid: readonly [string, string, string][] = [
+  [
+    'sidecar.istio.io/interceptionMode',
+    'NONE',
+    'redirectMode; annotationFound = true: interceptionMode invalid: NONE',
+  ],
+  ['sidecar.istio.io/interceptionMode', 'tproxy', 'interceptionMode invalid: tproxy'],
+  [
+    'traffic.sidecar.istio.io/includeInboundPorts',
+    '80,http',
+    'includeInboundPorts; annotationFound = true: portList "80,http" invalid: failed parsing port "http": strconv.ParseUint: parsing "http": invalid syntax',
+  ],
+  ['traffic.sidecar.istio.io/excludeOutboundPorts', '70000', 'value out of range'],
+  [
+    'traffic.sidecar.istio.io/includeOutboundIPRanges',
+    '10.0.0.0/8, 11.0.0.0/8',
+    "includeIPCidrs; annotationFound = true: IPRanges invalid: failed parsing cidr ' 11.0.0.0/8'",
+  ],
+  ['traffic.sidecar.istio.io/excludeOutboundIPRanges', '*', "failed parsing cidr '*'"],
+  ['traffic.sidecar.istio.io/excludeOutboundIPRanges', '10.0.0.1', "no '/'"],
+  ['traffic.sidecar.istio.io/excludeOutboundIPRanges', '10.0.0.0/33', 'prefix length out of range'],
+  ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0/1', 'contains invalid characters'],
+  ['traffic.sidecar.istio.io/excludeInterfaces', 'averyveryverylongname', 'too long (max 15 chars)'],
+  ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,,eth1', 'empty interface name'],
+];
+
+for (const [key, value, message] of invalid) {
+  test(`invalid annotation ${key}=${JSON.stringify(value)} fails with upstream's message`, () => {
+    assert.throws(
+      () => captureConfigFromPod(podInfoFromManifest(manifest({ [key]: value })), {}),
+      (error: unknown) =>
+        error instanceof AppError &&
+        error.code === 'ANNOTATION_INVALID' &&
+        error.message.startsWith('annotation value error for value ') &&
+        error.message.includes(message),
+    );
+  });
+}
+
+test('cidr parser accepts what netip.ParsePrefix accepts', () => {
+  for (const ok of [
+    '0.0.0.0/0',
+    '10.1.2.3/8',
+    '::/0',
+    'fd00::1/128',
+    '::ffff:10.0.0.1/96',
+    '1:2:3:4:5:6:7:8/64',
+  ]) {
+    assert.equal(cidrError(ok), undefined, ok);
+  }
+  for (const bad of [
+    '10.0.0/8',
+    '010.0.0.0/8',
+    '10.0.0.0/08',
+    'fd00:::1/8',
+    '1:2:3:4:5:6:7:8:9/64',
+    'fe80::1%eth0/64',
+  ]) {
+    assert.notEqual(cidrError(bad), undefined, bad);
+  }
+});
+
+test('unparseable proxy booleans warn and default to false', () => {
+  const pod = podInfoFromManifest(manifest({}, { env: [{ name: 'ISTIO_DUAL_STACK', value: 'yes' }] }));
+  const { config, warnings } = captureConfigFromPodWithWarnings(pod, {});
+  assert.equal(config.dualStack, false);
+  assert.match(warnings[0] ?? '', /cannot parse dual stack environment variable/);
+});
