@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createWorkQueue } from '../../../src/repair/queue.ts';
+
+test('de-duplicates keys and processes each once', async () => {
+  const seen: string[] = [];
+  const queue = createWorkQueue({ process: (key) => (seen.push(key), Promise.resolve()), onError: () => {} });
+  queue.add('a');
+  queue.add('b');
+  queue.add('a');
+  await queue.idle();
+  assert.deepEqual(seen, ['a', 'b']);
+  await queue.shutDown();
+});
+
+test('a key added while it is processed runs again afterwards, never concurrently', async () => {
+  let active = 0;
+  let maxActive = 0;
+  const seen: string[] = [];
+  let release: (() => void) | undefined;
+  const first = new Promise<void>((resolve) => (release = resolve));
+  let started: (() => void) | undefined;
+  const firstStarted = new Promise<void>((resolve) => (started = resolve));
+  const queue = createWorkQueue({
+    process: async (key) => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      seen.push(key);
+      started?.();
+      if (seen.length === 1) await first;
+      active -= 1;
+    },
+    onError: () => {},
+  });
+  queue.add('a');
+  await firstStarted;
+  queue.add('a');
+  release?.();
+  await queue.idle();
+  assert.deepEqual(seen, ['a', 'a']);
+  assert.equal(maxActive, 1);
+  await queue.shutDown();
+});
+
+test('failures are retried with back-off and dropped after 5 attempts', async () => {
+  let calls = 0;
+  const errors: { attempt: number; final: boolean }[] = [];
+  const queue = createWorkQueue({
+    process: () => {
+      calls += 1;
+      return Promise.reject(new Error('boom'));
+    },
+    onError: (_key, _error, attempt, final) => errors.push({ attempt, final }),
+    baseDelayMs: 1,
+  });
+  queue.add('k');
+  await queue.idle();
+  assert.equal(calls, 5);
+  assert.deepEqual(
+    errors.map((e) => e.final),
+    [false, false, false, false, true],
+  );
+  assert.deepEqual(
+    errors.map((e) => e.attempt),
+    [1, 2, 3, 4, 5],
+  );
+  await queue.shutDown();
+});
+
+test('success after a failure resets the attempt count', async () => {
+  let calls = 0;
+  const queue = createWorkQueue({
+    process: () => {
+      calls += 1;
+      return calls === 1 ? Promise.reject(new Error('once')) : Promise.resolve();
+    },
+    onError: () => {},
+    baseDelayMs: 1,
+  });
+  queue.add('k');
+  await queue.idle();
+  assert.equal(calls, 2);
+  await queue.shutDown();
+});
+
+test('shutDown drops pending work and waits for the key in progress', async () => {
+  const seen: string[] = [];
+  let release: (() => void) | undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let started: (() => void) | undefined;
+  const aStarted = new Promise<void>((resolve) => (started = resolve));
+  const queue = createWorkQueue({
+    process: async (key) => {
+      seen.push(key);
+      started?.();
+      await gate;
+    },
+    onError: () => {},
+  });
+  queue.add('a');
+  queue.add('b');
+  await aStarted;
+  const stopping = queue.shutDown();
+  release?.();
+  await stopping;
+  queue.add('c');
+  assert.deepEqual(seen, ['a']);
+});
+
+test('the token bucket limits the overall rate after the burst', async () => {
+  const seen: string[] = [];
+  const queue = createWorkQueue({
+    process: (key) => (seen.push(key), Promise.resolve()),
+    onError: () => {},
+    ratePerSecond: 1000,
+    burst: 1,
+  });
+  for (const key of ['a', 'b', 'c']) queue.add(key);
+  await queue.idle();
+  assert.deepEqual(seen, ['a', 'b', 'c']);
+  await queue.shutDown();
+});
