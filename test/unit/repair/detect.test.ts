@@ -19,7 +19,6 @@ function pod(manifest: unknown) {
 }
 
 const completed = { terminated: { exitCode: 0, reason: 'Completed', message: '' } };
-const waiting = { waiting: { reason: 'CrashLoopBackOff' } };
 
 const cases: { name: string; manifest: unknown; filter?: Partial<BrokenPodFilter>; want: boolean }[] = [
   {
