@@ -1,0 +1,774 @@
+// A Kubernetes API server stand-in for tests: HTTPS with a CA made at start-up, bearer-token auth, Kubernetes-
+// shaped JSON (Status objects for errors), pods LIST/WATCH/GET/DELETE/PATCH, nodes, namespaces, events and fault
+// injection. It is the one part of the test node that is not the real thing, so it keeps the real API's shapes:
+// list kinds, watch event lines, resourceVersion semantics, 401/404/409 Status bodies.
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export type KubeObject = {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+  [key: string]: unknown;
+};
+
+export type RecordedRequest = {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+};
+
+export type Fault = {
+  /** Answer with this status (a Kubernetes Status body) instead of serving the request. */
+  status?: number;
+  /** Delay before serving (or failing) the request. */
+  latencyMs?: number;
+  /** Destroy the connection without an answer. */
+  drop?: boolean;
+  /** How many matching requests the fault applies to. */
+  times: number;
+  match?: (req: { method: string; path: string; query: Record<string, string> }) => boolean;
+};
+
+export type KubeApiServer = {
+  url: string;
+  host: string;
+  port: number;
+  caPem: string;
+  caFile: string;
+  token: string;
+  upsertPod(pod: KubeObject): KubeObject;
+  getPod(namespace: string, name: string): KubeObject | undefined;
+  deletePod(namespace: string, name: string): boolean;
+  upsertNode(node: KubeObject): KubeObject;
+  getNode(name: string): KubeObject | undefined;
+  upsertNamespace(namespace: KubeObject | string): KubeObject;
+  readonly events: KubeObject[];
+  readonly requests: RecordedRequest[];
+  injectFault(fault: Fault): void;
+  clearFaults(): void;
+  close(): Promise<void>;
+};
+
+type Resource = 'pods' | 'nodes' | 'namespaces';
+type WatchEvent = {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  resource: Resource;
+  object: KubeObject;
+  rv: number;
+};
+type Watcher = {
+  resource: Resource;
+  namespace: string | undefined;
+  matches: (o: KubeObject) => boolean;
+  send: (e: WatchEvent) => void;
+  end: () => void;
+};
+
+const KINDS: Record<Resource, string> = { pods: 'Pod', nodes: 'Node', namespaces: 'Namespace' };
+
+function makeCertificates(dir: string): { caPem: string; certPem: string; keyPem: string } {
+  const run = (args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=kube-test-ca',
+  ]);
+  run(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
+  writeFileSync(
+    path.join(dir, 'ext.cnf'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+  );
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  ]);
+  return {
+    caPem: readFileSync(path.join(dir, 'ca.pem'), 'utf8'),
+    certPem: readFileSync(path.join(dir, 'server.pem'), 'utf8'),
+    keyPem: readFileSync(path.join(dir, 'server.key'), 'utf8'),
+  };
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+function reasonFor(code: number): string {
+  switch (code) {
+    case 400:
+      return 'BadRequest';
+    case 401:
+      return 'Unauthorized';
+    case 403:
+      return 'Forbidden';
+    case 404:
+      return 'NotFound';
+    case 405:
+      return 'MethodNotAllowed';
+    case 409:
+      return 'Conflict';
+    case 410:
+      return 'Expired';
+    case 415:
+      return 'UnsupportedMediaType';
+    case 422:
+      return 'Invalid';
+    case 429:
+      return 'TooManyRequests';
+    case 503:
+      return 'ServiceUnavailable';
+    case 504:
+      return 'Timeout';
+    default:
+      return code >= 500 ? 'InternalError' : 'BadRequest';
+  }
+}
+
+function statusBody(
+  code: number,
+  message: string,
+  details?: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason: reasonFor(code),
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
+/** `a=b,c!=d,e,!f,g in (x,y),h notin (z)` — the label selector grammar the API server accepts. */
+export function parseLabelSelector(selector: string): (labels: Record<string, string>) => boolean {
+  const terms: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of selector) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      terms.push(current);
+      current = '';
+    } else current += ch;
+  }
+  terms.push(current);
+  const checks = terms
+    .map((t) => t.trim())
+    .filter((t) => t !== '')
+    .map((term): ((labels: Record<string, string>) => boolean) => {
+      const setMatch = /^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
+      if (setMatch) {
+        const key = setMatch[1] ?? '';
+        const values = (setMatch[3] ?? '').split(',').map((v) => v.trim());
+        return setMatch[2] === 'in'
+          ? (l) => l[key] !== undefined && values.includes(l[key])
+          : (l) => l[key] === undefined || !values.includes(l[key]);
+      }
+      const ne = /^([^!=]+)!=(.*)$/.exec(term);
+      if (ne) {
+        const key = (ne[1] ?? '').trim();
+        const value = (ne[2] ?? '').trim();
+        return (l) => l[key] !== value;
+      }
+      const eq = /^([^!=]+)==?(.*)$/.exec(term);
+      if (eq) {
+        const key = (eq[1] ?? '').trim();
+        const value = (eq[2] ?? '').trim();
+        return (l) => l[key] === value;
+      }
+      if (term.startsWith('!')) {
+        const key = term.slice(1).trim();
+        return (l) => l[key] === undefined;
+      }
+      return (l) => l[term] !== undefined;
+    });
+  return (labels) => checks.every((check) => check(labels));
+}
+
+function fieldValue(object: KubeObject, field: string): string {
+  let current: unknown = object;
+  for (const part of field.split('.')) {
+    if (current === null || typeof current !== 'object') return '';
+    current = (current as Record<string, unknown>)[part];
+  }
+  return typeof current === 'string' ? current : current === undefined ? '' : JSON.stringify(current);
+}
+
+/** `spec.nodeName=n1,metadata.name!=x` — field selectors (any dotted path, `=`, `==`, `!=`). */
+export function parseFieldSelector(selector: string): (object: KubeObject) => boolean {
+  const checks = selector
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '')
+    .map((term): ((o: KubeObject) => boolean) => {
+      const ne = /^([^!=]+)!=(.*)$/.exec(term);
+      if (ne) return (o) => fieldValue(o, (ne[1] ?? '').trim()) !== (ne[2] ?? '').trim();
+      const eq = /^([^!=]+)==?(.*)$/.exec(term);
+      if (eq) return (o) => fieldValue(o, (eq[1] ?? '').trim()) === (eq[2] ?? '').trim();
+      throw new Error(`invalid field selector term ${term}`);
+    });
+  return (object) => checks.every((check) => check(object));
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
+  const result: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+/** RFC 6902 JSON patch (add, remove, replace, test). */
+export function jsonPatch(target: unknown, operations: unknown): unknown {
+  if (!Array.isArray(operations)) throw new Error('json patch must be an array');
+  const doc = { root: clone(target) };
+  for (const op of operations as Array<{ op: string; path: string; value?: unknown }>) {
+    const parts = op.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+    let parent: Record<string, unknown> | unknown[] = doc;
+    let key: string = 'root';
+    for (const part of parts) {
+      const next: unknown = Array.isArray(parent) ? parent[Number(key)] : parent[key];
+      if (next === null || typeof next !== 'object') throw new Error(`path ${op.path} not found`);
+      parent = next as Record<string, unknown> | unknown[];
+      key = part;
+    }
+    if (Array.isArray(parent)) {
+      const index = key === '-' ? parent.length : Number(key);
+      if (op.op === 'add') parent.splice(index, 0, clone(op.value));
+      else if (op.op === 'remove') parent.splice(index, 1);
+      else if (op.op === 'replace') parent[index] = clone(op.value);
+      else if (op.op === 'test' && JSON.stringify(parent[index]) !== JSON.stringify(op.value))
+        throw new Error(`test failed at ${op.path}`);
+    } else {
+      if (op.op === 'add' || op.op === 'replace') parent[key] = clone(op.value);
+      else if (op.op === 'remove') {
+        if (!(key in parent)) throw new Error(`path ${op.path} not found`);
+        delete parent[key];
+      } else if (op.op === 'test' && JSON.stringify(parent[key]) !== JSON.stringify(op.value))
+        throw new Error(`test failed at ${op.path}`);
+    }
+  }
+  return doc.root;
+}
+
+class HttpError extends Error {
+  readonly code: number;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: number, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export async function startKubeApiServer(options: { token?: string } = {}): Promise<KubeApiServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'id-kube-'));
+  const { caPem, certPem, keyPem } = makeCertificates(dir);
+  const caFile = path.join(dir, 'ca.crt');
+  writeFileSync(caFile, caPem);
+
+  let token = options.token ?? `test-token-${randomUUID()}`;
+  let resourceVersion = 1000;
+  const stores: Record<Resource, Map<string, KubeObject>> = {
+    pods: new Map(),
+    nodes: new Map(),
+    namespaces: new Map(),
+  };
+  const history: WatchEvent[] = [];
+  const watchers = new Set<Watcher>();
+  const events: KubeObject[] = [];
+  const requests: RecordedRequest[] = [];
+  const faults: Fault[] = [];
+
+  const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
+
+  function emit(type: WatchEvent['type'], resource: Resource, object: KubeObject): void {
+    const event: WatchEvent = { type, resource, object: clone(object), rv: resourceVersion };
+    history.push(event);
+    for (const watcher of watchers) {
+      if (watcher.resource !== resource) continue;
+      if (watcher.namespace !== undefined && object.metadata.namespace !== watcher.namespace) continue;
+      if (watcher.matches(object)) watcher.send(event);
+    }
+  }
+
+  function upsert(resource: Resource, input: KubeObject, requireVersion?: string): KubeObject {
+    if (!input.metadata?.name) throw new HttpError(422, `${resource} name is required`);
+    const namespaced = resource === 'pods';
+    if (namespaced && !input.metadata.namespace)
+      input = mergePatch(input, { metadata: { namespace: 'default' } }) as KubeObject;
+    const key = keyOf(namespaced ? input.metadata.namespace : undefined, input.metadata.name);
+    const existing = stores[resource].get(key);
+    if (
+      requireVersion !== undefined &&
+      existing !== undefined &&
+      existing.metadata.resourceVersion !== requireVersion
+    ) {
+      throw new HttpError(
+        409,
+        `Operation cannot be fulfilled on ${resource} "${input.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+        { name: input.metadata.name, kind: resource },
+      );
+    }
+    resourceVersion++;
+    const object: KubeObject = clone(input);
+    object.apiVersion = 'v1';
+    object.kind = KINDS[resource];
+    object.metadata.uid = existing?.metadata.uid ?? object.metadata.uid ?? randomUUID();
+    object.metadata.creationTimestamp =
+      existing?.metadata.creationTimestamp ??
+      object.metadata.creationTimestamp ??
+      new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    object.metadata.resourceVersion = String(resourceVersion);
+    stores[resource].set(key, object);
+    emit(existing ? 'MODIFIED' : 'ADDED', resource, object);
+    return clone(object);
+  }
+
+  function remove(resource: Resource, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = keyOf(namespace, name);
+    const existing = stores[resource].get(key);
+    if (!existing) return undefined;
+    stores[resource].delete(key);
+    resourceVersion++;
+    const object = clone(existing);
+    object.metadata.resourceVersion = String(resourceVersion);
+    emit('DELETED', resource, object);
+    return object;
+  }
+
+  function notFound(resource: Resource, name: string): HttpError {
+    return new HttpError(404, `${resource} "${name}" not found`, { name, kind: resource });
+  }
+
+  async function readBody(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (text.trim() === '') return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HttpError(400, `invalid JSON body`);
+    }
+  }
+
+  function sendJson(res: ServerResponse, code: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  function list(
+    resource: Resource,
+    namespace: string | undefined,
+    query: Record<string, string>,
+  ): KubeObject[] {
+    const labels = parseLabelSelector(query.labelSelector ?? '');
+    const fields = parseFieldSelector(query.fieldSelector ?? '');
+    return [...stores[resource].values()]
+      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+      .filter((o) => labels(o.metadata.labels ?? {}) && fields(o))
+      .sort((a, b) =>
+        keyOf(a.metadata.namespace, a.metadata.name).localeCompare(
+          keyOf(b.metadata.namespace, b.metadata.name),
+        ),
+      )
+      .map(clone);
+  }
+
+  function startWatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    resource: Resource,
+    namespace: string | undefined,
+    query: Record<string, string>,
+  ): void {
+    const labels = parseLabelSelector(query.labelSelector ?? '');
+    const fields = parseFieldSelector(query.fieldSelector ?? '');
+    const matches = (o: KubeObject): boolean => labels(o.metadata.labels ?? {}) && fields(o);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    const write = (e: { type: string; object: unknown }): void => {
+      if (!res.writableEnded) res.write(JSON.stringify(e) + '\n');
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const watcher: Watcher = {
+      resource,
+      namespace,
+      matches,
+      send: (e) => write({ type: e.type, object: e.object }),
+      end: () => {
+        if (timer) clearTimeout(timer);
+        watchers.delete(watcher);
+        if (!res.writableEnded) res.end();
+      },
+    };
+    const from = query.resourceVersion;
+    if (from === undefined || from === '' || from === '0') {
+      for (const o of list(resource, namespace, query)) write({ type: 'ADDED', object: o });
+    } else {
+      const since = Number(from);
+      for (const e of history) {
+        if (e.rv <= since || e.resource !== resource) continue;
+        if (namespace !== undefined && e.object.metadata.namespace !== namespace) continue;
+        if (matches(e.object)) write({ type: e.type, object: e.object });
+      }
+    }
+    if (query.allowWatchBookmarks === 'true') {
+      write({
+        type: 'BOOKMARK',
+        object: {
+          kind: KINDS[resource],
+          apiVersion: 'v1',
+          metadata: { resourceVersion: String(resourceVersion) },
+        },
+      });
+    }
+    watchers.add(watcher);
+    const timeoutSeconds = Number(query.timeoutSeconds ?? '0');
+    if (timeoutSeconds > 0) timer = setTimeout(watcher.end, timeoutSeconds * 1000);
+    req.on('close', () => watcher.end());
+  }
+
+  function applyPatch(current: KubeObject, contentType: string, patch: unknown): KubeObject {
+    const type = contentType.split(';')[0]?.trim() ?? '';
+    try {
+      if (type === 'application/json-patch+json') return jsonPatch(current, patch) as KubeObject;
+      if (
+        type === 'application/merge-patch+json' ||
+        type === 'application/strategic-merge-patch+json' ||
+        type === 'application/apply-patch+yaml'
+      )
+        return mergePatch(current, patch) as KubeObject;
+    } catch (error) {
+      throw new HttpError(422, error instanceof Error ? error.message : String(error));
+    }
+    throw new HttpError(
+      415,
+      `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+    );
+  }
+
+  async function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    pathname: string,
+    query: Record<string, string>,
+  ): Promise<void> {
+    const parts = pathname.split('/').filter((p) => p !== '');
+    const watch = query.watch === 'true' || query.watch === '1';
+
+    if (method === 'GET' && pathname === '/version') {
+      sendJson(res, 200, { major: '1', minor: '34', gitVersion: 'v1.34.0-test', platform: 'linux/amd64' });
+      return;
+    }
+    if (method === 'GET' && (pathname === '/healthz' || pathname === '/readyz' || pathname === '/livez')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+
+    // events: /api/v1/namespaces/{ns}/events and /apis/events.k8s.io/v1/namespaces/{ns}/events
+    const eventsMatch =
+      /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(pathname) ??
+      /^\/apis\/events\.k8s\.io\/v1\/namespaces\/([^/]+)\/events$/.exec(pathname);
+    if (eventsMatch) {
+      if (method === 'POST') {
+        const body = (await readBody(req)) as KubeObject | undefined;
+        if (!body?.metadata) throw new HttpError(400, 'event body required');
+        resourceVersion++;
+        const event = clone(body);
+        event.metadata.namespace ??= eventsMatch[1] ?? 'default';
+        event.metadata.name ??= `event.${randomUUID()}`;
+        event.metadata.uid = randomUUID();
+        event.metadata.resourceVersion = String(resourceVersion);
+        event.metadata.creationTimestamp = new Date().toISOString();
+        events.push(event);
+        sendJson(res, 201, event);
+        return;
+      }
+      if (method === 'GET') {
+        const apiVersion = pathname.startsWith('/apis/') ? 'events.k8s.io/v1' : 'v1';
+        sendJson(res, 200, {
+          kind: 'EventList',
+          apiVersion,
+          metadata: { resourceVersion: String(resourceVersion) },
+          items: events.filter((e) => e.metadata.namespace === eventsMatch[1]),
+        });
+        return;
+      }
+      throw new HttpError(405, `method ${method} not allowed`);
+    }
+
+    if (parts[0] !== 'api' || parts[1] !== 'v1')
+      throw new HttpError(404, `the server could not find the requested resource`);
+    const rest = parts.slice(2);
+
+    // cluster-scoped lists and namespaced resources
+    let resource: Resource;
+    let namespace: string | undefined;
+    let name: string | undefined;
+    let subresource: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      namespace = rest[1];
+      if (rest[2] !== 'pods') throw new HttpError(404, `the server could not find the requested resource`);
+      resource = 'pods';
+      name = rest[3];
+      subresource = rest[4];
+    } else if (rest[0] === 'pods' || rest[0] === 'nodes' || rest[0] === 'namespaces') {
+      resource = rest[0];
+      name = rest[1];
+      subresource = rest[2];
+      if (resource === 'pods' && name !== undefined)
+        throw new HttpError(404, 'the server could not find the requested resource');
+    } else {
+      throw new HttpError(404, `the server could not find the requested resource`);
+    }
+    if (subresource !== undefined && subresource !== 'status')
+      throw new HttpError(404, `the server could not find the requested resource`);
+
+    if (name === undefined) {
+      if (method === 'GET' && watch) {
+        startWatch(req, res, resource, namespace, query);
+        return;
+      }
+      if (method === 'GET') {
+        const items = list(resource, namespace, query);
+        sendJson(res, 200, {
+          kind: `${KINDS[resource]}List`,
+          apiVersion: 'v1',
+          metadata: { resourceVersion: String(resourceVersion) },
+          items,
+        });
+        return;
+      }
+      if (method === 'POST') {
+        const body = (await readBody(req)) as KubeObject | undefined;
+        if (!body?.metadata?.name) throw new HttpError(422, `${resource} name is required`);
+        if (namespace !== undefined) body.metadata.namespace = namespace;
+        if (
+          stores[resource].has(
+            keyOf(resource === 'pods' ? body.metadata.namespace : undefined, body.metadata.name),
+          )
+        )
+          throw new HttpError(409, `${resource} "${body.metadata.name}" already exists`, {
+            name: body.metadata.name,
+            kind: resource,
+          });
+        delete body.metadata.resourceVersion;
+        sendJson(res, 201, upsert(resource, body));
+        return;
+      }
+      throw new HttpError(405, `method ${method} not allowed`);
+    }
+
+    const key = keyOf(resource === 'pods' ? namespace : undefined, name);
+    const current = stores[resource].get(key);
+    if (!current) throw notFound(resource, name);
+
+    switch (method) {
+      case 'GET':
+        sendJson(res, 200, clone(current));
+        return;
+      case 'PATCH': {
+        const patch = await readBody(req);
+        const patched = applyPatch(current, req.headers['content-type'] ?? '', patch);
+        // identity fields are not patchable
+        patched.metadata.name = current.metadata.name;
+        if (current.metadata.namespace !== undefined) patched.metadata.namespace = current.metadata.namespace;
+        if (current.metadata.uid !== undefined) patched.metadata.uid = current.metadata.uid;
+        const requested = (patch as KubeObject | undefined)?.metadata?.resourceVersion;
+        sendJson(res, 200, upsert(resource, patched, typeof requested === 'string' ? requested : undefined));
+        return;
+      }
+      case 'PUT': {
+        const body = (await readBody(req)) as KubeObject | undefined;
+        if (!body?.metadata) throw new HttpError(400, 'body required');
+        body.metadata.name = name;
+        if (namespace !== undefined) body.metadata.namespace = namespace;
+        sendJson(res, 200, upsert(resource, body, body.metadata.resourceVersion));
+        return;
+      }
+      case 'DELETE': {
+        const body = (await readBody(req)) as
+          { preconditions?: { uid?: string; resourceVersion?: string } } | undefined;
+        const pre = body?.preconditions;
+        if (pre?.uid !== undefined && pre.uid !== current.metadata.uid) {
+          throw new HttpError(
+            409,
+            `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
+            { name, kind: resource },
+          );
+        }
+        if (pre?.resourceVersion !== undefined && pre.resourceVersion !== current.metadata.resourceVersion) {
+          throw new HttpError(
+            409,
+            `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+            { name, kind: resource },
+          );
+        }
+        sendJson(res, 200, remove(resource, resource === 'pods' ? namespace : undefined, name));
+        return;
+      }
+      default:
+        throw new HttpError(405, `method ${method} not allowed`);
+    }
+  }
+
+  const server = createServer({ cert: certPem, key: keyPem }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const query = Object.fromEntries(url.searchParams.entries());
+    const method = req.method ?? 'GET';
+    const record: RecordedRequest = {
+      method,
+      path: url.pathname,
+      query,
+      status: 0,
+      headers: { ...req.headers },
+    };
+    requests.push(record);
+    res.on('finish', () => {
+      record.status = res.statusCode;
+    });
+    void (async () => {
+      const fault = faults.find(
+        (f) => f.times > 0 && (f.match?.({ method, path: url.pathname, query }) ?? true),
+      );
+      if (fault) {
+        fault.times--;
+        if (fault.latencyMs) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+        if (fault.drop) {
+          record.status = -1;
+          req.socket.destroy();
+          return;
+        }
+        if (fault.status !== undefined) {
+          if (fault.status === 429) res.setHeader('Retry-After', '1');
+          sendJson(res, fault.status, statusBody(fault.status, `injected fault ${fault.status}`));
+          return;
+        }
+      }
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        sendJson(res, 401, statusBody(401, 'Unauthorized'));
+        return;
+      }
+      try {
+        await route(req, res, method, url.pathname, query);
+      } catch (error) {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (error instanceof HttpError)
+          sendJson(res, error.code, statusBody(error.code, error.message, error.details));
+        else sendJson(res, 500, statusBody(500, error instanceof Error ? error.message : String(error)));
+      }
+    })();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `https://127.0.0.1:${port}`,
+    host: '127.0.0.1',
+    port,
+    caPem,
+    caFile,
+    get token() {
+      return token;
+    },
+    set token(value: string) {
+      token = value;
+    },
+    upsertPod: (pod) => upsert('pods', pod),
+    getPod: (namespace, name) => {
+      const pod = stores.pods.get(keyOf(namespace, name));
+      return pod ? clone(pod) : undefined;
+    },
+    deletePod: (namespace, name) => remove('pods', namespace, name) !== undefined,
+    upsertNode: (node) => upsert('nodes', node),
+    getNode: (name) => {
+      const node = stores.nodes.get(keyOf(undefined, name));
+      return node ? clone(node) : undefined;
+    },
+    upsertNamespace: (ns) => upsert('namespaces', typeof ns === 'string' ? { metadata: { name: ns } } : ns),
+    events,
+    requests,
+    injectFault: (fault) => {
+      faults.push({ ...fault });
+    },
+    clearFaults: () => {
+      faults.length = 0;
+    },
+    close: async () => {
+      for (const watcher of [...watchers]) watcher.end();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

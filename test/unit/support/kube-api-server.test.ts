@@ -1,0 +1,266 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- JSON replies are inspected loosely */
+import * as k8s from '@kubernetes/client-node';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { after, before, describe, test } from 'node:test';
+import type { KubeApiServer } from '../../support/kube-api-server.ts';
+import { mergePatch, parseLabelSelector, startKubeApiServer } from '../../support/kube-api-server.ts';
+
+type Reply = { status: number; body: any; headers: Record<string, unknown> };
+
+function call(
+  server: KubeApiServer,
+  method: string,
+  path: string,
+  options: { body?: unknown; contentType?: string; token?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const req = request(
+      `${server.url}${path}`,
+      {
+        method,
+        ca: server.caPem,
+        headers: {
+          Authorization: `Bearer ${options.token ?? server.token}`,
+          ...(payload !== undefined
+            ? {
+                'Content-Type': options.contentType ?? 'application/json',
+                'Content-Length': Buffer.byteLength(payload),
+              }
+            : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text ? JSON.parse(text) : undefined,
+            headers: res.headers,
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function pod(namespace: string, name: string, nodeName = 'node-a', labels: Record<string, string> = {}) {
+  return { metadata: { namespace, name, labels }, spec: { nodeName, containers: [{ name: 'app' }] } };
+}
+
+describe('kube API test server', () => {
+  let server: KubeApiServer;
+  before(async () => {
+    server = await startKubeApiServer({ token: 'first' });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('rejects a wrong bearer token with a 401 Status and honours rotation', async () => {
+    const bad = await call(server, 'GET', '/api/v1/pods', { token: 'nope' });
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body.kind, 'Status');
+    assert.equal(bad.body.reason, 'Unauthorized');
+    server.token = 'second';
+    assert.equal((await call(server, 'GET', '/api/v1/pods', { token: 'first' })).status, 401);
+    assert.equal((await call(server, 'GET', '/api/v1/pods')).status, 200);
+    server.token = 'first';
+  });
+
+  test('GET of a missing pod is a Kubernetes NotFound Status', async () => {
+    const reply = await call(server, 'GET', '/api/v1/namespaces/default/pods/x');
+    assert.equal(reply.status, 404);
+    assert.equal(reply.body.message, 'pods "x" not found');
+    assert.equal(reply.body.reason, 'NotFound');
+    assert.equal(reply.body.code, 404);
+  });
+
+  test('upsertPod fills metadata and LIST filters by namespace, labels and spec.nodeName', async () => {
+    const stored = server.upsertPod(pod('ns1', 'p1', 'node-a', { app: 'x' }));
+    assert.ok(stored.metadata.uid);
+    assert.ok(stored.metadata.creationTimestamp);
+    const again = server.upsertPod({ ...stored, metadata: { ...stored.metadata, labels: { app: 'y' } } });
+    assert.equal(again.metadata.uid, stored.metadata.uid);
+    assert.ok(Number(again.metadata.resourceVersion) > Number(stored.metadata.resourceVersion));
+    server.upsertPod(pod('ns2', 'p2', 'node-b'));
+
+    const all = await call(server, 'GET', '/api/v1/pods');
+    assert.equal(all.body.kind, 'PodList');
+    assert.ok(all.body.items.length >= 2);
+    const byNode = await call(server, 'GET', '/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-b');
+    assert.deepEqual(
+      byNode.body.items.map((p: any) => p.metadata.name),
+      ['p2'],
+    );
+    const byNs = await call(server, 'GET', '/api/v1/namespaces/ns1/pods?labelSelector=app%3Dy');
+    assert.deepEqual(
+      byNs.body.items.map((p: any) => p.metadata.name),
+      ['p1'],
+    );
+    const one = await call(server, 'GET', '/api/v1/namespaces/ns1/pods/p1');
+    assert.equal(one.body.metadata.uid, stored.metadata.uid);
+  });
+
+  test('DELETE honours uid and resourceVersion preconditions', async () => {
+    const stored = server.upsertPod(pod('del', 'p'));
+    const wrongUid = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p', {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'other' } },
+    });
+    assert.equal(wrongUid.status, 409);
+    assert.equal(wrongUid.body.reason, 'Conflict');
+    const wrongRv = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p', {
+      body: { preconditions: { resourceVersion: '1' } },
+    });
+    assert.equal(wrongRv.status, 409);
+    const ok = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p', {
+      body: { preconditions: { uid: stored.metadata.uid, resourceVersion: stored.metadata.resourceVersion } },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(server.getPod('del', 'p'), undefined);
+  });
+
+  test('PATCH of pods/status merges labels; nodes PATCH removes a taint', async () => {
+    server.upsertPod(pod('patch', 'p', 'node-a', { keep: '1' }));
+    for (const contentType of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
+      const reply = await call(server, 'PATCH', '/api/v1/namespaces/patch/pods/p/status', {
+        body: { metadata: { labels: { broken: contentType } } },
+        contentType,
+      });
+      assert.equal(reply.status, 200);
+    }
+    assert.deepEqual(server.getPod('patch', 'p')?.metadata.labels, {
+      keep: '1',
+      broken: 'application/strategic-merge-patch+json',
+    });
+
+    server.upsertNode({
+      metadata: { name: 'node-a' },
+      spec: { taints: [{ key: 'cni.istio.io/not-ready', effect: 'NoSchedule' }] },
+    });
+    const node = await call(server, 'PATCH', '/api/v1/nodes/node-a', {
+      body: [{ op: 'remove', path: '/spec/taints/0' }],
+      contentType: 'application/json-patch+json',
+    });
+    assert.equal(node.status, 200);
+    assert.deepEqual(server.getNode('node-a')?.spec?.taints, []);
+    assert.equal((await call(server, 'GET', '/api/v1/nodes/node-a')).body.kind, 'Node');
+  });
+
+  test('namespaces GET and events POST (core and events.k8s.io)', async () => {
+    server.upsertNamespace({ metadata: { name: 'istio-system', labels: { a: 'b' } } });
+    const ns = await call(server, 'GET', '/api/v1/namespaces/istio-system');
+    assert.equal(ns.body.metadata.labels.a, 'b');
+    const core = await call(server, 'POST', '/api/v1/namespaces/default/events', {
+      body: { metadata: { generateName: 'x.' }, reason: 'LabelBrokenPod' },
+    });
+    assert.equal(core.status, 201);
+    const modern = await call(server, 'POST', '/apis/events.k8s.io/v1/namespaces/default/events', {
+      body: { metadata: { name: 'y' }, reason: 'DeletePod' },
+    });
+    assert.equal(modern.status, 201);
+    assert.deepEqual(
+      server.events.slice(-2).map((e) => e.reason),
+      ['LabelBrokenPod', 'DeletePod'],
+    );
+  });
+
+  test('injected faults: status, drop, then normal service', async () => {
+    server.injectFault({ status: 429, times: 1, match: (r) => r.path.endsWith('/faulty') });
+    server.injectFault({ drop: true, times: 1, match: (r) => r.path.endsWith('/faulty') });
+    const first = await call(server, 'GET', '/api/v1/namespaces/default/pods/faulty');
+    assert.equal(first.status, 429);
+    assert.equal(first.body.reason, 'TooManyRequests');
+    await assert.rejects(call(server, 'GET', '/api/v1/namespaces/default/pods/faulty'));
+    assert.equal((await call(server, 'GET', '/api/v1/namespaces/default/pods/faulty')).status, 404);
+    const recorded = server.requests.filter((r) => r.path.endsWith('/faulty')).map((r) => r.status);
+    assert.deepEqual(recorded, [429, -1, 404]);
+  });
+
+  test('watch streams events from a resourceVersion and ends at timeoutSeconds', async () => {
+    const rv = server.upsertPod(pod('w', 'before')).metadata.resourceVersion;
+    const lines: any[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const req = request(
+        `${server.url}/api/v1/namespaces/w/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true`,
+        { ca: server.caPem, headers: { Authorization: `Bearer ${server.token}` } },
+        (res) => {
+          let buffer = '';
+          res.on('data', (c: Buffer) => {
+            buffer += c.toString('utf8');
+            let index: number;
+            while ((index = buffer.indexOf('\n')) >= 0) {
+              lines.push(JSON.parse(buffer.slice(0, index)));
+              buffer = buffer.slice(index + 1);
+            }
+            if (lines.some((l) => l.type === 'BOOKMARK') && lines.length === 1) {
+              server.upsertPod(pod('w', 'after'));
+              server.deletePod('w', 'after');
+            }
+          });
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    await done;
+    assert.deepEqual(
+      lines.map((l) => `${l.type}:${l.object.metadata.name ?? ''}`),
+      ['BOOKMARK:', 'ADDED:after', 'DELETED:after'],
+    );
+  });
+
+  test('works with @kubernetes/client-node (read, informer with field selector)', async () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: server.url, caData: Buffer.from(server.caPem).toString('base64') }],
+      users: [{ name: 'u', token: server.token }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const api = kc.makeApiClient(k8s.CoreV1Api);
+    server.upsertPod(pod('inf', 'existing', 'node-z'));
+    const read = await api.readNamespacedPod({ name: 'existing', namespace: 'inf' });
+    assert.equal(read.metadata?.name, 'existing');
+    await assert.rejects(
+      api.readNamespacedPod({ name: 'missing', namespace: 'inf' }),
+      (e: any) => e.code === 404,
+    );
+
+    const informer = new k8s.ListWatch(
+      '/api/v1/pods',
+      new k8s.Watch(kc),
+      () => api.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=node-z' }),
+      false,
+      undefined,
+      'spec.nodeName=node-z',
+    );
+    const seen: string[] = [];
+    const gotNew = new Promise<void>((resolve) => {
+      informer.on('add', (p) => {
+        seen.push(p.metadata?.name ?? '');
+        if (p.metadata?.name === 'new') resolve();
+      });
+    });
+    await informer.start();
+    server.upsertPod(pod('inf', 'elsewhere', 'node-y'));
+    server.upsertPod(pod('inf', 'new', 'node-z'));
+    await gotNew;
+    await informer.stop();
+    assert.deepEqual(seen, ['existing', 'new']);
+  });
+
+  test('selector and patch helpers', () => {
+    const match = parseLabelSelector('a=1,b!=2,c,!d,e in (x, y),f notin (z)');
+    assert.equal(match({ a: '1', c: '', e: 'y' }), true);
+    assert.equal(match({ a: '1', c: '', e: 'y', d: '' }), false);
+    assert.equal(match({ a: '1', c: '', e: 'q' }), false);
+    assert.deepEqual(mergePatch({ a: { b: 1, c: 2 } }, { a: { c: null, d: 3 } }), { a: { b: 1, d: 3 } });
+  });
+});
