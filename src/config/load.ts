@@ -1,0 +1,307 @@
+// Pure: env snapshot + explicitly passed flags → one frozen AgentConfig, or one ConfigError listing every invalid
+// setting (style-anchors §D6). Nothing downstream reads the environment.
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { SETTINGS, type Setting } from './settings.ts';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'none';
+
+export interface RepairConfig {
+  readonly enabled: boolean;
+  readonly deletePods: boolean;
+  readonly labelPods: boolean;
+  readonly repairPods: boolean;
+  readonly brokenPodLabelKey: string;
+  readonly brokenPodLabelValue: string;
+  readonly nodeName: string;
+  readonly sidecarAnnotation: string;
+  readonly initContainerName: string;
+  readonly initContainerTerminationMessage: string;
+  readonly initContainerExitCode: number;
+  readonly labelSelectors: string;
+  readonly fieldSelectors: string;
+  readonly notReadyTaintKey: string;
+}
+
+export interface AgentConfig {
+  readonly netDir: string;
+  readonly confName: string;
+  readonly chained: boolean;
+  readonly istioOwnedConfig: boolean;
+  readonly istioOwnedConfigFilename: string;
+  readonly runDir: string;
+  readonly kubeconfigMode: number;
+  readonly confGroupRead: boolean;
+  /** Resolved: KUBE_CA_FILE or <serviceAccountDir>/ca.crt. */
+  readonly kubeCaFile: string;
+  readonly skipTlsVerify: boolean;
+  readonly monitoringPort: number;
+  readonly readinessPort: number;
+  readonly binSourceDir: string;
+  readonly binTargetDirs: readonly string[];
+  readonly serviceAccountDir: string;
+  readonly podLookupDeadlineSeconds: number | undefined;
+  readonly excludeNamespaces: readonly string[];
+  readonly podNamespace: string;
+  readonly nativeNftables: boolean;
+  readonly ambientEnabled: boolean;
+  readonly enableAmbientDetectionRetry: boolean;
+  readonly kubernetesServiceHost: string;
+  readonly kubernetesServicePort: string;
+  readonly kubernetesServiceProtocol: string;
+  readonly nodeName: string;
+  readonly podName: string;
+  readonly forceIptablesBinary: string;
+  readonly logLevel: LogLevel;
+  /** Level written into the plugin entry (`plugin_log_level`) and applied to relayed plugin records. */
+  readonly pluginLogLevel: LogLevel;
+  readonly logAsJson: boolean;
+  readonly repair: RepairConfig;
+}
+
+export interface LoadInput {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Explicitly passed flags, keyed by the setting's env name. */
+  readonly flags: Readonly<Record<string, string>>;
+  readonly logOutputLevel?: string | undefined;
+  readonly logAsJson?: string | boolean | undefined;
+  /** Host name, used when KUBERNETES_NODE_NAME is empty. */
+  readonly hostname?: string;
+  /** `agent` requires the API server location (the kubeconfig needs it); `uninstall` does not. */
+  readonly mode: 'agent' | 'uninstall';
+}
+
+const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/** Go strconv.ParseBool. */
+export function parseGoBool(raw: string): boolean | undefined {
+  if (TRUE.has(raw)) return true;
+  if (FALSE.has(raw)) return false;
+  return undefined;
+}
+
+const boolSchema = z.string().transform((raw, ctx) => {
+  const value = parseGoBool(raw);
+  if (value === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a boolean (true/false/1/0/t/f)' });
+    return z.NEVER;
+  }
+  return value;
+});
+
+const intSchema = z.string().transform((raw, ctx) => {
+  const trimmed = raw.trim();
+  if (!/^[+-]?\d+$/.test(trimmed)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an integer' });
+    return z.NEVER;
+  }
+  return Number.parseInt(trimmed, 10);
+});
+
+/** Decimal (viper default: "384"), or octal written as 0600 / 0o600. */
+const modeSchema = z.string().transform((raw, ctx) => {
+  const trimmed = raw.trim();
+  let value: number | undefined;
+  if (/^0[oO]?[0-7]+$/.test(trimmed)) value = Number.parseInt(trimmed.replace(/^0[oO]?/, ''), 8);
+  else if (/^\d+$/.test(trimmed)) value = Number.parseInt(trimmed, 10);
+  if (value === undefined || value > 0o7777) {
+    ctx.addIssue({ code: 'custom', message: 'expected a file mode (decimal 384 or octal 0600)' });
+    return z.NEVER;
+  }
+  return value;
+});
+
+const listSchema = z.string().transform((raw) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+
+const portSchema = intSchema.pipe(z.number().max(65535, 'expected a port number <= 65535'));
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'none'];
+
+function normalizeLevel(raw: string): LogLevel | undefined {
+  const lower = raw.trim().toLowerCase();
+  if (lower === 'fatal') return 'error';
+  if (lower === 'warning') return 'warn';
+  return (LEVELS as readonly string[]).includes(lower) ? (lower as LogLevel) : undefined;
+}
+
+/** Istio's `--log_output_level`: `<level>` or `scope:level,scope:level`. Returns per-scope levels ('default' for
+ * bare levels) or an error message. */
+export function parseLogOutputLevel(raw: string): Map<string, LogLevel> | string {
+  const scopes = new Map<string, LogLevel>();
+  for (const part of raw.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const colon = item.lastIndexOf(':');
+    const scope = colon === -1 ? 'default' : item.slice(0, colon).trim();
+    const level = normalizeLevel(colon === -1 ? item : item.slice(colon + 1));
+    if (level === undefined || scope === '')
+      return `invalid level in "${item}" (debug, info, warn, error, none)`;
+    scopes.set(scope, level);
+  }
+  return scopes;
+}
+
+function schemaFor(setting: Setting): z.ZodType {
+  if (setting.env === 'MONITORING_PORT') return intSchema;
+  if (setting.env === 'READINESS_PORT') return portSchema.pipe(z.number().min(0, 'expected a port >= 0'));
+  if (setting.env === 'POD_LOOKUP_DEADLINE_SECONDS') {
+    return intSchema.pipe(z.number().min(1, 'expected a positive number of seconds'));
+  }
+  if (setting.env === 'FORCE_IPTABLES_BINARY') {
+    return z.enum(['', 'legacy', 'nft'], { message: 'expected "", "legacy" or "nft"' });
+  }
+  if (setting.env === 'KUBERNETES_SERVICE_PROTOCOL') {
+    return z.enum(['http', 'https'], { message: 'expected "https" or "http"' });
+  }
+  switch (setting.kind) {
+    case 'bool':
+      return boolSchema;
+    case 'int':
+      return intSchema;
+    case 'mode':
+      return modeSchema;
+    case 'list':
+      return listSchema;
+    case 'string':
+      return z.string();
+  }
+}
+
+type Values = Record<string, unknown>;
+
+export function loadAgentConfig(input: LoadInput): AgentConfig {
+  const problems: string[] = [];
+  const values: Values = {};
+  for (const setting of SETTINGS) {
+    const raw =
+      (setting.envOnly ? undefined : input.flags[setting.env]) ?? input.env[setting.env] ?? setting.default;
+    if (raw === undefined) {
+      values[setting.env] = undefined;
+      continue;
+    }
+    if (setting.unused) continue;
+    const parsed = schemaFor(setting).safeParse(raw);
+    if (parsed.success) values[setting.env] = parsed.data;
+    else {
+      const source =
+        !setting.envOnly && input.flags[setting.env] !== undefined ? `--${setting.flag}` : setting.env;
+      const message = parsed.error.issues.map((issue) => issue.message).join('; ');
+      problems.push(`${source}=${JSON.stringify(raw)}: ${message}`);
+    }
+  }
+
+  let logLevel: LogLevel = 'info';
+  let pluginLogLevel: LogLevel | undefined;
+  const scopes = parseLogOutputLevel(input.logOutputLevel ?? 'default:info');
+  if (typeof scopes === 'string')
+    problems.push(`--log_output_level=${JSON.stringify(input.logOutputLevel)}: ${scopes}`);
+  else {
+    logLevel = scopes.get('cni-agent') ?? scopes.get('default') ?? 'info';
+    pluginLogLevel = scopes.get('cni-plugin');
+  }
+  let logAsJson = false;
+  if (typeof input.logAsJson === 'boolean') logAsJson = input.logAsJson;
+  else if (input.logAsJson !== undefined) {
+    const parsed = parseGoBool(input.logAsJson);
+    if (parsed === undefined)
+      problems.push(`--log_as_json=${JSON.stringify(input.logAsJson)}: expected a boolean`);
+    else logAsJson = parsed;
+  }
+
+  const str = (env: string): string => (typeof values[env] === 'string' ? values[env] : '');
+  const bool = (env: string): boolean => values[env] === true;
+  const num = (env: string): number => (typeof values[env] === 'number' ? values[env] : 0);
+
+  if (input.mode === 'agent') {
+    for (const env of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
+      if (str(env) === '') {
+        problems.push(
+          `${env} is not set. Is this not running within a pod? Set it to the API server address.`,
+        );
+      }
+    }
+  }
+  if (bool('AMBIENT_ENABLED')) {
+    problems.push('AMBIENT_ENABLED=true: ambient mode is not supported by this agent; set it to false.');
+  }
+  if (str('MOUNTED_CNI_NET_DIR') === '') problems.push('MOUNTED_CNI_NET_DIR must not be empty.');
+  if (str('CNI_AGENT_RUN_DIR') === '') problems.push('CNI_AGENT_RUN_DIR must not be empty.');
+  const targets = (values['CNI_BIN_TARGET_DIRS'] as string[] | undefined) ?? [];
+  if (targets.length === 0) problems.push('CNI_BIN_TARGET_DIRS must name at least one directory.');
+
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid settings:\n  - ${problems.join('\n  - ')}`);
+  }
+
+  const serviceAccountDir = str('SERVICE_ACCOUNT_DIR');
+  const chained = bool('CHAINED_CNI_PLUGIN');
+  const istioOwnedConfig = bool('ISTIO_OWNED_CNI_CONFIG');
+  const nodeName = str('NODE_NAME');
+  const config: AgentConfig = {
+    netDir: str('MOUNTED_CNI_NET_DIR'),
+    confName: str('CNI_CONF_NAME'),
+    chained,
+    istioOwnedConfig,
+    istioOwnedConfigFilename:
+      str('ISTIO_OWNED_CNI_CONFIG_FILENAME') === '' && istioOwnedConfig
+        ? '02-istio-cni.conflist'
+        : str('ISTIO_OWNED_CNI_CONFIG_FILENAME'),
+    runDir: str('CNI_AGENT_RUN_DIR'),
+    kubeconfigMode: num('KUBECONFIG_MODE'),
+    confGroupRead: bool('CNI_CONF_GROUP_READ'),
+    kubeCaFile: str('KUBE_CA_FILE') === '' ? `${serviceAccountDir}/ca.crt` : str('KUBE_CA_FILE'),
+    skipTlsVerify: bool('SKIP_TLS_VERIFY'),
+    monitoringPort: num('MONITORING_PORT'),
+    readinessPort: num('READINESS_PORT'),
+    binSourceDir: str('CNI_BIN_SOURCE_DIR'),
+    binTargetDirs: Object.freeze([...targets]),
+    serviceAccountDir,
+    podLookupDeadlineSeconds:
+      typeof values['POD_LOOKUP_DEADLINE_SECONDS'] === 'number'
+        ? values['POD_LOOKUP_DEADLINE_SECONDS']
+        : undefined,
+    excludeNamespaces: Object.freeze([...((values['EXCLUDE_NAMESPACES'] as string[] | undefined) ?? [])]),
+    podNamespace: str('POD_NAMESPACE'),
+    nativeNftables: bool('NATIVE_NFTABLES'),
+    ambientEnabled: bool('AMBIENT_ENABLED'),
+    enableAmbientDetectionRetry: bool('ENABLE_AMBIENT_DETECTION_RETRY'),
+    kubernetesServiceHost: str('KUBERNETES_SERVICE_HOST'),
+    kubernetesServicePort: str('KUBERNETES_SERVICE_PORT'),
+    kubernetesServiceProtocol: str('KUBERNETES_SERVICE_PROTOCOL'),
+    nodeName: nodeName !== '' ? nodeName : str('KUBERNETES_NODE_NAME') || (input.hostname ?? ''),
+    podName: str('POD_NAME'),
+    forceIptablesBinary: str('FORCE_IPTABLES_BINARY'),
+    logLevel,
+    // Quirk §8.11 replicated: the plugin scope follows the agent's level unless cni-plugin is named explicitly.
+    pluginLogLevel: pluginLogLevel ?? logLevel,
+    logAsJson,
+    repair: Object.freeze({
+      enabled: bool('REPAIR_ENABLED'),
+      deletePods: bool('REPAIR_DELETE_PODS'),
+      labelPods: bool('REPAIR_LABEL_PODS'),
+      repairPods: bool('REPAIR_REPAIR_PODS'),
+      brokenPodLabelKey: str('REPAIR_BROKEN_POD_LABEL_KEY'),
+      brokenPodLabelValue: str('REPAIR_BROKEN_POD_LABEL_VALUE'),
+      nodeName: str('REPAIR_NODE_NAME'),
+      sidecarAnnotation: str('REPAIR_SIDECAR_ANNOTATION'),
+      initContainerName: str('REPAIR_INIT_CONTAINER_NAME'),
+      initContainerTerminationMessage: str('REPAIR_INIT_CONTAINER_TERMINATION_MESSAGE'),
+      initContainerExitCode: num('REPAIR_INIT_CONTAINER_EXIT_CODE'),
+      labelSelectors: str('REPAIR_LABEL_SELECTORS'),
+      fieldSelectors: str('REPAIR_FIELD_SELECTORS'),
+      notReadyTaintKey: str('CNI_NOT_READY_TAINT_KEY'),
+    }),
+  };
+  return Object.freeze(config);
+}
+
+/** Istio-owned mode is effective only when chained and ambient are on (never, here: ambient is rejected). */
+export function istioOwnedEffective(config: AgentConfig): boolean {
+  return config.istioOwnedConfig && config.chained && config.ambientEnabled;
+}

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { confFileProblem, hasConfExtension, sortNames } from '../../../src/installer/conf-dir.ts';
+
+test('extensions as libcni', () => {
+  assert.deepEqual(
+    ['a.conf', 'b.conflist', 'c.json', 'd.conf.tmp.123', 'e.txt', 'conf'].filter(hasConfExtension),
+    ['a.conf', 'b.conflist', 'c.json'],
+  );
+});
+test('byte-wise sort', () => {
+  assert.deepEqual(sortNames(['b.conf', 'B.conf', '10-a.conf', '01-z.conflist']), [
+    '01-z.conflist',
+    '10-a.conf',
+    'B.conf',
+    'b.conf',
+  ]);
+});
+test('validity: the §5.2 fixture kinds', () => {
+  assert.equal(confFileProblem('m.conf', '{"type":"bridge","name":"x"}'), undefined);
+  assert.notEqual(confFileProblem('bad.conf', '{"name":"x"}'), undefined);
+  assert.notEqual(confFileProblem('non.conf', '[]'), undefined);
+  assert.notEqual(confFileProblem('e.conf', ''), undefined);
+  assert.notEqual(confFileProblem('half.conflist', '{"name":"x","plugins":[{"type":"a"'), undefined);
+  assert.notEqual(confFileProblem('noname.conflist', '{"plugins":[{"type":"a"}]}'), undefined);
+  assert.notEqual(confFileProblem('nopl.conflist', '{"name":"x","pugins":[{"type":"a"}]}'), undefined);
+  assert.notEqual(confFileProblem('list-as.conf', '{"name":"x","plugins":[{"type":"a"}]}'), undefined);
+  assert.notEqual(
+    confFileProblem('cap.conflist', '{"name":"x","plugins":[{"type":"a","capabilities":{"a":1}}]}'),
+    undefined,
+  );
+  assert.equal(
+    confFileProblem('ok.conflist', '{"name":"x","cniVersion":"1.0.0","plugins":[{"type":"a"}]}'),
+    undefined,
+  );
+});

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  buildPluginEntry,
+  chainedEntryProblem,
+  insertEntry,
+  removeEntry,
+  renderStandalone,
+  standaloneProblem,
+} from '../../../src/installer/conflist.ts';
+import { marshalSorted } from '../../../src/installer/go-json.ts';
+
+const testdata = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
+const read = (name: string): string => readFileSync(path.join(testdata, name), 'utf8');
+
+const entryConfig = {
+  pluginLogLevel: 'debug',
+  runDir: '/path/to/kubeconfig',
+  ambientEnabled: false,
+  excludeNamespaces: [],
+  podNamespace: 'my-namespace',
+  nativeNftables: false,
+  enableAmbientDetectionRetry: false,
+  podLookupDeadlineSeconds: undefined,
+} as const;
+const entry = buildPluginEntry(entryConfig);
+
+test('standalone entry is byte-identical to istio-cni.conf', () => {
+  assert.equal(renderStandalone(entry), read('istio-cni.conf'));
+});
+
+for (const [input, golden] of [
+  ['bridge.conf', 'bridge.conf.golden'],
+  ['list.conflist', 'list.conflist.golden'],
+  ['list-with-istio.conflist', 'list-with-istio.conflist.golden'],
+]) {
+  test(`insert into ${input} matches ${golden}, and is idempotent`, () => {
+    const once = insertEntry(read(input!), entry);
+    assert.equal(once, read(golden!));
+    assert.equal(insertEntry(once, entry), once);
+    assert.equal(chainedEntryProblem(once), undefined);
+  });
+}
+
+test('remove from list-with-istio.conflist matches list-no-istio.conflist; nothing to remove twice', () => {
+  const removed = removeEntry(read('list-with-istio.conflist'));
+  assert.equal(removed, read('list-no-istio.conflist'));
+  assert.equal(removeEntry(removed), undefined);
+});
+
+test('invalid inputs are rejected, never merged', () => {
+  assert.throws(() => insertEntry(read('invalid-arr.conflist'), entry), { code: 'CONFLIST_INVALID' });
+  assert.throws(() => insertEntry(read('invalid-map.conflist'), entry), { code: 'CONFLIST_INVALID' });
+  assert.throws(() => insertEntry('{"name":"x","plugins":[{"type":"a"}', entry), {
+    code: 'CONFLIST_INVALID',
+  });
+  assert.throws(() => insertEntry('{"name":"x","plugins":[1]}', entry), { code: 'CONFLIST_INVALID' });
+});
+
+test('validity checks', () => {
+  assert.match(chainedEntryProblem(read('list.conflist')) ?? '', /missing/);
+  assert.equal(standaloneProblem(read('istio-cni.conf')), undefined);
+  assert.notEqual(standaloneProblem(read('bridge.conf')), undefined);
+});
+
+test('pod_lookup_deadline_seconds appears only when configured', () => {
+  assert.equal('pod_lookup_deadline_seconds' in entry, false);
+  const withDeadline = buildPluginEntry({ ...entryConfig, podLookupDeadlineSeconds: 7 });
+  assert.equal(withDeadline['pod_lookup_deadline_seconds'], 7);
+});
+
+test('Go escaping of <>& and sorted keys', () => {
+  assert.equal(marshalSorted({ b: '<a&b>', a: 1 }), '{\n  "a": 1,\n  "b": "\\u003ca\\u0026b\\u003e"\n}\n');
+});

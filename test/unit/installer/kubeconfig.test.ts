@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { renderKubeconfig } from '../../../src/installer/kubeconfig.ts';
+
+const testdata = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
+const read = (name: string): string => readFileSync(path.join(testdata, name), 'utf8');
+const base = {
+  protocol: 'https',
+  host: '10.96.0.1',
+  port: '443',
+  ca: readFileSync(path.join(testdata, 'kube-ca.crt')),
+  skipTlsVerify: false,
+  token: 'service_account_token_string',
+};
+
+test('TLS kubeconfig matches kubeconfig-tls', () => {
+  assert.equal(renderKubeconfig(base), read('kubeconfig-tls'));
+});
+test('skip-TLS kubeconfig matches kubeconfig-skip-tls', () => {
+  assert.equal(
+    renderKubeconfig({ ...base, ca: undefined, skipTlsVerify: true }),
+    read('kubeconfig-skip-tls'),
+  );
+});
+test('new host matches kubeconfig-newhost', () => {
+  assert.equal(renderKubeconfig({ ...base, host: '50.76.2.1' }), read('kubeconfig-newhost'));
+});
+test('redacted form hides token and CA; IPv6 host is bracketed', () => {
+  const redacted = renderKubeconfig({ ...base, host: 'fd00::1' }, true);
+  assert.doesNotMatch(redacted, /service_account_token_string|LS0t/);
+  assert.match(redacted, /server: https:\/\/\[fd00::1\]:443/);
+});
