@@ -1,0 +1,80 @@
+// Golden tests of the rule builder + iptables-restore renderer: every upstream plugin golden byte for byte, plus
+// our own goldens for the §5.4 scenarios and IPv6 documents.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildCaptureRules } from '../../../src/rules/build.ts';
+import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
+import { AppError } from '../../../src/errors.ts';
+import { OWN_SCENARIOS, PLUGIN_SCENARIOS, POD_DEFAULT } from './scenarios.ts';
+
+const UPSTREAM = fileURLToPath(
+  new URL('../../../../shared/conformance/istio-plugin-goldens/', import.meta.url),
+);
+const TESTDATA = fileURLToPath(new URL('./testdata/', import.meta.url));
+const raw = { serializers: [(value: unknown) => String(value)] };
+
+for (const [name, scenario] of Object.entries(PLUGIN_SCENARIOS)) {
+  test(`upstream plugin golden: ${name}`, () => {
+    const expected = readFileSync(`${UPSTREAM}${scenario.golden}.txt.golden`, 'utf8');
+    const { rules } = buildCaptureRules(scenario.config);
+    assert.equal(rules.v6.length, 0);
+    assert.equal(renderRestoreDocument(rules.v4), expected);
+  });
+}
+
+test('status-ports.txt.golden is stale upstream and deliberately not matched', () => {
+  const stale = readFileSync(`${UPSTREAM}status-ports.txt.golden`, 'utf8');
+  assert.notEqual(renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4), stale);
+});
+
+for (const [name, config] of Object.entries(OWN_SCENARIOS)) {
+  test(`own golden: ${name}`, (t) => {
+    const { rules } = buildCaptureRules(config);
+    const text = `# IPv4\n${renderRestoreDocument(rules.v4)}# IPv6\n${renderRestoreDocument(rules.v6)}`;
+    t.assert.fileSnapshot(text, `${TESTDATA}${name}.iptables.golden`, raw);
+  });
+}
+
+test('building is pure and repeatable', () => {
+  const first = buildCaptureRules(POD_DEFAULT);
+  assert.deepEqual(buildCaptureRules(POD_DEFAULT), first);
+});
+
+test('DNS capture without capture-all and without servers is dropped with a warning', () => {
+  const result = buildCaptureRules(OWN_SCENARIOS['ipv6-dns-no-servers'] ?? POD_DEFAULT);
+  assert.equal(result.warnings.length, 1);
+  assert.ok(!renderRestoreDocument(result.rules.v4).includes('ISTIO_OUTPUT_DNS'));
+});
+
+const invalidCases: ReadonlyArray<[string, Partial<typeof POD_DEFAULT>, RegExp]> = [
+  ['port out of range', { inboundPortsInclude: '70000' }, /inbound ports include.*70000/],
+  ['star in exclude inbound ports (quirk §8.7)', { inboundPortsExclude: '*,15020' }, /"\*" is not allowed/],
+  ['newline injection in ports', { outboundPortsExclude: '80\n-A OUTPUT -j DROP' }, /outbound ports exclude/],
+  ['bad CIDR', { outboundIpRangesInclude: '10.0.0.0/33' }, /OUTBOUND_IP_RANGES_INCLUDE/],
+  ['star exclude CIDR', { outboundIpRangesExclude: '*' }, /OUTBOUND_IP_RANGES_EXCLUDE/],
+  ['space in CIDR', { outboundIpRangesInclude: '10.0.0.0/8, 11.0.0.0/8' }, /is not a CIDR prefix/],
+  ['bad interface', { excludeInterfaces: 'eth0 -j DROP' }, /excluded interfaces/],
+  ['too-long interface', { rerouteVirtualInterfaces: 'abcdefghijklmnop' }, /reroute virtual interfaces/],
+  ['bad uid', { proxyUid: '13a7' }, /proxy UID/],
+  ['bad loopback CIDR', { hostIpv4LoopbackCidr: '10.0.0.1/8' }, /LOOPBACK_CIDR/],
+  ['bad owner group', { ownerGroupsInclude: 'a b' }, /OWNER_GROUPS/],
+  ['bad DNS server', { redirectDns: true, dnsServersV4: ['::1'] }, /IPv4 DNS server/],
+];
+for (const [name, patch, message] of invalidCases) {
+  test(`validation: ${name}`, () => {
+    assert.throws(
+      () => buildCaptureRules({ ...POD_DEFAULT, ...patch }),
+      (error: unknown) =>
+        error instanceof AppError && error.code === 'RULES_INVALID' && message.test(error.message),
+    );
+  });
+}
+
+test('port lists tolerate spaces around items (validated trimmed)', () => {
+  const doc = renderRestoreDocument(
+    buildCaptureRules({ ...POD_DEFAULT, outboundPortsExclude: '80, 81' }).rules.v4,
+  );
+  assert.ok(doc.includes('--dport 81 -j RETURN'));
+});

@@ -1,0 +1,134 @@
+// Capture configurations for the rule-engine goldens, written by hand from behaviour §2.9.4 / §5.3 (what the
+// plugin derives for upstream's dry-run test pods) and §5.4 (istio-iptables' own capture tests).
+import type { CaptureConfig } from '../../../src/rules/capture-config.ts';
+import { DEFAULT_CAPTURE_CONFIG } from '../../../src/rules/capture-config.ts';
+
+/** What the plugin derives for an injected pod with no extra annotations (§2.7). */
+export const POD_DEFAULT: CaptureConfig = {
+  ...DEFAULT_CAPTURE_CONFIG,
+  inboundPortsInclude: '*',
+  inboundPortsExclude: '15020,15021,15090',
+  outboundPortsExclude: '15020',
+  outboundIpRangesInclude: '*',
+};
+
+/** Upstream cni/pkg/plugin/testdata/<name>.txt.golden → config. */
+export const PLUGIN_SCENARIOS: Readonly<Record<string, { golden: string; config: CaptureConfig }>> = {
+  basic: { golden: 'basic', config: POD_DEFAULT },
+  'include-exclude-ip': {
+    golden: 'include-exclude-ip',
+    config: { ...POD_DEFAULT, outboundIpRangesInclude: '127.0.0.0/8', outboundIpRangesExclude: '10.0.0.0/8' },
+  },
+  'include-exclude-ports': {
+    golden: 'include-exclude-ports',
+    config: {
+      ...POD_DEFAULT,
+      inboundPortsInclude: '1111,2222',
+      inboundPortsExclude: '3333,4444,15020,15021,15090',
+      outboundPortsExclude: '5555,6666',
+    },
+  },
+  tproxy: { golden: 'tproxy', config: { ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' } },
+  dns: { golden: 'dns', config: { ...POD_DEFAULT, redirectDns: true, captureAllDns: true } },
+  'invalid-drop': { golden: 'invalid-drop', config: { ...POD_DEFAULT, dropInvalid: true } },
+  'custom-uid': {
+    golden: 'custom-uid',
+    config: { ...POD_DEFAULT, proxyUid: '1000670000', proxyGid: '1000670001' },
+  },
+  'custom-uid-zero': { golden: 'basic', config: POD_DEFAULT },
+  'custom-uid-tproxy': {
+    golden: 'custom-uid-tproxy',
+    config: {
+      ...POD_DEFAULT,
+      proxyUid: '1000670000',
+      proxyGid: '1000670001',
+      inboundInterceptionMode: 'TPROXY',
+    },
+  },
+};
+
+const CAPTURE_BASE: CaptureConfig = DEFAULT_CAPTURE_CONFIG;
+
+/** Our own goldens (test/unit/rules/testdata/<name>.*.golden): §5.4 scenarios, IPv6 and nftables variants. */
+export const OWN_SCENARIOS: Readonly<Record<string, CaptureConfig>> = {
+  empty: CAPTURE_BASE,
+  'pod-default': POD_DEFAULT,
+  'pod-tproxy': { ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' },
+  'pod-dns': { ...POD_DEFAULT, redirectDns: true, captureAllDns: true },
+  'pod-drop-invalid': { ...POD_DEFAULT, dropInvalid: true },
+  'inbound-ports-include': { ...CAPTURE_BASE, inboundPortsInclude: '32000,31000' },
+  'inbound-ports-tproxy': {
+    ...CAPTURE_BASE,
+    inboundPortsInclude: '32000,31000',
+    inboundInterceptionMode: 'TPROXY',
+  },
+  'inbound-ports-empty-tproxy': { ...CAPTURE_BASE, inboundInterceptionMode: 'TPROXY' },
+  tproxy: {
+    ...CAPTURE_BASE,
+    inboundInterceptionMode: 'TPROXY',
+    inboundPortsInclude: '*',
+    outboundIpRangesInclude: '9.9.0.0/16',
+    outboundIpRangesExclude: '1.1.0.0/16',
+    excludeInterfaces: 'not-istio-nic',
+    redirectDns: true,
+    dnsServersV4: ['127.0.0.53'],
+  },
+  'ip-range': {
+    ...CAPTURE_BASE,
+    proxyUid: '3,4',
+    proxyGid: '1,2',
+    outboundIpRangesInclude: '9.9.0.0/16',
+    outboundIpRangesExclude: '1.1.0.0/16',
+    redirectDns: true,
+    dnsServersV4: ['127.0.0.53'],
+  },
+  'kube-virt-interfaces': {
+    ...CAPTURE_BASE,
+    outboundIpRangesInclude: '*',
+    rerouteVirtualInterfaces: 'eth1,eth2',
+  },
+  'ipnets-with-kube-virt-interfaces': {
+    ...CAPTURE_BASE,
+    outboundIpRangesInclude: '10.0.0.0/8',
+    rerouteVirtualInterfaces: 'eth1,eth2',
+  },
+  'outbound-ports-include': { ...CAPTURE_BASE, outboundPortsInclude: '32000,31000' },
+  'outbound-owner-groups': { ...CAPTURE_BASE, outboundIpRangesInclude: '*', ownerGroupsInclude: 'java,202' },
+  'outbound-owner-groups-exclude': {
+    ...CAPTURE_BASE,
+    outboundIpRangesInclude: '*',
+    ownerGroupsExclude: '888,ftp',
+  },
+  'basic-exclude-nic': { ...CAPTURE_BASE, excludeInterfaces: 'not-istio-nic' },
+  'host-ipv4-loopback-cidr': {
+    ...CAPTURE_BASE,
+    outboundIpRangesInclude: '*',
+    hostIpv4LoopbackCidr: '127.0.0.1/8',
+  },
+  'loopback-outbound-iprange': { ...CAPTURE_BASE, outboundIpRangesInclude: '127.1.2.3/32' },
+  'ipv6-pod-default': { ...POD_DEFAULT, enableIpv6: true },
+  'ipv6-pod-tproxy': { ...POD_DEFAULT, enableIpv6: true, inboundInterceptionMode: 'TPROXY' },
+  'ipv6-pod-dns': { ...POD_DEFAULT, enableIpv6: true, redirectDns: true, captureAllDns: true },
+  'ipv6-ipnets': {
+    ...CAPTURE_BASE,
+    enableIpv6: true,
+    outboundIpRangesInclude: '2001:DB8::/32',
+    outboundIpRangesExclude: '2019:0:0::/16,10.0.0.0/8',
+  },
+  'ipv6-virt-interfaces': {
+    ...CAPTURE_BASE,
+    enableIpv6: true,
+    inboundPortsInclude: '4000,5000',
+    rerouteVirtualInterfaces: 'eth0,eth1',
+  },
+  'ipv6-dns-servers': {
+    ...CAPTURE_BASE,
+    enableIpv6: true,
+    proxyUid: '3,4',
+    proxyGid: '1,2',
+    redirectDns: true,
+    dnsServersV4: ['127.0.0.53'],
+    dnsServersV6: ['2001:4860:4860::8888', '::127.0.0.53'],
+  },
+  'ipv6-dns-no-servers': { ...CAPTURE_BASE, enableIpv6: true, redirectDns: true },
+};
