@@ -28,6 +28,11 @@ export type CriClient = {
   removePodSandbox(id: string): Promise<void>;
   podSandboxStatus(id: string): Promise<SandboxStatus>;
   listPodSandbox(): Promise<Array<{ id: string; name: string; namespace: string; state: string }>>;
+  /** Runtime conditions and, verbose, containerd's view of the CNI config it loaded (info.cniconfig). */
+  status(): Promise<{
+    conditions: Array<{ type: string; status: boolean; message: string }>;
+    info: Record<string, string>;
+  }>;
   close(): void;
 };
 
@@ -102,6 +107,17 @@ export function createCriClient(socketPath: string, options: { timeoutMs?: numbe
         namespace: item.metadata?.namespace ?? '',
         state: item.state,
       }));
+    },
+    async status() {
+      const r = await call('status', { verbose: true });
+      return {
+        conditions: (r.status?.conditions ?? []).map((c: any) => ({
+          type: c.type,
+          status: c.status,
+          message: c.message,
+        })),
+        info: r.info ?? {},
+      };
     },
     close() {
       client.close();
