@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import {
   captureConfigFromPod,
   captureConfigFromPodWithWarnings,
-  cidrError,
   dedupPorts,
   podInfoFromManifest,
   withMandatoryInboundExclusions,
 } from '../../../src/plugin/redirect.ts';
+import { cidrError } from '../../../src/cni/cidr.ts';
 import { AppError } from '../../../src/errors.ts';
 
 function manifest(annotations: Record<string, string> = {}, extra: Record<string, unknown> = {}): unknown {

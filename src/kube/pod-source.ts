@@ -1,0 +1,234 @@
+// The plugin's pod lookup (behaviour §2.6.1): one HTTPS GET /api/v1/namespaces/{ns}/pods/{name} through
+// node:https, with the server, CA and token from the kubeconfig the agent writes (§1.6). No @kubernetes/client-node
+// (≈ +10 ms start-up in the compiled plugin, runtime-measurements.md) and no YAML library: the agent writes one
+// fixed shape, which a small line parser reads.
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { AppError, KubeError, errorMessage } from '../errors.ts';
+
+export interface KubeconfigCredentials {
+  /** e.g. https://10.96.0.1:443 */
+  readonly server: string;
+  /** PEM bytes of certificate-authority-data; undefined with insecure-skip-tls-verify. */
+  readonly caPem: string | undefined;
+  readonly insecureSkipTlsVerify: boolean;
+  readonly token: string;
+}
+
+/** Reads a YAML scalar as the agent's YAML writer may emit it: plain, 'single' or "double" quoted. */
+function scalar(raw: string): string {
+  const text = raw.trim();
+  if (text.startsWith('"') && text.endsWith('"') && text.length >= 2) {
+    return JSON.parse(text.replace(/\\x([0-9a-fA-F]{2})/g, '\\u00$1')) as string;
+  }
+  if (text.startsWith("'") && text.endsWith("'") && text.length >= 2) {
+    return text.slice(1, -1).replaceAll("''", "'");
+  }
+  return text;
+}
+
+/** Parses the plugin kubeconfig (clusters[0].cluster, users[0].user). Throws AppError 'KUBECONFIG_INVALID'. */
+export function parsePluginKubeconfig(text: string): KubeconfigCredentials {
+  const values = new Map<string, string>();
+  const lines = text.split(/\r?\n/);
+  for (let index = 0; index < lines.length; index += 1) {
+    const line = lines[index] ?? '';
+    const match =
+      /^\s*(?:-\s+)?(server|certificate-authority-data|insecure-skip-tls-verify|token):(.*)$/.exec(line);
+    if (match === null) continue;
+    const key = match[1] ?? '';
+    if (values.has(key)) continue; // the first cluster / user wins
+    let value = match[2] ?? '';
+    const block = /^\s*([|>])([-+]?)\s*$/.exec(value);
+    if (block !== null) {
+      // Block scalar: the following more-indented lines.
+      const indent = /^\s*/.exec(line)?.[0].length ?? 0;
+      const body: string[] = [];
+      while (index + 1 < lines.length) {
+        const next = lines[index + 1] ?? '';
+        const nextIndent = /^\s*/.exec(next)?.[0].length ?? 0;
+        if (next.trim() !== '' && nextIndent <= indent) break;
+        body.push(next.trim());
+        index += 1;
+      }
+      while (body.length > 0 && body.at(-1) === '') body.pop();
+      const joined = block[1] === '|' ? body.join('\n') : body.join(' ');
+      value = block[2] === '-' ? joined : `${joined}\n`;
+      values.set(key, value);
+      continue;
+    }
+    values.set(key, scalar(value));
+  }
+  const fail = (what: string) => new AppError('KUBECONFIG_INVALID', `invalid kubeconfig: ${what}`);
+  const server = values.get('server');
+  if (server === undefined || server === '') throw fail('clusters[0].cluster.server is missing');
+  if (!/^https?:\/\//.test(server)) throw fail(`server ${JSON.stringify(server)} is not an http(s) URL`);
+  const token = values.get('token');
+  if (token === undefined || token === '') throw fail('users[0].user.token is missing');
+  const insecure = values.get('insecure-skip-tls-verify') === 'true';
+  const caData = values.get('certificate-authority-data');
+  let caPem: string | undefined;
+  if (caData !== undefined && caData !== '') {
+    if (!/^[A-Za-z0-9+/=\s]+$/.test(caData)) throw fail('certificate-authority-data is not base64');
+    caPem = Buffer.from(caData, 'base64').toString('utf8');
+    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw fail('certificate-authority-data does not hold a PEM certificate');
+    }
+  } else if (!insecure) {
+    throw fail(
+      'clusters[0].cluster has neither certificate-authority-data nor insecure-skip-tls-verify: true',
+    );
+  }
+  return Object.freeze({ server, caPem, insecureSkipTlsVerify: insecure, token });
+}
+
+export interface PodSource {
+  /** GETs one pod; resolves with the parsed JSON object. Rejects with KubeError (retryable set per cause). */
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown>;
+  /** Releases the keep-alive connection so the process can exit at once. */
+  close(): void;
+}
+
+export interface HttpsPodSourceOptions {
+  readonly userAgent: string;
+  /** Per-request timeout (connect + response), ms. */
+  readonly requestTimeoutMs: number;
+}
+
+function statusMessage(status: number, body: string, what: string): string {
+  try {
+    const parsed = JSON.parse(body) as { kind?: unknown; message?: unknown };
+    if (parsed.kind === 'Status' && typeof parsed.message === 'string' && parsed.message !== '') {
+      return parsed.message;
+    }
+  } catch {
+    // not a Status object: fall through
+  }
+  const snippet = body.trim().slice(0, 200);
+  return `${what}: the server answered ${status}${snippet === '' ? '' : `: ${snippet}`}`;
+}
+
+/** Whether trying again later may help (CNI code 11): the pod may not be in the API yet (404), the server is
+ * overloaded (429) or failing (5xx). Auth (401/403) and other client errors need an operator. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 404 || status === 408 || status === 429 || status >= 500;
+}
+
+export class HttpsPodSource implements PodSource {
+  readonly #credentials: KubeconfigCredentials;
+  readonly #options: HttpsPodSourceOptions;
+  readonly #agent: Agent;
+
+  constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
+    this.#credentials = credentials;
+    this.#options = options;
+    this.#agent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      ...(credentials.caPem === undefined ? {} : { ca: credentials.caPem }),
+      rejectUnauthorized: !credentials.insecureSkipTlsVerify,
+    });
+  }
+
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
+    const what = `get pod ${namespace}/${name}`;
+    const base = this.#credentials.server.replace(/\/+$/, '');
+    const url = new URL(
+      `${base}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+    );
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (error: KubeError | undefined, value?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error === undefined) resolve(value);
+        else reject(error);
+      };
+      const req = request(
+        url,
+        {
+          method: 'GET',
+          agent: this.#agent,
+          headers: {
+            Accept: 'application/json',
+            Authorization: `Bearer ${this.#credentials.token}`,
+            'User-Agent': this.#options.userAgent,
+          },
+          ...(signal === undefined ? {} : { signal }),
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', (error) =>
+            finish(new KubeError(`${what}: ${errorMessage(error)}`, { retryable: true, cause: error })),
+          );
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            const body = Buffer.concat(chunks).toString('utf8');
+            if (status !== 200) {
+              finish(
+                new KubeError(statusMessage(status, body, what), {
+                  status,
+                  retryable: isRetryableStatus(status),
+                }),
+              );
+              return;
+            }
+            try {
+              finish(undefined, JSON.parse(body));
+            } catch (error) {
+              finish(
+                new KubeError(`${what}: response is not JSON`, { status, retryable: true, cause: error }),
+              );
+            }
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        finish(
+          new KubeError(`${what}: no answer within ${this.#options.requestTimeoutMs} ms`, {
+            retryable: true,
+          }),
+        );
+        req.destroy();
+      }, this.#options.requestTimeoutMs);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        const tls = typeof error.code === 'string' && /CERT|SELF_SIGNED|TLS|SSL/.test(error.code);
+        finish(
+          new KubeError(`${what}: ${errorMessage(error)}`, {
+            // A certificate the CA does not verify needs an operator (or a rewritten kubeconfig): not retryable.
+            retryable: !tls,
+            cause: error,
+          }),
+        );
+      });
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** Reads `<run dir>/istio-cni-kubeconfig` and builds the source. Throws AppError 'KUBECONFIG_INVALID'. */
+export async function createHttpsPodSource(
+  kubeconfigPath: string,
+  options: HttpsPodSourceOptions,
+): Promise<HttpsPodSource> {
+  let text: string;
+  try {
+    text = await readFile(kubeconfigPath, 'utf8');
+  } catch (error) {
+    throw new AppError(
+      'KUBECONFIG_INVALID',
+      `cannot read kubeconfig ${kubeconfigPath}: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return new HttpsPodSource(parsePluginKubeconfig(text), options);
+}
