@@ -1,21 +1,279 @@
-// Repair controller (behaviour §3) and node readiness taint removal.
-// PLACEHOLDER SIGNATURE: the repair work (issue 8) replaces the body; the agent (bin/install-cni.ts via
-// src/installer) calls it after the first successful install, never before (an unreachable API server must not
-// block the install).
+// Repair controller (behaviour §3) and node readiness taint removal. The agent calls startRepairController once
+// the first install is valid, never before: nothing here can block the plugin install or readiness. Informer
+// start (and taint removal) retry in the background with back-off while the API server is unreachable.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Metrics } from '../sys/ports.ts';
+import type { AgentConfig } from '../config/load.ts';
+import { AppError, ConfigError, errorMessage } from '../errors.ts';
+import { captureConfigFromPod, podInfoFromManifest } from '../plugin/redirect.ts';
+import { applyCaptureRules, type IptablesVariant, type RuleTarget } from '../rules/apply.ts';
+import type { Exec, Metrics } from '../sys/ports.ts';
+import type { PodInformer, PodSelectors, RepairApi } from './api.ts';
+import { podKey, repairPodFromManifest, type RepairPod } from './pod.ts';
+import { createWorkQueue } from './queue.ts';
+import { createReconciler, type Reconciler } from './reconcile.ts';
+import { removeNotReadyTaint } from './taint.ts';
+import { createRepairClient } from '../kube/repair-client.ts';
+import { findPodNetns } from '../sys/proc-netns.ts';
+
+/** The AgentConfig fields the controller reads (AgentConfig satisfies it). */
+export type RepairControllerConfig = Pick<
+  AgentConfig,
+  | 'repair'
+  | 'nativeNftables'
+  | 'forceIptablesBinary'
+  | 'nodeName'
+  | 'kubernetesServiceHost'
+  | 'kubernetesServicePort'
+  | 'kubernetesServiceProtocol'
+  | 'serviceAccountDir'
+  | 'kubeCaFile'
+  | 'skipTlsVerify'
+>;
+
+/** The API side the controller needs; bin/ passes createRepairClient(config) from src/kube/repair-client.ts. */
+export interface RepairClientPort {
+  readonly api: RepairApi;
+  createPodInformer(selectors: PodSelectors): PodInformer;
+}
 
 export interface RepairHandle {
-  /** Stops informers and the work queue; resolves when idle. */
+  /** Stops informers, background retries and the work queue; resolves when idle. */
   stop(): Promise<void>;
+  /** Resolves once the pod informer has synced (tests, debugging); never resolves when repair is disabled. */
+  readonly synced: Promise<void>;
+  readonly reconciler: Reconciler | undefined;
 }
 
 export interface RepairStartOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly signal: AbortSignal;
+  /** Default: createRepairClient(config) (in-cluster service account). A factory so that a construction failure
+   * is logged, not thrown. */
+  readonly client?: () => RepairClientPort;
+  /** Runs iptables/nft in the pod netns (SpawnExec). Required for REPAIR_REPAIR_PODS. */
+  readonly exec?: Exec;
+  /** Host proc mount scanned for pod network namespaces; default /host/proc (the DaemonSet's hostPath). */
+  readonly procRoot?: string;
+  /** ISTIO_OUTBOUND_* values for captureConfigFromPod (the plugin reads them from its env); default none. */
+  readonly captureEnv?: Readonly<Record<string, string | undefined>>;
+  /** Back-off for informer start and taint removal retries. */
+  readonly retryInitialMs?: number;
+  readonly retryMaxMs?: number;
+  /** Finds the pod netns; default findPodNetns over procRoot. */
+  readonly findNetns?: (podIp: string) => Promise<{ netnsPath: string }>;
 }
 
-export function startRepairController(_config: unknown, _options: RepairStartOptions): RepairHandle {
-  return { stop: () => Promise.resolve() };
+export const DEFAULT_PROC_ROOT = '/host/proc';
+
+/** Field/label selectors of the pod informer (§3.1). Quirk §8.5: upstream always appends
+ * `spec.nodeName=<REPAIR_NODE_NAME>`, so an empty value watches only unscheduled pods. We fall back to the
+ * agent's NODE_NAME when REPAIR_NODE_NAME is empty (a DaemonSet must only act on its own node's pods); with
+ * both empty we keep upstream's `spec.nodeName=`. */
+export function podSelectors(config: RepairControllerConfig): PodSelectors {
+  const nodeName = config.repair.nodeName !== '' ? config.repair.nodeName : config.nodeName;
+  const fields = [config.repair.fieldSelectors, `spec.nodeName=${nodeName}`].filter((part) => part !== '');
+  return { fieldSelector: fields.join(','), labelSelector: config.repair.labelSelectors };
+}
+
+export function iptablesVariantFrom(value: string): IptablesVariant | undefined {
+  if (value === '') return undefined;
+  if (value === 'legacy' || value === 'nft') return value;
+  throw new ConfigError(`invalid FORCE_IPTABLES_BINARY ${JSON.stringify(value)}: want "legacy" or "nft"`);
+}
+
+function backoff(initialMs: number, maxMs: number): (attempt: number) => number {
+  return (attempt) => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+}
+
+async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function startRepairController(
+  config: RepairControllerConfig,
+  options: RepairStartOptions,
+): RepairHandle {
+  const logger = options.logger.child({ component: 'repair' });
+  const stopping = new AbortController();
+  const onAbort = () => stopping.abort();
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const signal = stopping.signal;
+  const delay = backoff(options.retryInitialMs ?? 1000, options.retryMaxMs ?? 30_000);
+  const background: Promise<void>[] = [];
+  let resolveSynced: () => void = () => {};
+  const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
+
+  const taintKey = config.repair.notReadyTaintKey;
+  if (!config.repair.enabled && taintKey === '') {
+    logger.info('repair controller disabled');
+    return { stop: () => Promise.resolve(), synced, reconciler: undefined };
+  }
+
+  let client: RepairClientPort;
+  try {
+    client = options.client === undefined ? createRepairClient(config) : options.client();
+  } catch (error) {
+    // Upstream exits here; we keep the installed plugin and readiness, and report the failure.
+    logger.error(
+      { err: errorMessage(error) },
+      'failed to build the Kubernetes client; repair controller not started',
+    );
+    return { stop: () => Promise.resolve(), synced, reconciler: undefined };
+  }
+
+  if (taintKey !== '') {
+    const nodeName = config.nodeName;
+    background.push(
+      (async () => {
+        if (nodeName === '') {
+          logger.error({ taint: taintKey }, 'NODE_NAME is empty; cannot remove the not-ready taint');
+          return;
+        }
+        for (let attempt = 0; !signal.aborted; attempt++) {
+          try {
+            const outcome = await removeNotReadyTaint(nodeName, taintKey, { api: client.api, logger });
+            if (outcome === 'absent')
+              logger.debug({ node: nodeName, taint: taintKey }, 'node has no not-ready taint');
+            return;
+          } catch (error) {
+            logger.warn(
+              { err: errorMessage(error), attempt: attempt + 1 },
+              'failed to remove not-ready taint; retrying',
+            );
+            if (!(await sleepUnlessAborted(delay(attempt), signal))) return;
+          }
+        }
+      })(),
+    );
+  }
+
+  if (!config.repair.enabled) {
+    logger.info('repair controller disabled');
+    return {
+      synced,
+      reconciler: undefined,
+      async stop() {
+        stopping.abort();
+        options.signal.removeEventListener('abort', onAbort);
+        await Promise.all(background);
+      },
+    };
+  }
+
+  const selectors = podSelectors(config);
+  const informer = client.createPodInformer(selectors);
+  const procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
+  const captureEnv = options.captureEnv ?? {};
+  const findNetns =
+    options.findNetns ??
+    ((podIp: string) =>
+      findPodNetns({
+        procRoot,
+        podIp,
+        onSkip: (pid, reason) => logger.debug({ pid, reason }, 'skipped proc entry'),
+      }));
+
+  async function repairInPlace(pod: RepairPod): Promise<void> {
+    if (options.exec === undefined)
+      throw new AppError('REPAIR_FAILED', 'no Exec configured for in-place repair');
+    if (pod.podIp === '') throw new AppError('REPAIR_FAILED', 'pod has no IP yet');
+    const info = podInfoFromManifest(pod.manifest);
+    if (info.hostNetwork) throw new AppError('REPAIR_FAILED', 'host-network pod: refusing to program rules');
+    const capture = captureConfigFromPod(info, captureEnv);
+    const variant = iptablesVariantFrom(config.forceIptablesBinary);
+    const { netnsPath } = await findNetns(pod.podIp);
+    const target: RuleTarget = {
+      netns: netnsPath,
+      backend: config.nativeNftables ? 'nftables' : 'iptables',
+      ...(variant === undefined ? {} : { iptablesVariant: variant }),
+    };
+    const outcome = await applyCaptureRules(capture, target, { exec: options.exec, logger });
+    logger.info(
+      { pod: podKey(pod), netns: netnsPath, changed: outcome.changed },
+      'programmed redirect rules in pod netns',
+    );
+  }
+
+  const reconciler = createReconciler(
+    { ...config.repair },
+    {
+      api: client.api,
+      getPod(key: string): RepairPod | undefined {
+        const slash = key.indexOf('/');
+        return repairPodFromManifest(informer.get(key.slice(0, slash), key.slice(slash + 1)));
+      },
+      repairInPlace,
+      metrics: options.metrics,
+      logger,
+    },
+  );
+
+  const queue = createWorkQueue({
+    process: (key) => reconciler.reconcile(key),
+    onError(key, error, attempt, final) {
+      const fields = { pod: key, err: errorMessage(error), attempt };
+      if (final) logger.error(fields, 'giving up on pod after repeated failures');
+      else logger.warn(fields, 'reconcile failed; will retry');
+    },
+  });
+
+  informer.onEvent((_type, raw) => {
+    const metadata = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    if (typeof metadata?.name !== 'string') return;
+    queue.add(`${typeof metadata.namespace === 'string' ? metadata.namespace : ''}/${metadata.name}`);
+  });
+
+  let wake: (() => void) | undefined;
+  informer.onError((error) => {
+    logger.warn({ err: errorMessage(error) }, 'pod watch failed; restarting');
+    wake?.();
+  });
+
+  background.push(
+    (async () => {
+      let attempt = 0;
+      while (!signal.aborted) {
+        const failed = new Promise<void>((resolve) => (wake = resolve));
+        try {
+          await informer.start();
+          logger.info({ ...selectors }, 'repair controller watching pods');
+          resolveSynced();
+          attempt = 0;
+          // Run until the watch fails (onError) or we stop.
+          await Promise.race([
+            failed,
+            new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
+          ]);
+          if (signal.aborted) return;
+          await informer.stop();
+        } catch (error) {
+          logger.warn(
+            { err: errorMessage(error), attempt: attempt + 1 },
+            'failed to start pod informer; retrying',
+          );
+        }
+        if (!(await sleepUnlessAborted(delay(attempt), signal))) return;
+        attempt++;
+      }
+    })(),
+  );
+
+  return {
+    synced,
+    reconciler,
+    async stop() {
+      stopping.abort();
+      options.signal.removeEventListener('abort', onAbort);
+      await informer.stop();
+      await Promise.all(background);
+      await queue.shutDown();
+    },
+  };
 }

@@ -3,7 +3,7 @@
 // setns, and one `nsenter ip addr` per PID would cost a process per PID, so we read the same information that
 // the kernel exposes per process without entering: /proc/<pid>/net/fib_trie (IPv4 LOCAL addresses) and
 // /proc/<pid>/net/if_inet6 (IPv6 addresses). PIDs are grouped by netns inode (readlink ns/net) so each netns is
-// read once. Among processes in a matching netns the smallest start time wins (the pause/infra process); a
+// read once; the host netns (that of pid 1) is never chosen. Among processes in a matching netns the smallest start time wins (the pause/infra process); a
 // process whose start time can't be read is used only if nothing else matches. Entries that vanish mid-scan
 // are skipped.
 import { readdir, readFile, readlink } from 'node:fs/promises';
@@ -134,8 +134,17 @@ export async function findPodNetns(options: FindPodNetnsOptions): Promise<PodNet
     }
   }
 
+  // Never the host's own netns (pid 1): a host-network pod's IP is the node's, and rules there would capture the
+  // whole node's traffic.
+  let hostNetns: string | undefined;
+  try {
+    hostNetns = await readlink(`${procRoot}/1/ns/net`);
+  } catch {
+    hostNetns = undefined;
+  }
   const matches: { netns: string; pids: number[] }[] = [];
   for (const [netns, pids] of byNetns) {
+    if (netns === hostNetns) continue;
     for (const pid of pids) {
       const holds = await netnsHoldsIp(procRoot, pid, podIp);
       if (holds === undefined) {

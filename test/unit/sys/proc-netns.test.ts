@@ -91,6 +91,11 @@ test('smallest start time in the matching netns wins; other netns and vanished e
   });
   assert.deepEqual(found, { pid: 21, netnsPath: `${tree.root}/21/ns/net` });
   assert.deepEqual(skipped.sort(), [30, 31]);
+  // The host netns (pid 1's) is never chosen.
+  await assert.rejects(
+    findPodNetns({ procRoot: tree.root, podIp: '192.168.0.1' }),
+    /failed to find network namespace/,
+  );
 });
 
 test('a process whose stat is unreadable is used only when nothing else matches', async () => {
