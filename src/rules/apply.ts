@@ -1,9 +1,31 @@
-// Applies a CaptureConfig inside a pod network namespace (behaviour §2.8, §2.9.5, §2.11).
-// PLACEHOLDER SIGNATURE: the rule-engine work (issue 4) replaces the body; callers code against this shape.
+// Applies a CaptureConfig inside a pod network namespace (behaviour §2.8, §2.9.5, §2.11), with as few process
+// spawns as possible because the plugin runs this for every pod:
+//   1. one probe (`head` of four /proc/net files, see netns-probe.ts): legacy tables per family + local addresses;
+//   2. per family one `iptables-restore --noflush` (legacy only when it already holds rules, else nft);
+//   3. one `ip -force -batch -` for the ::6 address and TPROXY policy routing, when needed.
+// The save/`-C` dance of upstream runs only when it can matter: when a restore fails (existing ISTIO chains from an
+// earlier ADD → no-op if identical, error naming the conflict otherwise) or when legacy already has rules.
+// Restore is committed per table by iptables, so a failure after a committed table is rolled back with an undo
+// document: a failed apply leaves the netns as it was.
 import type { Logger } from 'pino';
 import type { CaptureConfig } from './capture-config.ts';
-import type { Exec } from '../sys/ports.ts';
-import { AppError } from '../errors.ts';
+import type { Exec, ExecResult } from '../sys/ports.ts';
+import type { IpFamily, Rule, TableName } from './model.ts';
+import { AppError, ExecError } from '../errors.ts';
+import { buildCaptureRules } from './build.ts';
+import { validateCaptureConfig } from './validate.ts';
+import { renderRestoreDocument } from './render-iptables.ts';
+import { PROBE_ARGV, decideIpv6, parseNetnsProbe } from './netns-probe.ts';
+import {
+  committedTables,
+  hasIstioChains,
+  parseSavedState,
+  renderCheckDocument,
+  renderUndoDocument,
+  structuralDelta,
+} from './iptables-state.ts';
+import type { SavedState } from './iptables-state.ts';
+import { renderNftTransaction } from './render-nft.ts';
 
 export type RuleBackend = 'iptables' | 'nftables';
 export type IptablesVariant = 'legacy' | 'nft';
@@ -22,6 +44,8 @@ export interface ApplyOutcome {
   /** False when identical rules were already present (idempotent re-ADD). */
   readonly changed: boolean;
   readonly ipv6: boolean;
+  /** The iptables variant used per family (iptables backend only). */
+  readonly variants?: { readonly v4: IptablesVariant | 'plain'; readonly v6?: IptablesVariant | 'plain' };
 }
 
 export interface ApplyDeps {
@@ -29,11 +53,313 @@ export interface ApplyDeps {
   readonly logger: Logger;
 }
 
-/** `config.enableIpv6` is ignored: IPv6 is decided by local IP detection inside the netns. */
-export function applyCaptureRules(
-  _config: CaptureConfig,
-  _target: RuleTarget,
-  _deps: ApplyDeps,
+const TIMEOUT_MS = 60_000;
+
+interface Binaries {
+  readonly variant: IptablesVariant | 'plain';
+  readonly restore: string;
+  readonly save: string;
+  readonly iptables: string;
+  readonly legacy: boolean;
+}
+
+function binariesFor(family: IpFamily, variant: IptablesVariant | 'plain'): Binaries {
+  const base = family === 'v4' ? 'iptables' : 'ip6tables';
+  const suffix = variant === 'plain' ? '' : `-${variant}`;
+  return {
+    variant,
+    restore: `${base}${suffix}-restore`,
+    save: `${base}${suffix}-save`,
+    iptables: `${base}${suffix}`,
+    legacy: variant === 'legacy',
+  };
+}
+
+/** Renders exit codes 1–4 as istio-iptables does (§2.8 step 6). */
+function xtablesError(what: string, result: ExecResult): ExecError {
+  const kinds = [
+    '',
+    'xtables other problem',
+    'xtables parameter problem',
+    'xtables version problem',
+    'xtables resource problem',
+  ];
+  const kind = kinds[result.exitCode] ?? `exit code ${result.exitCode}`;
+  return new ExecError('EXEC_FAILED', `${what}: ${kind}: ${result.stderr.trim()}`, {
+    exitCode: result.exitCode,
+    stderr: result.stderr,
+  });
+}
+
+class PodNetns {
+  readonly #exec: Exec;
+  readonly #target: RuleTarget;
+  constructor(exec: Exec, target: RuleTarget) {
+    this.#exec = exec;
+    this.#target = target;
+  }
+  run(argv: readonly string[], input?: string, env?: Record<string, string>): Promise<ExecResult> {
+    return this.#exec.run({
+      argv,
+      netns: this.#target.netns,
+      ...(this.#target.userns === undefined ? {} : { userns: this.#target.userns }),
+      ...(input === undefined ? {} : { input }),
+      ...(env === undefined ? {} : { env }),
+      timeoutMs: TIMEOUT_MS,
+    });
+  }
+  /** Runs an xtables write command with the pod-scoped lock on legacy (never the node lock). */
+  xtables(bin: Binaries, command: string, args: readonly string[], input?: string): Promise<ExecResult> {
+    if (!bin.legacy) return this.run([command, ...args], input);
+    return this.run([command, ...args, '--wait=30'], input, { XTABLES_LOCKFILE: this.#target.netns });
+  }
+}
+
+async function probeNetns(ns: PodNetns) {
+  const result = await ns.run(PROBE_ARGV);
+  // head exits 1 when a file is absent (no ip6_tables module, IPv6 disabled): the sections it printed still count.
+  if (!result.stdout.includes('==> /proc/net/fib_trie <==')) {
+    throw new ExecError('NETNS', `failed to inspect netns: ${result.stderr.trim()}`, {
+      exitCode: result.exitCode,
+      stderr: result.stderr,
+    });
+  }
+  return parseNetnsProbe(result.stdout);
+}
+
+/** Decides the variant for one family; returns the legacy save output when it was needed for the decision. */
+async function chooseBinaries(
+  ns: PodNetns,
+  family: IpFamily,
+  legacyTables: readonly string[],
+  forced: IptablesVariant | undefined,
+): Promise<{ bin: Binaries; saved?: SavedState }> {
+  if (forced !== undefined) return { bin: binariesFor(family, forced) };
+  if (legacyTables.length > 0) {
+    const legacy = binariesFor(family, 'legacy');
+    try {
+      const save = await ns.run([legacy.save]);
+      if (save.exitCode === 0 && /^-A /m.test(save.stdout))
+        return { bin: legacy, saved: parseSavedState(save.stdout) };
+    } catch (error) {
+      if (!(error instanceof ExecError && error.code === 'BINARY_MISSING')) throw error;
+    }
+  }
+  return { bin: binariesFor(family, 'nft') };
+}
+
+/** Upstream's delta check against existing ISTIO state: structure first, then `-C` of every planned rule — all
+ * `-C` lines in one restore document (restore accepts them), so the check costs one spawn, not one per rule. */
+async function findDelta(
+  ns: PodNetns,
+  bin: Binaries,
+  state: SavedState,
+  rules: readonly Rule[],
+): Promise<string[]> {
+  const problems = structuralDelta(state, rules);
+  if (problems.length > 0) return problems;
+  const document = renderCheckDocument(rules);
+  const result = await ns.xtables(bin, bin.restore, ['--noflush'], document);
+  if (result.exitCode === 0) return [];
+  const line = /line:? (\d+)/.exec(result.stderr)?.[1];
+  const text = line === undefined ? undefined : document.split('\n')[Number(line) - 1];
+  return [text === undefined ? `rule check failed: ${result.stderr.trim()}` : `rule not present: ${text}`];
+}
+
+interface FamilyPlan {
+  readonly family: IpFamily;
+  readonly rules: readonly Rule[];
+  readonly document: string;
+  bin: Binaries;
+  saved?: SavedState;
+}
+
+async function restore(ns: PodNetns, plan: FamilyPlan): Promise<ExecResult> {
+  try {
+    return await ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
+  } catch (error) {
+    // iptables-nft-restore missing: fall back to plain iptables-restore (upstream's third candidate).
+    if (plan.bin.variant === 'nft' && error instanceof ExecError && error.code === 'BINARY_MISSING') {
+      plan.bin = binariesFor(plan.family, 'plain');
+      return ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
+    }
+    throw error;
+  }
+}
+
+async function undo(
+  ns: PodNetns,
+  plan: FamilyPlan,
+  tables: readonly TableName[],
+  logger: Logger,
+): Promise<void> {
+  if (tables.length === 0) return;
+  const result = await ns.xtables(
+    plan.bin,
+    plan.bin.restore,
+    ['--noflush'],
+    renderUndoDocument(plan.rules, tables),
+  );
+  if (result.exitCode !== 0)
+    logger.warn({ stderr: result.stderr, tables }, 'rollback of a partial restore failed');
+}
+
+/** Applies one family; returns false when identical rules were already present. */
+async function applyFamily(ns: PodNetns, plan: FamilyPlan, logger: Logger): Promise<boolean> {
+  if (plan.saved !== undefined && hasIstioChains(plan.saved)) {
+    const delta = await findDelta(ns, plan.bin, plan.saved, plan.rules);
+    if (delta.length === 0) return false;
+    throw conflict(plan, delta);
+  }
+  const result = await restore(ns, plan);
+  if (result.exitCode === 0) return true;
+  const committed = committedTables(plan.document, result.stderr) ?? [];
+  await undo(ns, plan, committed, logger);
+  // Existing ISTIO chains (an earlier ADD) make the `-N` lines fail: identical rules are a no-op.
+  const save = await ns.run([plan.bin.save]);
+  if (save.exitCode === 0) {
+    const state = parseSavedState(save.stdout);
+    if (hasIstioChains(state)) {
+      const delta = await findDelta(ns, plan.bin, state, plan.rules);
+      if (delta.length === 0) return false;
+      throw conflict(plan, delta, result);
+    }
+  }
+  throw xtablesError(`${plan.bin.restore} failed (${plan.family})`, result);
+}
+
+function conflict(plan: FamilyPlan, delta: readonly string[], result?: ExecResult): ExecError {
+  return new ExecError(
+    'EXEC_FAILED',
+    `pod netns already has different Istio ${plan.family === 'v4' ? 'iptables' : 'ip6tables'} rules ` +
+      `(reconcile is not done on the CNI path): ${delta.slice(0, 5).join('; ')}` +
+      (result === undefined ? '' : `; ${plan.bin.restore}: ${result.stderr.trim()}`),
+    result === undefined ? {} : { exitCode: result.exitCode, stderr: result.stderr },
+  );
+}
+
+/** `ip -force -batch -` lines for §2.8 step 5 ("exists" tolerated everywhere so re-ADD stays idempotent). */
+export function routeCommands(config: CaptureConfig, ipv6: boolean): string[] {
+  // `ip -batch` takes no per-line -4/-6: the family comes from the addresses (`from ::/0` = IPv6 "all").
+  const lines: string[] = [];
+  if (ipv6) lines.push('address replace ::6/128 dev lo');
+  if (config.inboundInterceptionMode === 'TPROXY' && config.inboundPortsInclude !== '') {
+    const mark = config.inboundTProxyMark;
+    const table = config.inboundTProxyRouteTable;
+    lines.push(`rule add fwmark ${mark} lookup ${table}`);
+    lines.push(`route replace local 0.0.0.0/0 dev lo table ${table}`);
+    if (ipv6) {
+      lines.push(`rule add from ::/0 fwmark ${mark} lookup ${table}`);
+      lines.push(`route replace local ::/0 dev lo table ${table}`);
+    }
+  }
+  return lines;
+}
+
+async function configureRoutes(ns: PodNetns, config: CaptureConfig, ipv6: boolean): Promise<void> {
+  const lines = routeCommands(config, ipv6);
+  if (lines.length === 0) return;
+  const result = await ns.run(['ip', '-force', '-batch', '-'], `${lines.join('\n')}\n`);
+  if (result.exitCode === 0) return;
+  const real = result.stderr
+    .split('\n')
+    .filter((line) => line !== '' && !/File exists|^Command failed/.test(line));
+  if (real.length > 0) {
+    throw new ExecError('EXEC_FAILED', `failed to configure routes: ${real.join('; ')}`, {
+      exitCode: result.exitCode,
+      stderr: result.stderr,
+    });
+  }
+}
+
+/** `config.enableIpv6` is ignored: IPv6 is decided by local IP detection inside the netns (§2.8). */
+export async function applyCaptureRules(
+  config: CaptureConfig,
+  target: RuleTarget,
+  deps: ApplyDeps,
 ): Promise<ApplyOutcome> {
-  return Promise.reject(new AppError('RULES_INVALID', 'rule engine not implemented yet'));
+  validateCaptureConfig(config);
+  const ns = new PodNetns(deps.exec, target);
+  const probe = await probeNetns(ns);
+  const ipv6 = decideIpv6(probe.addresses, config.dualStack);
+  const built = buildCaptureRules({ ...config, enableIpv6: ipv6 });
+  for (const warning of built.warnings) deps.logger.warn(warning);
+
+  if (target.backend === 'nftables') {
+    const script = renderNftTransaction(built.rules, { tproxyMark: config.inboundTProxyMark });
+    const result = await ns.run(['nft', '-f', '-'], script).catch((error: unknown) => {
+      if (error instanceof ExecError && error.code === 'BINARY_MISSING') {
+        throw new ExecError(
+          'BINARY_MISSING',
+          `nativeNftables is enabled, but the nft binary is missing on the host filesystem (${error.message})`,
+        );
+      }
+      throw error;
+    });
+    if (result.exitCode !== 0) {
+      throw new ExecError('EXEC_FAILED', `nft transaction failed: ${result.stderr.trim()}`, {
+        exitCode: result.exitCode,
+        stderr: result.stderr,
+      });
+    }
+    await configureRoutes(ns, config, ipv6);
+    return { changed: true, ipv6 };
+  }
+
+  const families: IpFamily[] = ipv6 ? ['v4', 'v6'] : ['v4'];
+  const plans: FamilyPlan[] = [];
+  for (const family of families) {
+    const rules = built.rules[family];
+    const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
+    plans.push({ family, rules, document: renderRestoreDocument(rules), ...chosen });
+  }
+  let changed = false;
+  const applied: FamilyPlan[] = [];
+  try {
+    for (const plan of plans) {
+      if (await applyFamily(ns, plan, deps.logger)) {
+        changed = true;
+        applied.push(plan);
+      }
+    }
+    await configureRoutes(ns, config, ipv6);
+  } catch (error) {
+    // All or nothing: a later family's failure removes what this call added for the earlier ones.
+    for (const plan of applied)
+      await undo(ns, plan, [...new Set(plan.rules.map((rule) => rule.table))], deps.logger);
+    throw error;
+  }
+  const v4 = plans[0]?.bin.variant ?? 'nft';
+  const v6 = plans[1]?.bin.variant;
+  return { changed, ipv6, variants: v6 === undefined ? { v4 } : { v4, v6 } };
+}
+
+/** For CNI CHECK: the planned rules are all present (same delta check as a re-ADD); throws naming what differs. */
+export async function checkCaptureRules(
+  config: CaptureConfig,
+  target: RuleTarget,
+  deps: ApplyDeps,
+): Promise<void> {
+  validateCaptureConfig(config);
+  if (target.backend === 'nftables') return;
+  const ns = new PodNetns(deps.exec, target);
+  const probe = await probeNetns(ns);
+  const ipv6 = decideIpv6(probe.addresses, config.dualStack);
+  const built = buildCaptureRules({ ...config, enableIpv6: ipv6 });
+  for (const family of ipv6 ? (['v4', 'v6'] as const) : (['v4'] as const)) {
+    const rules = built.rules[family];
+    const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
+    let state = chosen.saved;
+    if (state === undefined) {
+      const save = await ns.run([chosen.bin.save]);
+      state = parseSavedState(save.stdout);
+    }
+    const delta = await findDelta(ns, chosen.bin, state, rules);
+    if (delta.length > 0) {
+      throw new AppError(
+        'RULES_INVALID',
+        `istio ${family} rules are not as expected: ${delta.slice(0, 5).join('; ')}`,
+      );
+    }
+  }
 }

@@ -1,0 +1,81 @@
+// Pure parsing of the one probe command run inside the pod netns before applying rules:
+// `head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie`.
+// /proc/net follows the reader's netns, so one cheap spawn tells us (a) whether legacy xtables tables exist per
+// family (a fresh pod netns has none → no legacy rules → no `iptables-legacy-save` needed) and (b) the local
+// addresses for IPv6 on/off (behaviour §2.8): IPv4 from fib_trie's `/32 host LOCAL` entries, IPv6 from if_inet6.
+import { AppError } from '../errors.ts';
+import type { ParsedAddress } from './ip.ts';
+import { formatAddress, isLinkLocal, isLoopback, parseIpv4 } from './ip.ts';
+
+export const PROBE_FILES = [
+  '/proc/net/ip_tables_names',
+  '/proc/net/ip6_tables_names',
+  '/proc/net/if_inet6',
+  '/proc/net/fib_trie',
+] as const;
+
+export const PROBE_ARGV: readonly string[] = ['head', '-n', '100000', ...PROBE_FILES];
+
+export interface NetnsProbe {
+  /** Legacy xtables tables that exist in this netns, per family. */
+  readonly legacyTables: { readonly v4: readonly string[]; readonly v6: readonly string[] };
+  /** Usable local addresses (no loopback/link-local), IPv4 first as the kernel's AF_UNSPEC dump lists them. */
+  readonly addresses: readonly ParsedAddress[];
+}
+
+function sections(output: string): Map<string, string[]> {
+  const result = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of output.split('\n')) {
+    const header = /^==> (.*) <==$/.exec(line);
+    if (header !== null) {
+      current = [];
+      result.set(header[1] ?? '', current);
+    } else if (current !== undefined && line !== '') {
+      current.push(line);
+    }
+  }
+  return result;
+}
+
+export function parseNetnsProbe(output: string): NetnsProbe {
+  const files = sections(output);
+  const addresses: ParsedAddress[] = [];
+  const seen = new Set<string>();
+  const push = (address: ParsedAddress) => {
+    const key = formatAddress(address);
+    if (isLoopback(address) || isLinkLocal(address) || seen.has(key)) return;
+    seen.add(key);
+    addresses.push(address);
+  };
+  let last: string | undefined;
+  for (const line of files.get('/proc/net/fib_trie') ?? []) {
+    const leaf = /\|-- (\S+)$/.exec(line);
+    if (leaf !== null) last = leaf[1];
+    else if (line.trim() === '/32 host LOCAL' && last !== undefined) {
+      const bytes = parseIpv4(last);
+      if (bytes !== undefined) push({ family: 'v4', bytes });
+    }
+  }
+  for (const line of files.get('/proc/net/if_inet6') ?? []) {
+    const hex = line.trim().split(/\s+/)[0] ?? '';
+    if (!/^[0-9a-f]{32}$/.test(hex)) continue;
+    const bytes: number[] = [];
+    for (let i = 0; i < 32; i += 2) bytes.push(parseInt(hex.slice(i, i + 2), 16));
+    push({ family: 'v6', bytes });
+  }
+  return {
+    legacyTables: {
+      v4: (files.get('/proc/net/ip_tables_names') ?? []).map((t) => t.trim()),
+      v6: (files.get('/proc/net/ip6_tables_names') ?? []).map((t) => t.trim()),
+    },
+    addresses,
+  };
+}
+
+/** §2.8: without dual-stack the first usable address decides; with dual-stack any IPv6 address enables IPv6. */
+export function decideIpv6(addresses: readonly ParsedAddress[], dualStack: boolean): boolean {
+  const first = addresses[0];
+  if (first === undefined) throw new AppError('NETNS', 'no valid local IP address found');
+  return dualStack ? addresses.some((a) => a.family === 'v6') : first.family === 'v6';
+}
