@@ -71,18 +71,18 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
     try {
       await deps.repairInPlace(pod);
     } catch (error) {
-      count('repair', 'fail');
       await event(
         pod,
         'RepairBrokenPod',
         `pod detected as broken, but failed to repair: ${errorMessage(error)}`,
         logger,
       );
+      count('repair', 'fail');
       throw error;
     }
     repaired.set(key, pod.uid);
-    count('repair', 'success');
     await event(pod, 'RepairBrokenPod', 'pod detected as broken, repaired in place', logger);
+    count('repair', 'success');
   }
 
   async function deletePod(pod: RepairPod, logger: Logger): Promise<void> {
@@ -94,17 +94,17 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
         logger.info('pod already gone');
         return;
       }
-      count('delete', 'fail');
       await event(
         pod,
         'DeleteBrokenPod',
         `pod detected as broken, but failed to delete: ${errorMessage(error)}`,
         logger,
       );
+      count('delete', 'fail');
       throw error;
     }
-    count('delete', 'success');
     await event(pod, 'DeleteBrokenPod', 'pod detected as broken, deleted', logger);
+    count('delete', 'success');
   }
 
   async function labelPod(pod: RepairPod, logger: Logger): Promise<void> {
@@ -120,17 +120,17 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
         logger.info('pod already gone');
         return;
       }
-      count('label', 'fail');
       await event(
         pod,
         'LabelBrokenPod',
         `pod detected as broken, but failed to label: ${errorMessage(error)}`,
         logger,
       );
+      count('label', 'fail');
       throw error;
     }
-    count('label', 'success');
     await event(pod, 'LabelBrokenPod', 'pod detected as broken, labeled', logger);
+    count('label', 'success');
   }
 
   return {

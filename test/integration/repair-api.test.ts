@@ -1,0 +1,253 @@
+// The repair controller against the Kubernetes API test server (real HTTPS, list/watch, preconditions, events).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKubeApiServer, type KubeObject } from '../support/kube-api-server.ts';
+import { brokenPodManifest, podManifest } from '../support/repair-pods.ts';
+import {
+  controllerConfig,
+  RecordingMetrics,
+  serviceAccountDir,
+  silentLogger,
+  until,
+} from '../support/repair-harness.ts';
+import { startRepairController } from '../../src/repair/controller.ts';
+import { createReconciler, REPAIRED_METRIC } from '../../src/repair/reconcile.ts';
+import { createRepairClient } from '../../src/kube/repair-client.ts';
+import { repairPodFromManifest } from '../../src/repair/pod.ts';
+import { DEFAULT_REPAIR } from '../support/repair-harness.ts';
+
+const completed = [{ name: 'istio-validation', state: { terminated: { exitCode: 0, reason: 'Completed' } } }];
+
+async function withServer(run: (ctx: Awaited<ReturnType<typeof setup>>) => Promise<void>): Promise<void> {
+  const ctx = await setup();
+  try {
+    await run(ctx);
+  } finally {
+    await ctx.server.close();
+    await ctx.sa[Symbol.asyncDispose]();
+  }
+}
+
+async function setup() {
+  const server = await startKubeApiServer();
+  const sa = await serviceAccountDir(server);
+  return { server, sa, metrics: new RecordingMetrics(), logger: silentLogger() };
+}
+
+function events(server: { events: KubeObject[] }, reason: string): KubeObject[] {
+  return server.events.filter((event) => event['reason'] === reason);
+}
+
+test('label mode: only the broken pod on this node is labelled (status subresource), once; event and metrics', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
+    server.upsertPod(podManifest({ name: 'ok', initStatuses: completed }) as KubeObject);
+    server.upsertPod(brokenPodManifest({ name: 'other-node', nodeName: 'node-b' }) as KubeObject);
+    server.upsertPod(
+      brokenPodManifest({ name: 'labelled', labels: { 'cni.istio.io/uninitialized': 'true' } }) as KubeObject,
+    );
+    const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+    });
+    try {
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'skip' });
+      assert.deepEqual(server.getPod('default', 'broken')?.metadata.labels, {
+        'cni.istio.io/uninitialized': 'true',
+      });
+      assert.deepEqual(server.getPod('default', 'ok')?.metadata.labels, {});
+      assert.deepEqual(server.getPod('default', 'other-node')?.metadata.labels, {});
+      const patches = server.requests.filter((r) => r.method === 'PATCH');
+      assert.deepEqual(
+        patches.map((r) => [r.path, r.headers['content-type']]),
+        [['/api/v1/namespaces/default/pods/broken/status', 'application/merge-patch+json']],
+      );
+      const labelled = events(server, 'LabelBrokenPod');
+      assert.equal(labelled.length, 1);
+      assert.equal(labelled[0]?.['type'], 'Warning');
+      assert.equal(labelled[0]?.['message'], 'pod detected as broken, labeled');
+      assert.deepEqual((labelled[0]?.['involvedObject'] as { name: string }).name, 'broken');
+      assert.equal((labelled[0]?.['source'] as { component: string }).component, 'cni-repair');
+      // The informer listed and watched with the node selector.
+      const list = server.requests.find((r) => r.method === 'GET' && r.path === '/api/v1/pods');
+      assert.equal(list?.query['fieldSelector'], 'spec.nodeName=node-a');
+      // The label update comes back through the watch: the pod now has the key, so it is skipped, not re-labelled.
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'skip' }, 2);
+      assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'success' }), 1);
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
+test('delete mode: the broken pod is deleted with uid + resourceVersion preconditions; a pod turning broken later is caught by the watch', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
+    server.upsertPod(podManifest({ name: 'later', initStatuses: completed }) as KubeObject);
+    const controller = startRepairController(
+      controllerConfig(server, sa.dir, { deletePods: true, labelPods: true, labelSelectors: '' }),
+      { logger, metrics, signal: AbortSignal.timeout(20_000) },
+    );
+    try {
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
+      assert.equal(server.getPod('default', 'broken'), undefined);
+      assert.equal(events(server, 'DeleteBrokenPod')[0]?.['message'], 'pod detected as broken, deleted');
+      await controller.synced;
+      server.upsertPod(brokenPodManifest({ name: 'later' }) as KubeObject);
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' }, 2);
+      assert.equal(server.getPod('default', 'later'), undefined);
+      assert.equal(
+        metrics.get(REPAIRED_METRIC, { type: 'label', result: 'success' }),
+        0,
+        'delete wins over label',
+      );
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
+test('a pod recreated under the same name is never deleted through the stale UID (409 precondition)', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    const stale = server.upsertPod(brokenPodManifest({ name: 'web-0', uid: 'uid-old' }) as KubeObject);
+    server.deletePod('default', 'web-0');
+    server.upsertPod(brokenPodManifest({ name: 'web-0', uid: 'uid-new' }) as KubeObject);
+    const config = controllerConfig(server, sa.dir, { deletePods: true });
+    const client = createRepairClient(config);
+    const reconciler = createReconciler(
+      { ...DEFAULT_REPAIR, deletePods: true },
+      {
+        api: client.api,
+        getPod: () => repairPodFromManifest(stale),
+        repairInPlace: () => Promise.resolve(),
+        metrics,
+        logger,
+      },
+    );
+    await assert.rejects(
+      reconciler.reconcile('default/web-0'),
+      (error: unknown) => (error as { status?: number }).status === 409,
+    );
+    assert.equal(server.getPod('default', 'web-0')?.metadata.uid, 'uid-new');
+    assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 1);
+    const failed = events(server, 'DeleteBrokenPod');
+    assert.match(
+      String(failed[0]?.['message']),
+      /^pod detected as broken, but failed to delete: .*409 Precondition failed: UID in precondition: uid-old/,
+    );
+  });
+});
+
+test('API errors are retried by the queue (503 then success); the event is best effort', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
+    server.injectFault({ status: 503, times: 2, match: (r) => r.method === 'DELETE' });
+    server.injectFault({
+      status: 500,
+      times: 10,
+      match: (r) => r.method === 'POST' && r.path.endsWith('/events'),
+    });
+    const controller = startRepairController(controllerConfig(server, sa.dir, { deletePods: true }), {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+    });
+    try {
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
+      assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 2);
+      assert.equal(server.getPod('default', 'broken'), undefined);
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
+test('API down at startup: start returns at once, the informer retries in the background, then repairs', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
+    server.injectFault({ drop: true, times: 1, match: (r) => r.path === '/api/v1/pods' });
+    server.injectFault({ status: 503, times: 2, match: (r) => r.path === '/api/v1/pods' });
+    const started = Date.now();
+    const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+      retryInitialMs: 20,
+      retryMaxMs: 100,
+    });
+    assert.ok(Date.now() - started < 200, 'startRepairController must not wait for the API server');
+    try {
+      await controller.synced;
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
+      const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && r.query['watch'] !== 'true');
+      assert.ok(lists.length >= 4, `expected retried lists, saw ${lists.length}`);
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
+test('unreachable API server: stop() returns promptly while retries are pending', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    const config = controllerConfig(
+      server,
+      sa.dir,
+      { labelPods: true, notReadyTaintKey: 'cni.istio.io/not-ready' },
+      {
+        kubernetesServicePort: '1',
+      },
+    );
+    const controller = startRepairController(config, {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+      retryInitialMs: 20,
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    await controller.stop();
+  });
+});
+
+test('not-ready taint: removed (any effect) from this node, other taints kept, conflicts and errors retried', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    server.upsertNode({
+      metadata: { name: 'node-a' },
+      spec: {
+        taints: [
+          { key: 'cni.istio.io/not-ready', value: 'true', effect: 'NoSchedule' },
+          { key: 'keep', effect: 'NoExecute' },
+          { key: 'cni.istio.io/not-ready', effect: 'NoExecute' },
+        ],
+      },
+    });
+    server.injectFault({
+      status: 503,
+      times: 1,
+      match: (r) => r.method === 'GET' && r.path === '/api/v1/nodes/node-a',
+    });
+    server.injectFault({ status: 409, times: 1, match: (r) => r.method === 'PATCH' });
+    const controller = startRepairController(
+      controllerConfig(server, sa.dir, { enabled: false, notReadyTaintKey: 'cni.istio.io/not-ready' }),
+      { logger, metrics, signal: AbortSignal.timeout(20_000), retryInitialMs: 20 },
+    );
+    try {
+      await until(
+        () => ((server.getNode('node-a')?.spec?.['taints'] as unknown[] | undefined)?.length ?? 0) === 1,
+        5000,
+        'taint removal',
+      );
+      assert.deepEqual(server.getNode('node-a')?.spec?.['taints'], [{ key: 'keep', effect: 'NoExecute' }]);
+      const patches = server.requests.filter((r) => r.method === 'PATCH');
+      assert.equal(patches.length, 2);
+      assert.equal(
+        server.requests.filter((r) => r.path === '/api/v1/pods').length,
+        0,
+        'repair disabled: no informer',
+      );
+    } finally {
+      await controller.stop();
+    }
+  });
+});

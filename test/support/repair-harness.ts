@@ -1,0 +1,111 @@
+// Helpers for repair-controller tests: a recording Metrics port, controller config, SA dir for the API test server.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { MetricLabels, Metrics } from '../../src/sys/ports.ts';
+import type { RepairControllerConfig } from '../../src/repair/controller.ts';
+import type { RepairConfig } from '../../src/config/load.ts';
+
+export class RecordingMetrics implements Metrics {
+  readonly counters = new Map<string, number>();
+  #waiters: { check: () => boolean; resolve: () => void }[] = [];
+
+  static key(name: string, labels: MetricLabels = {}): string {
+    const parts = Object.entries(labels)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}=${v}`);
+    return `${name}{${parts.join(',')}}`;
+  }
+
+  increment(name: string, _help: string, labels?: MetricLabels, by = 1): void {
+    const key = RecordingMetrics.key(name, labels);
+    this.counters.set(key, (this.counters.get(key) ?? 0) + by);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.check()) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+  setGauge(): void {}
+  observe(): void {}
+
+  get(name: string, labels?: MetricLabels): number {
+    return this.counters.get(RecordingMetrics.key(name, labels)) ?? 0;
+  }
+
+  /** Resolves once counter `name{labels}` reaches `atLeast`. */
+  waitFor(name: string, labels: MetricLabels, atLeast = 1): Promise<void> {
+    const check = () => this.get(name, labels) >= atLeast;
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ check, resolve }));
+  }
+}
+
+export function silentLogger(): Logger {
+  return pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+}
+
+export const DEFAULT_REPAIR: RepairConfig = Object.freeze({
+  enabled: true,
+  deletePods: false,
+  labelPods: false,
+  repairPods: false,
+  brokenPodLabelKey: 'cni.istio.io/uninitialized',
+  brokenPodLabelValue: 'true',
+  nodeName: 'node-a',
+  sidecarAnnotation: 'sidecar.istio.io/status',
+  initContainerName: 'istio-validation',
+  initContainerTerminationMessage: '',
+  initContainerExitCode: 126,
+  labelSelectors: '',
+  fieldSelectors: '',
+  notReadyTaintKey: '',
+});
+
+export interface ApiLocation {
+  host: string;
+  port: number;
+  caFile: string;
+  token: string;
+}
+
+/** A service-account dir holding the API test server's token, removed by the returned dispose. */
+export async function serviceAccountDir(
+  server: ApiLocation,
+): Promise<{ dir: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'if-sa-'));
+  await writeFile(join(dir, 'token'), server.token);
+  return { dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export function controllerConfig(
+  server: ApiLocation,
+  saDir: string,
+  repair: Partial<RepairConfig> = {},
+  extra: Partial<RepairControllerConfig> = {},
+): RepairControllerConfig {
+  return {
+    repair: { ...DEFAULT_REPAIR, ...repair },
+    nativeNftables: false,
+    forceIptablesBinary: '',
+    nodeName: 'node-a',
+    kubernetesServiceHost: server.host,
+    kubernetesServicePort: String(server.port),
+    kubernetesServiceProtocol: 'https',
+    serviceAccountDir: saDir,
+    kubeCaFile: server.caFile,
+    skipTlsVerify: false,
+    ...extra,
+  };
+}
+
+/** Polls `check` every 10 ms until it returns true (for server-side state with no event to await). */
+export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
