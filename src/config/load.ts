@@ -37,6 +37,8 @@ export interface AgentConfig {
   readonly skipTlsVerify: boolean;
   readonly monitoringPort: number;
   readonly readinessPort: number;
+  /** Bind address of the health/metrics servers ("" = all interfaces). */
+  readonly listenAddress: string;
   readonly binSourceDir: string;
   readonly binTargetDirs: readonly string[];
   readonly serviceAccountDir: string;
@@ -259,6 +261,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     skipTlsVerify: bool('SKIP_TLS_VERIFY'),
     monitoringPort: num('MONITORING_PORT'),
     readinessPort: num('READINESS_PORT'),
+    listenAddress: str('LISTEN_ADDRESS'),
     binSourceDir: str('CNI_BIN_SOURCE_DIR'),
     binTargetDirs: Object.freeze([...targets]),
     serviceAccountDir,

@@ -143,6 +143,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   ),
   s('READINESS_PORT', 'int', '8000', 'Port of /healthz and /readyz (0 = any free port).'),
   // Ours.
+  s('LISTEN_ADDRESS', 'string', '', 'Address the health and metrics servers bind ("" = all interfaces).'),
   s(
     'POD_LOOKUP_DEADLINE_SECONDS',
     'int',

@@ -1,0 +1,752 @@
+// The installer loop (behaviour §1.3–§1.7), event-driven: watch first, then validate, repair only what is
+// invalid, then wait for the next change. Side effects go through the AgentFs port and the injected watcher.
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/load.ts';
+import { AppError, errorMessage } from '../errors.ts';
+import type { Metrics } from '../sys/ports.ts';
+import { confFileProblem, hasConfExtension, sortNames } from './conf-dir.ts';
+import {
+  PLUGIN_TYPE,
+  buildPluginEntry,
+  insertEntry,
+  parseJsonObject,
+  removeEntry,
+  renderStandalone,
+  standaloneProblem,
+} from './conflist.ts';
+import type { AgentFs, FileStat } from './fs-port.ts';
+import { isJsonObject, type Json, type JsonObject } from './go-json.ts';
+import { renderKubeconfig } from './kubeconfig.ts';
+
+export const KUBECONFIG_NAME = 'istio-cni-kubeconfig';
+export const STANDALONE_DEFAULT_NAME = 'YYY-istio-cni.conf';
+export const PLUGIN_BINARY = 'istio-cni';
+
+export interface DirWatchHandle {
+  close(): void;
+}
+
+export type WatchDir = (
+  dir: string,
+  onChange: (name: string | undefined) => void,
+  onError: (error: Error) => void,
+) => DirWatchHandle;
+
+export interface InstallerDeps {
+  readonly fs: AgentFs;
+  readonly watchDir: WatchDir;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now?: () => number;
+}
+
+type Area = 'bin' | 'kube' | 'conf';
+const ALL_AREAS: readonly Area[] = ['bin', 'kube', 'conf'];
+
+const M_INSTALLS = 'istio_cni_installs_total';
+const M_INSTALLS_HELP = 'Total number of CNI plugin installation attempts, by result.';
+const M_READY = 'istio_cni_install_ready';
+const M_READY_HELP = 'Whether the CNI plugin installation is ready (1) or not (0).';
+const M_REINSTALL = 'istio_cni_reinstall_duration_seconds';
+const M_REWRITES = 'istio_cni_config_rewrites_total';
+const M_FIGHTS = 'istio_cni_config_fights_total';
+
+/** Throttle of conflist rewrites (§1.7, tuned): a bucket of 10 immediate rewrites refilled every 40 ms, so an
+ * isolated change is repaired at once and a continuous fight is capped at 25 rewrites/s. */
+const BUCKET_SIZE = 10;
+const REFILL_MS = 40;
+/** Fight detection: more than this many repairs of our entry within the window → warning. */
+const FIGHT_THRESHOLD = 10;
+const FIGHT_WINDOW_MS = 10_000;
+const FIGHT_WARN_EVERY_MS = 30_000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+function fsCode(error: unknown): string | undefined {
+  return (error as { code?: string } | undefined)?.code;
+}
+
+function installError(message: string, cause?: unknown): AppError {
+  return new AppError('INSTALL_FAILED', message, cause === undefined ? undefined : { cause });
+}
+
+function sameStat(a: FileStat | undefined, b: FileStat | undefined): boolean {
+  return (
+    a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs
+  );
+}
+
+function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
+  if (isJsonObject(a) && isJsonObject(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((key) => deepEqual(a[key], b[key]));
+  }
+  return false;
+}
+
+/** Chained file state: undefined when our current entry is present (semantically equal) and last. */
+function chainedStaleness(doc: JsonObject, desired: JsonObject): string | undefined {
+  const plugins = doc['plugins'];
+  if (!Array.isArray(plugins)) return 'no "plugins" array';
+  const ours = plugins.filter((plugin) => isJsonObject(plugin) && plugin['type'] === PLUGIN_TYPE);
+  if (ours.length === 0) return 'istio-cni plugin entry missing';
+  if (ours.length > 1) return 'more than one istio-cni entry';
+  const last = plugins[plugins.length - 1];
+  if (!isJsonObject(last) || last['type'] !== PLUGIN_TYPE) return 'istio-cni entry is not the last plugin';
+  const expected: JsonObject = { ...desired };
+  delete expected['cniVersion'];
+  return deepEqual(last, expected) ? undefined : 'istio-cni entry is stale';
+}
+
+function convertedName(file: string): string | undefined {
+  if (file.endsWith('.conf')) return `${file}list`;
+  if (file.endsWith('.json')) return `${file.slice(0, -'.json'.length)}.conflist`;
+  return undefined;
+}
+
+export interface InstallerState {
+  readonly ready: boolean;
+  readonly trackedConfig: string | undefined;
+}
+
+export class Installer {
+  readonly #config: AgentConfig;
+  readonly #deps: InstallerDeps;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #entry: JsonObject;
+
+  #ready = false;
+  #areaOk: Record<Area, boolean> = { bin: false, kube: false, conf: false };
+  #dirty = new Set<Area>(ALL_AREAS);
+  #dirtySince: number | undefined;
+  #wake: (() => void) | undefined;
+  #fatal: Error | undefined;
+  #watches = new Map<string, { handle: DirWatchHandle; ino: number; watched: string }>();
+
+  #tracked: string | undefined;
+  #binaryNames: string[] = [];
+  #binaryStats = new Map<string, FileStat>();
+  #lastWritten: { file: string; text: string } | undefined;
+  #tokens = BUCKET_SIZE;
+  #lastRefill = 0;
+  #repairs: number[] = [];
+  #lastFightWarning = -Infinity;
+  #otherFiles = new Map<string, number>();
+  #reported = new Map<string, string>();
+  #retryMs = RETRY_MIN_MS;
+  #onReady: (() => void) | undefined;
+
+  constructor(config: AgentConfig, deps: InstallerDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#log = deps.logger;
+    this.#now = deps.now ?? (() => performance.now());
+    this.#entry = buildPluginEntry(config);
+    this.#setReady(false);
+  }
+
+  get state(): InstallerState {
+    return { ready: this.#ready, trackedConfig: this.#tracked };
+  }
+
+  /** Called once, after the first successful install. */
+  onFirstReady(callback: () => void): void {
+    this.#onReady = callback;
+  }
+
+  #setReady(ready: boolean): void {
+    const wasReady = this.#ready;
+    this.#ready = ready;
+    this.#deps.metrics.setGauge(M_READY, M_READY_HELP, ready ? 1 : 0);
+    if (ready && !wasReady && this.#onReady !== undefined) {
+      const callback = this.#onReady;
+      this.#onReady = undefined;
+      callback();
+    }
+  }
+
+  /** Log a problem once per distinct message (no log flood on every event). */
+  #report(
+    key: string,
+    message: string,
+    fields: Record<string, unknown> = {},
+    level: 'warn' | 'error' = 'error',
+  ) {
+    if (this.#reported.get(key) === message) return;
+    this.#reported.set(key, message);
+    this.#log[level](fields, message);
+  }
+
+  #clearReport(key: string): void {
+    this.#reported.delete(key);
+  }
+
+  #markDirty(area: Area | 'all'): void {
+    if (area === 'all') for (const a of ALL_AREAS) this.#dirty.add(a);
+    else this.#dirty.add(area);
+    this.#dirtySince ??= this.#now();
+    this.#wake?.();
+  }
+
+  #watchSpecs(): { dir: string; onChange: (name: string | undefined) => void }[] {
+    const specs: { dir: string; onChange: (name: string | undefined) => void }[] = [];
+    specs.push({
+      dir: this.#config.netDir,
+      onChange: (name) => {
+        if (name !== undefined && name.includes('.tmp.')) return;
+        if (name !== undefined && this.#tracked !== undefined && path.basename(this.#tracked) !== name) {
+          this.#otherFiles.set(name, this.#now());
+        }
+        this.#markDirty('conf');
+      },
+    });
+    for (const dir of this.#config.binTargetDirs) {
+      specs.push({
+        dir,
+        onChange: (name) => {
+          if (name === undefined || this.#binaryNames.includes(name)) this.#markDirty('bin');
+        },
+      });
+    }
+    specs.push({ dir: this.#config.serviceAccountDir, onChange: () => this.#markDirty('kube') });
+    const caDir = path.dirname(this.#config.kubeCaFile);
+    if (!this.#config.skipTlsVerify && caDir !== this.#config.serviceAccountDir) {
+      specs.push({ dir: caDir, onChange: () => this.#markDirty('kube') });
+    }
+    specs.push({
+      dir: this.#config.runDir,
+      onChange: (name) => {
+        if (name === undefined || name === KUBECONFIG_NAME) this.#markDirty('kube');
+      },
+    });
+    return specs;
+  }
+
+  /** (Re)creates the directory watches; a missing directory is watched through its nearest existing parent. Runs
+   * before every validation so no change between check and wait is missed. */
+  async #ensureWatches(): Promise<void> {
+    const wanted = new Set<string>();
+    for (const spec of this.#watchSpecs()) {
+      let watched = spec.dir;
+      let info = await this.#deps.fs.stat(watched);
+      while (info?.isDirectory !== true && path.dirname(watched) !== watched) {
+        watched = path.dirname(watched);
+        info = await this.#deps.fs.stat(watched);
+      }
+      if (info === undefined) continue;
+      const key = `${spec.dir}\u0000${watched}`;
+      wanted.add(key);
+      const existing = this.#watches.get(key);
+      if (existing !== undefined && existing.ino === info.ino) continue;
+      existing?.handle.close();
+      const onChange = watched === spec.dir ? spec.onChange : () => this.#markDirty('all');
+      try {
+        const handle = this.#deps.watchDir(watched, onChange, (error) => this.#die(error, watched));
+        this.#watches.set(key, { handle, ino: info.ino, watched });
+      } catch (error) {
+        if (fsCode(error) === 'ENOENT') {
+          this.#markDirty('all');
+          continue;
+        }
+        this.#die(error as Error, watched);
+      }
+      if (watched !== spec.dir) {
+        this.#report(
+          `missing:${spec.dir}`,
+          `directory ${spec.dir} does not exist; waiting for it to appear`,
+          {
+            dir: spec.dir,
+          },
+        );
+      }
+    }
+    for (const [key, watch] of this.#watches) {
+      if (!wanted.has(key)) {
+        watch.handle.close();
+        this.#watches.delete(key);
+      }
+    }
+  }
+
+  #die(error: Error, dir: string): void {
+    if (this.#fatal !== undefined) return;
+    const hint =
+      fsCode(error) === 'ENOSPC' ? ' (inotify limit reached: raise fs.inotify.max_user_watches)' : '';
+    this.#fatal = new AppError('WATCH_FAILED', `watching ${dir} failed: ${errorMessage(error)}${hint}`, {
+      cause: error,
+    });
+    this.#wake?.();
+  }
+
+  #throwIfFatal(): void {
+    if (this.#fatal !== undefined) throw this.#fatal;
+  }
+
+  #closeWatches(): void {
+    for (const watch of this.#watches.values()) watch.handle.close();
+    this.#watches.clear();
+  }
+
+  /** Runs until the signal aborts (resolves) or a watch dies (rejects). */
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = (): void => this.#wake?.();
+    signal.addEventListener('abort', onAbort);
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      while (!signal.aborted) {
+        this.#throwIfFatal();
+        await this.#ensureWatches();
+        this.#throwIfFatal();
+        if (this.#dirty.size > 0) {
+          const waitMs = this.#dirty.has('conf') ? this.#throttleDelay() : 0;
+          if (waitMs > 0) await this.#sleep(waitMs, signal);
+          if (signal.aborted) break;
+          const areas = [...this.#dirty];
+          const since = this.#dirtySince;
+          this.#dirty.clear();
+          this.#dirtySince = undefined;
+          const failed = await this.#reconcile(areas);
+          if (failed) {
+            if (retryTimer !== undefined) clearTimeout(retryTimer);
+            retryTimer = setTimeout(() => this.#markDirty('all'), this.#retryMs);
+            this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+          } else {
+            this.#retryMs = RETRY_MIN_MS;
+            if (this.#ready && since !== undefined) {
+              this.#deps.metrics.observe(
+                M_REINSTALL,
+                'Seconds from a detected change to a valid install again.',
+                (this.#now() - since) / 1000,
+              );
+            }
+          }
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          if (this.#dirty.size > 0 || signal.aborted || this.#fatal !== undefined) resolve();
+        });
+        this.#wake = undefined;
+        if (retryTimer !== undefined && this.#dirty.size > 0) {
+          clearTimeout(retryTimer);
+          retryTimer = undefined;
+        }
+      }
+    } finally {
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      signal.removeEventListener('abort', onAbort);
+      this.#closeWatches();
+      this.#setReady(false);
+    }
+  }
+
+  #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done);
+    });
+  }
+
+  #throttleDelay(): number {
+    const now = this.#now();
+    const refill = Math.floor((now - this.#lastRefill) / REFILL_MS);
+    if (refill > 0) {
+      this.#tokens = Math.min(BUCKET_SIZE, this.#tokens + refill);
+      this.#lastRefill += refill * REFILL_MS;
+    }
+    if (this.#tokens === BUCKET_SIZE) this.#lastRefill = now;
+    if (this.#tokens > 0) return 0;
+    return REFILL_MS - (now - this.#lastRefill);
+  }
+
+  #takeToken(): void {
+    if (this.#tokens === BUCKET_SIZE) this.#lastRefill = this.#now();
+    this.#tokens = Math.max(0, this.#tokens - 1);
+  }
+
+  /** One pass over the given areas. Returns true when something failed (retry with back-off). */
+  async #reconcile(areas: readonly Area[]): Promise<boolean> {
+    let failed = false;
+    let changed = false;
+    for (const area of ALL_AREAS) {
+      if (!areas.includes(area)) continue;
+      try {
+        const result =
+          area === 'bin'
+            ? await this.#installBinaries()
+            : area === 'kube'
+              ? await this.#writeKubeconfig()
+              : await this.#installConfig();
+        this.#areaOk[area] = result !== 'waiting';
+        if (result === 'changed') changed = true;
+      } catch (error) {
+        this.#areaOk[area] = false;
+        failed = true;
+        const label =
+          area === 'bin'
+            ? 'COPY_BINARIES_FAILURE'
+            : area === 'kube'
+              ? 'CREATE_KUBECONFIG_FAILURE'
+              : 'CREATE_CNI_CONFIG_FAILURE';
+        this.#deps.metrics.increment(M_INSTALLS, M_INSTALLS_HELP, { result: label });
+        this.#report(`fail:${area}`, errorMessage(error), { result: label });
+      }
+    }
+    const ok = ALL_AREAS.every((area) => this.#areaOk[area]);
+    if (ok && (changed || !this.#ready)) {
+      this.#deps.metrics.increment(M_INSTALLS, M_INSTALLS_HELP, { result: 'SUCCESS' });
+      this.#log.info({ config: this.#tracked }, 'CNI plugin installed; ready');
+      for (const area of ALL_AREAS) this.#clearReport(`fail:${area}`);
+    }
+    this.#setReady(ok);
+    return failed;
+  }
+
+  // ---- §1.4 binaries -----------------------------------------------------------------------------------------
+
+  async #installBinaries(): Promise<'ok' | 'changed'> {
+    const { fs } = this.#deps;
+    const source = this.#config.binSourceDir;
+    const entries = await fs.readDir(source);
+    if (entries === undefined) {
+      throw installError(`binary source dir ${source} does not exist (CNI_BIN_SOURCE_DIR)`);
+    }
+    const names: string[] = [];
+    for (const entry of entries) {
+      const info = await fs.stat(path.join(source, entry.name));
+      if (info?.isFile === true) names.push(entry.name);
+    }
+    if (this.#binaryNames.length === 0) this.#binaryNames = names;
+    let changed = false;
+    for (const dir of this.#config.binTargetDirs) {
+      const listing = await fs.readDir(dir);
+      if (listing === undefined) {
+        throw installError(`CNI binary dir ${dir} does not exist; create it or fix CNI_BIN_TARGET_DIRS`);
+      }
+      for (const name of names) {
+        for (const stale of listing.filter((entry) => entry.name.startsWith(`${name}.tmp.`))) {
+          try {
+            await fs.remove(path.join(dir, stale.name));
+          } catch (error) {
+            this.#log.warn(
+              { file: stale.name, err: errorMessage(error) },
+              'could not remove stale temp file',
+            );
+          }
+        }
+        const target = path.join(dir, name);
+        const from = path.join(source, name);
+        const current = await fs.stat(target);
+        if (sameStat(current, this.#binaryStats.get(target))) continue;
+        if (current !== undefined && (await fs.sameContents(from, target))) {
+          const sourceMode = (await fs.stat(from))?.mode;
+          if (sourceMode === current.mode) {
+            this.#binaryStats.set(target, current);
+            continue;
+          }
+        }
+        try {
+          await fs.copyFileAtomic(from, target);
+        } catch (error) {
+          const readOnly = fsCode(error) === 'EROFS' || /read-only file system/i.test(errorMessage(error));
+          const hint = readOnly
+            ? ` — ${dir} is read-only on this node: set CNI_BIN_TARGET_DIRS (chart: global.platform / cni.cniBinDir) to the writable CNI bin dir of this platform`
+            : '';
+          throw installError(`copying ${from} to ${target} failed: ${errorMessage(error)}${hint}`, error);
+        }
+        const written = await fs.stat(target);
+        if (written !== undefined) this.#binaryStats.set(target, written);
+        this.#log.info({ binary: target }, 'installed CNI binary');
+        changed = true;
+      }
+    }
+    return changed ? 'changed' : 'ok';
+  }
+
+  // ---- §1.6 kubeconfig ---------------------------------------------------------------------------------------
+
+  async #writeKubeconfig(): Promise<'ok' | 'changed'> {
+    const { fs } = this.#deps;
+    const config = this.#config;
+    const tokenFile = path.join(config.serviceAccountDir, 'token');
+    let token: string;
+    try {
+      token = await fs.readText(tokenFile);
+    } catch (error) {
+      throw installError(
+        `cannot read the service account token ${tokenFile}: ${errorMessage(error)} (SERVICE_ACCOUNT_DIR)`,
+        error,
+      );
+    }
+    let ca: Uint8Array | undefined;
+    if (!config.skipTlsVerify) {
+      try {
+        ca = await fs.readBytes(config.kubeCaFile);
+      } catch (error) {
+        throw installError(
+          `cannot read the API server CA ${config.kubeCaFile}: ${errorMessage(error)} (set KUBE_CA_FILE, or SKIP_TLS_VERIFY=true)`,
+          error,
+        );
+      }
+    }
+    const input = {
+      protocol: config.kubernetesServiceProtocol,
+      host: config.kubernetesServiceHost,
+      port: config.kubernetesServicePort,
+      ca,
+      skipTlsVerify: config.skipTlsVerify,
+      token,
+    };
+    const text = renderKubeconfig(input);
+    const file = path.join(config.runDir, KUBECONFIG_NAME);
+    const current = await fs.stat(file);
+    if (current?.mode === config.kubeconfigMode) {
+      const existing = await fs.readText(file).catch(() => undefined);
+      if (existing === text) return 'ok';
+    }
+    await fs.writeFileAtomic(file, text, config.kubeconfigMode);
+    this.#log.info({ file, content: renderKubeconfig(input, true) }, 'wrote plugin kubeconfig');
+    return 'changed';
+  }
+
+  // ---- §1.5 CNI config ---------------------------------------------------------------------------------------
+
+  async #validCandidates(): Promise<string[]> {
+    const { fs } = this.#deps;
+    const dir = this.#config.netDir;
+    const entries = await fs.readDir(dir);
+    if (entries === undefined) return [];
+    const names = sortNames(
+      entries.filter((e) => !e.isDirectory && hasConfExtension(e.name)).map((e) => e.name),
+    );
+    const valid: string[] = [];
+    for (const name of names) {
+      const file = path.join(dir, name);
+      let problem: string | undefined;
+      try {
+        const info = await fs.stat(file);
+        problem =
+          info?.isFile === true ? confFileProblem(name, await fs.readText(file)) : 'not a regular file';
+      } catch (error) {
+        problem = `unreadable: ${errorMessage(error)}`;
+      }
+      if (problem === undefined) {
+        this.#clearReport(`invalid:${name}`);
+        valid.push(name);
+      } else {
+        this.#report(`invalid:${name}`, `skipping invalid CNI config ${file}: ${problem}`, { file }, 'warn');
+      }
+    }
+    return valid;
+  }
+
+  /** The primary file (chained) per §1.5.2, or undefined while it does not exist yet (we wait for an event). */
+  async #primaryPath(): Promise<string | undefined> {
+    const { fs } = this.#deps;
+    const dir = this.#config.netDir;
+    const name = this.#config.confName;
+    if (name !== '') {
+      const candidates = [name];
+      if (name.endsWith('.conf')) candidates.push(`${name}list`);
+      else if (name.endsWith('.conflist')) candidates.push(name.slice(0, -'list'.length));
+      for (const candidate of candidates) {
+        const info = await fs.stat(path.join(dir, candidate));
+        if (info !== undefined) return path.join(dir, candidate);
+      }
+      this.#report(
+        'waiting',
+        `CNI config ${path.join(dir, name)} (CNI_CONF_NAME) does not exist yet; waiting`,
+        {
+          dir,
+        },
+        'warn',
+      );
+      return undefined;
+    }
+    const valid = await this.#validCandidates();
+    if (valid[0] === undefined) {
+      this.#report(
+        'waiting',
+        `cannot find an existing CNI network config in ${dir}; waiting for the primary CNI to write one (MOUNTED_CNI_NET_DIR)`,
+        { dir },
+        'warn',
+      );
+      return undefined;
+    }
+    const first = path.join(dir, valid[0]);
+    if (this.#tracked !== undefined && this.#tracked !== first) {
+      // Quirk §8.1 fixed: follow libcni's current choice instead of pinning the first file until restart.
+      this.#log.warn({ previous: this.#tracked, primary: first }, 'CNI config preempted; moving our entry');
+    }
+    return first;
+  }
+
+  async #installConfig(): Promise<'ok' | 'changed' | 'waiting'> {
+    return this.#config.chained ? this.#installChained() : this.#installStandalone();
+  }
+
+  async #installStandalone(): Promise<'ok' | 'changed'> {
+    const { fs } = this.#deps;
+    const file = path.join(this.#config.netDir, this.#config.confName || STANDALONE_DEFAULT_NAME);
+    const text = renderStandalone(this.#entry);
+    const mode = this.#config.confGroupRead ? 0o640 : 0o600;
+    const info = await fs.stat(file);
+    this.#tracked = file;
+    if (info?.isFile === true && info.mode === mode && (await fs.readText(file)) === text) return 'ok';
+    if (info !== undefined && !info.isFile) throw installError(`${file} exists and is not a regular file`);
+    if ((await fs.stat(this.#config.netDir)) === undefined) {
+      throw installError(`CNI net dir ${this.#config.netDir} does not exist (MOUNTED_CNI_NET_DIR)`);
+    }
+    await fs.writeFileAtomic(file, text, mode);
+    this.#log.info({ file }, 'wrote standalone CNI config');
+    return 'changed';
+  }
+
+  async #installChained(): Promise<'ok' | 'changed' | 'waiting'> {
+    const { fs } = this.#deps;
+    const primary = await this.#primaryPath();
+    if (primary === undefined) return 'waiting';
+    this.#clearReport('waiting');
+    let text: string;
+    let info: FileStat | undefined;
+    try {
+      info = await fs.stat(primary);
+      if (info === undefined) return 'waiting';
+      if (!info.isFile) throw installError(`CNI config ${primary} is not a regular file`);
+      text = await fs.readText(primary);
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw installError(`cannot read CNI config ${primary}: ${errorMessage(error)}`, error);
+    }
+    let doc: JsonObject;
+    try {
+      doc = parseJsonObject(text, `CNI config ${primary}`);
+    } catch (error) {
+      // Never overwrite a file we cannot parse (another agent may be half-way through writing it).
+      this.#report('unparsable', `${errorMessage(error)}; not touching it, waiting for a valid config`, {
+        file: primary,
+      });
+      return 'waiting';
+    }
+    this.#clearReport('unparsable');
+    const destination = convertedName(primary) ?? primary;
+    if (destination === primary && chainedStaleness(doc, this.#entry) === undefined) {
+      await this.#dropOldTracked(primary);
+      this.#tracked = primary;
+      return 'ok';
+    }
+    const merged = insertEntry(text, this.#entry, `CNI config ${primary}`);
+    this.#takeToken();
+    await fs.writeFileAtomic(destination, merged, info.mode);
+    if (destination !== primary) await fs.remove(primary);
+    this.#noteRepair(destination, text);
+    this.#lastWritten = { file: destination, text: merged };
+    await this.#dropOldTracked(destination);
+    this.#tracked = destination;
+    this.#deps.metrics.increment(M_REWRITES, 'Times the agent (re)wrote its entry into the CNI config.');
+    this.#log.info(
+      { file: destination, from: destination === primary ? undefined : primary },
+      'wrote CNI config',
+    );
+    return 'changed';
+  }
+
+  /** After moving to a new primary, take our entry out of the old one (a runtime must not keep using it). */
+  async #dropOldTracked(current: string): Promise<void> {
+    const old = this.#tracked;
+    if (old === undefined || old === current) return;
+    try {
+      await removeEntryFromFile(this.#deps.fs, old);
+    } catch (error) {
+      this.#log.warn(
+        { file: old, err: errorMessage(error) },
+        'could not remove our entry from the old CNI config',
+      );
+    }
+  }
+
+  /** Counts repairs of a file we wrote earlier (someone else rewrote it) and warns when it looks like a fight. */
+  #noteRepair(file: string, foundText: string): void {
+    const last = this.#lastWritten;
+    if (last === undefined || last.file !== file || last.text === foundText) return;
+    const now = this.#now();
+    this.#repairs.push(now);
+    while (this.#repairs.length > 0 && (this.#repairs[0] ?? now) < now - FIGHT_WINDOW_MS)
+      this.#repairs.shift();
+    if (this.#repairs.length <= FIGHT_THRESHOLD) return;
+    this.#deps.metrics.increment(
+      M_FIGHTS,
+      'Times a fight over the CNI config with another agent was detected.',
+    );
+    if (now - this.#lastFightWarning < FIGHT_WARN_EVERY_MS) return;
+    this.#lastFightWarning = now;
+    const others = [...this.#otherFiles]
+      .filter(([, at]) => at >= now - FIGHT_WINDOW_MS)
+      .map(([name]) => name);
+    const hint = file.includes('cilium')
+      ? ' Cilium: set cni.exclusive=false.'
+      : ' Configure the other CNI agent not to own/regenerate this file (e.g. Cilium cni.exclusive=false), or pin CNI_CONF_NAME.';
+    this.#log.warn(
+      { file, rewrites: this.#repairs.length, windowSeconds: FIGHT_WINDOW_MS / 1000, otherFiles: others },
+      `CNI config ${file} was rewritten by another process ${this.#repairs.length} times in ${FIGHT_WINDOW_MS / 1000}s; another agent is fighting over it (repairs are throttled).${hint}`,
+    );
+  }
+}
+
+/** Removes the first istio-cni entry from a chained config, atomically, keeping the mode. */
+export async function removeEntryFromFile(fs: AgentFs, file: string): Promise<boolean> {
+  const info = await fs.stat(file);
+  if (info?.isFile !== true) return false;
+  const cleaned = removeEntry(await fs.readText(file), `CNI config ${file}`);
+  if (cleaned === undefined) return false;
+  await fs.writeFileAtomic(file, cleaned, info.mode);
+  return true;
+}
+
+/** Shutdown / `uninstall` cleanup (§1.10). Order matters: the config entry first, then the kubeconfig, then the
+ * binary — the first failure stops the rest, so a config never names a plugin that is gone. */
+export async function cleanupNode(
+  config: AgentConfig,
+  fs: AgentFs,
+  logger: Logger,
+  trackedConfig?: string,
+): Promise<void> {
+  if (config.chained) {
+    const files = new Set<string>(trackedConfig === undefined ? [] : [trackedConfig]);
+    for (const entry of (await fs.readDir(config.netDir)) ?? []) {
+      if (!entry.isDirectory && hasConfExtension(entry.name)) files.add(path.join(config.netDir, entry.name));
+    }
+    for (const file of files) {
+      let removed = false;
+      try {
+        removed = await removeEntryFromFile(fs, file);
+      } catch (error) {
+        if (file === trackedConfig) throw error;
+        logger.debug({ file, err: errorMessage(error) }, 'skipping unparsable config during cleanup');
+      }
+      if (removed) logger.info({ file }, 'removed istio-cni entry from CNI config');
+    }
+  } else {
+    // Quirk §8.3 fixed: only the standalone file we own is deleted, never a primary config.
+    const file = trackedConfig ?? path.join(config.netDir, config.confName || STANDALONE_DEFAULT_NAME);
+    const info = await fs.stat(file);
+    if (info?.isFile === true && standaloneProblem(await fs.readText(file)) === undefined) {
+      await fs.remove(file);
+      logger.info({ file }, 'removed standalone CNI config');
+    }
+  }
+  if (await fs.remove(path.join(config.runDir, KUBECONFIG_NAME))) logger.info('removed plugin kubeconfig');
+  for (const dir of config.binTargetDirs) {
+    if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');
+  }
+}

@@ -1,0 +1,31 @@
+// The file-system port the installer uses (implemented by src/sys/fs.ts; tests may use the real one on temp dirs).
+
+export interface FileStat {
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly mode: number;
+  readonly size: number;
+  readonly ino: number;
+  readonly mtimeMs: number;
+}
+
+export interface DirEntry {
+  readonly name: string;
+  readonly isDirectory: boolean;
+}
+
+export interface AgentFs {
+  /** Undefined when the path does not exist. */
+  stat(path: string): Promise<FileStat | undefined>;
+  /** Undefined when the directory does not exist. */
+  readDir(path: string): Promise<DirEntry[] | undefined>;
+  readText(path: string): Promise<string>;
+  readBytes(path: string): Promise<Uint8Array>;
+  /** Temp `<name>.tmp.<random>` in the same dir, chmod, write, fsync, rename, fsync dir. */
+  writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void>;
+  /** Same as writeFileAtomic with the source file's contents and mode (streams; never opens the target). */
+  copyFileAtomic(source: string, target: string): Promise<void>;
+  /** Resolves false when the file did not exist. */
+  remove(path: string): Promise<boolean>;
+  sameContents(a: string, b: string): Promise<boolean>;
+}

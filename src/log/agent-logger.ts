@@ -1,0 +1,95 @@
+// Agent logging (behaviour §1.9): pino under scope `cni-agent`, Istio-shaped records
+// ({"level":"info","time":"…","scope":"cni-agent","msg":"…",…}). `--log_as_json` → JSON lines; otherwise Istio's
+// text form `<time>\t<level>\t<scope>\t<msg>\t<key>=<value>…` (what the upstream agent prints by default).
+// Tokens and CA data are redacted. The sink is passed in: only bin/ touches process.stdout.
+import { pino, type Logger } from 'pino';
+import type { LogLevel } from '../config/load.ts';
+
+export interface AgentLogOptions {
+  readonly level: LogLevel;
+  /** Level applied to relayed plugin records (cni-plugin scope). */
+  readonly pluginLevel?: LogLevel;
+  readonly json: boolean;
+  readonly write: (line: string) => void;
+}
+
+export interface RelayedRecord {
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly time: string;
+  readonly msg: string;
+  readonly labels: Readonly<Record<string, unknown>>;
+}
+
+export interface AgentLogging {
+  readonly logger: Logger;
+  /** Re-emits plugin records under scope `cni-plugin`, keeping their timestamps; one batch is written at once. */
+  relay(records: readonly RelayedRecord[]): void;
+}
+
+const RANK: Record<string, number> = { debug: 20, info: 30, warn: 40, error: 50, none: 100 };
+
+export const REDACT_PATHS = [
+  'token',
+  '*.token',
+  'ca',
+  '*.ca',
+  'caData',
+  '*.caData',
+  'kubeconfig',
+  '*.kubeconfig',
+  '"certificate-authority-data"',
+  '*["certificate-authority-data"]',
+];
+
+function textLine(record: Record<string, unknown>): string {
+  const { time, level, scope, msg, ...rest } = record;
+  const extras = Object.entries(rest)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join(' ');
+  const head = `${String(time)}\t${String(level)}\t${String(scope)}\t${typeof msg === 'string' ? msg : JSON.stringify(msg ?? '')}`;
+  return `${extras === '' ? head : `${head}\t${extras}`}\n`;
+}
+
+export function createAgentLogging(options: AgentLogOptions): AgentLogging {
+  const emit = (line: string): void => {
+    if (options.json) {
+      options.write(line.endsWith('\n') ? line : `${line}\n`);
+      return;
+    }
+    try {
+      options.write(textLine(JSON.parse(line) as Record<string, unknown>));
+    } catch {
+      options.write(line);
+    }
+  };
+  const logger = pino(
+    {
+      level: options.level === 'none' ? 'silent' : options.level,
+      base: { scope: 'cni-agent' },
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: 'REDACTED' },
+    },
+    { write: emit },
+  );
+  const pluginRank = RANK[options.pluginLevel ?? options.level] ?? 30;
+  return {
+    logger,
+    relay(records) {
+      let batch = '';
+      for (const record of records) {
+        if ((RANK[record.level] ?? 0) < pluginRank) continue;
+        const line = JSON.stringify({
+          ...record.labels,
+          level: record.level,
+          time: record.time,
+          scope: 'cni-plugin',
+          msg: record.msg,
+        });
+        batch += options.json ? `${line}\n` : textLine(JSON.parse(line) as Record<string, unknown>);
+      }
+      if (batch !== '') options.write(batch);
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// Host file-system adapter (style-anchors §D2): atomic writes and copies for files other processes read
+// (kubelet/containerd read net.d; the runtime execs the plugin binary).
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { AgentFs, DirEntry, FileStat } from '../installer/fs-port.ts';
+
+function isNotFound(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** `<name>.tmp.<random>`: never a .conf/.conflist/.json suffix, so no runtime or CNI watcher loads it. */
+export function tempPathFor(target: string): string {
+  return `${target}.tmp.${randomBytes(6).toString('hex')}`;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeVia(target: string, mode: number, fill: (fd: FileHandle) => Promise<void>) {
+  const temp = tempPathFor(target);
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode & 0o7777);
+  try {
+    try {
+      await handle.chmod(mode & 0o7777);
+      await fill(handle);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncDir(path.dirname(target));
+}
+
+export function createNodeFs(): AgentFs {
+  return {
+    async stat(file: string): Promise<FileStat | undefined> {
+      try {
+        const info = await stat(file);
+        return {
+          isFile: info.isFile(),
+          isDirectory: info.isDirectory(),
+          mode: info.mode & 0o7777,
+          size: info.size,
+          ino: info.ino,
+          mtimeMs: info.mtimeMs,
+        };
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    },
+    async readDir(dir: string): Promise<DirEntry[] | undefined> {
+      try {
+        const entries = await readdir(dir, { withFileTypes: true });
+        return entries.map((entry) => ({ name: entry.name, isDirectory: entry.isDirectory() }));
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    },
+    readText: (file) => readFile(file, 'utf8'),
+    async readBytes(file) {
+      return new Uint8Array(await readFile(file));
+    },
+    async writeFileAtomic(target, data, mode) {
+      await writeVia(target, mode, async (handle) => {
+        await handle.writeFile(data);
+      });
+    },
+    async copyFileAtomic(source, target) {
+      const info = await stat(source);
+      const data = await readFile(source);
+      await writeVia(target, info.mode, async (handle) => {
+        await handle.writeFile(data);
+      });
+    },
+    async remove(file) {
+      try {
+        await unlink(file);
+        return true;
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+    },
+    async sameContents(a, b) {
+      try {
+        const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+        if (sa.size !== sb.size) return false;
+        const [da, db] = await Promise.all([readFile(a), readFile(b)]);
+        return da.equals(db);
+      } catch (error) {
+        if (isNotFound(error)) return false;
+        throw error;
+      }
+    },
+  };
+}
