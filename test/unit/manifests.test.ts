@@ -223,7 +223,9 @@ function container(name: string): Obj {
 function hostPaths(name: string): Record<string, string> {
   const ds = find(name, 'DaemonSet', 'istio-cni-node');
   return Object.fromEntries(
-    (ds['spec'].template.spec.volumes as Obj[]).map((v) => [v['name'], v['hostPath'].path]),
+    (ds['spec'].template.spec.volumes as Obj[])
+      .filter((v) => v['hostPath'] !== undefined)
+      .map((v) => [v['name'], v['hostPath'].path]),
   );
 }
 
@@ -316,6 +318,7 @@ describe('base matches the upstream chart defaults (§4.1–§4.3)', () => {
     assert.equal(mounts['cni-socket-dir']?.['mountPath'], '/var/run/istio-cni');
     assert.equal(mounts['cni-host-procfs']?.['mountPath'], '/host/proc');
     assert.equal(mounts['cni-host-procfs']?.['readOnly'], true);
+    assert.equal(mounts['tmp']?.['mountPath'], '/tmp');
     assert.deepEqual(hostPaths('base'), {
       'cni-bin-dir': '/opt/cni/bin',
       'cni-net-dir': '/etc/cni/net.d',

@@ -1,0 +1,257 @@
+// privileged: the image's filesystem (npm run image:rootfs, the same layout the Dockerfile ships) runs the agent
+// under runc the way the DaemonSet does: read-only root, the five capabilities, the chart's host mounts (temp dirs
+// standing in for /host/opt/cni/bin, /host/etc/cni/net.d, /var/run/istio-cni, the service-account dir, /host/proc)
+// and a tmpfs /tmp (the manifests' emptyDir), in a network namespace of its own. It must install (binary copied,
+// conflist merged, kubeconfig written, /readyz 200), contain no shell, and clean up and exit 0 on SIGTERM.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const node = process.execPath;
+const suffix = randomBytes(4).toString('hex');
+const netns = `ie-img-${suffix}`;
+const containerId = `ie-img-${suffix}`;
+const work = mkdtempSync(path.join(tmpdir(), 'ie-img-'));
+const rootfs = path.join(work, 'rootfs');
+const host = {
+  bin: path.join(work, 'host-opt-cni-bin'),
+  net: path.join(work, 'host-etc-cni-net.d'),
+  run: path.join(work, 'var-run-istio-cni'),
+  sa: path.join(work, 'serviceaccount'),
+};
+const runcRoot = path.join(work, 'runc-state');
+const bundle = path.join(work, 'bundle');
+
+function sh(argv: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const [file, ...args] = argv;
+  assert.ok(file !== undefined);
+  const result = spawnSync(file, args, { encoding: 'utf8', input, timeout: 60_000 });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+const primaryConflist = {
+  cniVersion: '1.0.0',
+  name: 'ie-bridge',
+  plugins: [{ type: 'bridge', bridge: 'ie0', ipam: { type: 'host-local', subnet: '10.244.7.0/24' } }],
+};
+
+before(() => {
+  for (const name of ['install-cni', 'istio-cni']) {
+    assert.ok(existsSync(path.join(root, 'dist', name)), `dist/${name} missing: run npm run build`);
+  }
+  const built = sh([node, path.join(root, 'scripts', 'image-rootfs.ts'), '--out', rootfs]);
+  assert.equal(built.status, 0, built.stderr);
+  for (const dir of Object.values(host)) mkdirSync(dir, { recursive: true });
+  mkdirSync(bundle);
+  mkdirSync(runcRoot);
+  writeFileSync(
+    path.join(host.net, '10-ie-bridge.conflist'),
+    `${JSON.stringify(primaryConflist, null, 2)}\n`,
+  );
+  writeFileSync(path.join(host.sa, 'token'), 'ie-test-token');
+  writeFileSync(path.join(host.sa, 'namespace'), 'istio-system');
+  writeFileSync(
+    path.join(host.sa, 'ca.crt'),
+    '-----BEGIN CERTIFICATE-----\nTUlJQ2llLXRlc3QtY2E=\n-----END CERTIFICATE-----\n',
+  );
+  const added = sh(['ip', 'netns', 'add', netns]);
+  assert.equal(added.status, 0, added.stderr);
+  sh(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+});
+
+after(() => {
+  sh(['runc', '--root', runcRoot, 'delete', '--force', containerId]);
+  sh(['ip', 'netns', 'del', netns]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface ImageConfig {
+  Env: string[];
+  Cmd: string[];
+  WorkingDir: string;
+  Labels: Record<string, string>;
+}
+
+function imageConfig(): ImageConfig {
+  return JSON.parse(readFileSync(`${rootfs}.config.json`, 'utf8')) as ImageConfig;
+}
+
+test('the root holds what runs and nothing to get a shell with', () => {
+  for (const file of [
+    'usr/local/bin/install-cni',
+    'opt/cni/bin/istio-cni',
+    'usr/sbin/iptables-legacy-restore',
+    'usr/sbin/ip6tables-nft-save',
+    'usr/sbin/nft',
+    'usr/bin/nsenter',
+    'usr/sbin/ip',
+    'etc/ssl/certs/ca-certificates.crt',
+  ]) {
+    assert.ok(existsSync(path.join(rootfs, file)), file);
+  }
+  const forbidden = /^(sh|bash|dash|ash|busybox|zsh|apt|apt-get|dpkg|env|su|sudo|python3?|perl|node)$/;
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? walk(path.join(dir, entry.name)) : [entry.name],
+    );
+  const present = walk(rootfs).filter((name) => forbidden.test(name));
+  assert.deepEqual(present, []);
+  // The Dockerfile states the same runtime config the test runs with.
+  const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+  const config = imageConfig();
+  for (const env of config.Env) assert.ok(dockerfile.includes(`ENV ${env}`), `Dockerfile lacks ENV ${env}`);
+  assert.ok(dockerfile.includes(`WORKDIR ${config.WorkingDir}`));
+  assert.ok(dockerfile.includes(`CMD ${JSON.stringify(config.Cmd)}`));
+  for (const [label, value] of Object.entries(config.Labels)) {
+    assert.ok(dockerfile.includes(`${label}="${value}"`), `Dockerfile lacks LABEL ${label}="${value}"`);
+  }
+  assert.equal(config.Labels['org.opencontainers.image.licenses'], 'Apache-2.0');
+});
+
+function ociConfig(): object {
+  const config = imageConfig();
+  const caps = ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_SYS_PTRACE', 'CAP_SYS_ADMIN', 'CAP_DAC_OVERRIDE'];
+  const bind = (source: string, destination: string, ro = false): object => ({
+    destination,
+    type: 'bind',
+    source,
+    options: ['rbind', ro ? 'ro' : 'rw'],
+  });
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ['install-cni', '--log_output_level=info'],
+      env: [
+        ...config.Env,
+        'KUBERNETES_SERVICE_HOST=10.96.0.1',
+        'KUBERNETES_SERVICE_PORT=443',
+        'REPAIR_ENABLED=false',
+        'NODE_NAME=ie-node',
+        'POD_NAME=istio-cni-node-ie',
+        'POD_NAMESPACE=istio-system',
+        'EXCLUDE_NAMESPACES=kube-system',
+      ],
+      cwd: config.WorkingDir,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: false,
+    },
+    root: { path: rootfs, readonly: true },
+    hostname: 'ie-node',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
+      bind(host.bin, '/host/opt/cni/bin'),
+      bind(host.net, '/host/etc/cni/net.d'),
+      bind(host.run, '/var/run/istio-cni'),
+      bind(host.sa, '/var/run/secrets/kubernetes.io/serviceaccount', true),
+      bind('/proc', '/host/proc', true),
+    ],
+    linux: {
+      namespaces: [
+        { type: 'pid' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+        { type: 'network', path: `/var/run/netns/${netns}` },
+      ],
+      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list'],
+      readonlyPaths: ['/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+}
+
+/** The kubelet's readiness probe, run inside the pod's netns: GET /readyz every 100 ms until 200 or 20 s. */
+async function probeReady(signal: AbortSignal): Promise<{ status: number; stdout: string; stderr: string }> {
+  const script = `
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const status = await fetch('http://127.0.0.1:8000/readyz').then((r) => r.status, () => 0);
+      if (status === 200 || Date.now() > deadline) { console.log(status); break; }
+      await new Promise((r) => setTimeout(r, 100));
+    }`;
+  const argv = [`--net=/var/run/netns/${netns}`, node, '--input-type=module', '-e', script];
+  const child = spawn('nsenter', argv, { signal });
+  child.on('error', () => undefined); // aborted: the agent exited first
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status] = (await once(child, 'close')) as [number | null];
+  return { status: status ?? -1, stdout, stderr };
+}
+
+test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { timeout: 60_000 }, async () => {
+  writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(ociConfig(), null, 2));
+  const agent = spawn('runc', ['--root', runcRoot, 'run', '--bundle', bundle, containerId], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  agent.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  agent.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = once(agent, 'exit') as Promise<[number | null, string | null]>;
+  try {
+    // Stop probing as soon as the agent exits (it must not before SIGTERM).
+    const stopProbe = new AbortController();
+    void exited.then(() => stopProbe.abort());
+    const probe = await probeReady(stopProbe.signal);
+    assert.equal(agent.exitCode, null, `agent exited before SIGTERM:\n${output}`);
+    assert.equal(probe.stdout.trim(), '200', `readyz never 200\n${probe.stderr}\nagent output:\n${output}`);
+
+    // Installed: plugin binary, merged conflist, kubeconfig.
+    const installed = path.join(host.bin, 'istio-cni');
+    assert.ok(existsSync(installed), output);
+    assert.equal(statSync(installed).size, statSync(path.join(root, 'dist', 'istio-cni')).size);
+    assert.ok((statSync(installed).mode & 0o111) !== 0);
+    const conflist = JSON.parse(readFileSync(path.join(host.net, '10-ie-bridge.conflist'), 'utf8')) as {
+      plugins: Array<{ type: string }>;
+    };
+    assert.deepEqual(
+      conflist.plugins.map((p) => p.type),
+      ['bridge', 'istio-cni'],
+    );
+    const kubeconfig = path.join(host.run, 'istio-cni-kubeconfig');
+    assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
+    assert.match(readFileSync(kubeconfig, 'utf8'), /server: https:\/\/10\.96\.0\.1:443/);
+
+    // No shell to exec into.
+    const shell = sh(['runc', '--root', runcRoot, 'exec', containerId, '/bin/sh', '-c', 'true']);
+    assert.notEqual(shell.status, 0);
+
+    const killed = sh(['runc', '--root', runcRoot, 'kill', containerId, 'TERM']);
+    assert.equal(killed.status, 0, killed.stderr);
+    const [code] = await exited;
+    assert.equal(code, 0, output);
+  } finally {
+    if (agent.exitCode === null) {
+      sh(['runc', '--root', runcRoot, 'kill', containerId, 'KILL']);
+      await exited;
+    }
+  }
+
+  // Cleaned up: binary gone, entry removed (primary untouched otherwise), kubeconfig gone.
+  assert.ok(!existsSync(path.join(host.bin, 'istio-cni')));
+  assert.deepEqual(
+    JSON.parse(readFileSync(path.join(host.net, '10-ie-bridge.conflist'), 'utf8')),
+    primaryConflist,
+  );
+  assert.ok(!existsSync(path.join(host.run, 'istio-cni-kubeconfig')));
+});
