@@ -15,7 +15,8 @@ import { AppError, ExecError } from '../errors.ts';
 import { buildCaptureRules } from './build.ts';
 import { validateCaptureConfig } from './validate.ts';
 import { renderRestoreDocument } from './render-iptables.ts';
-import { PROBE_ARGV, decideIpv6, parseNetnsProbe } from './netns-probe.ts';
+import { PROBE_ARGV, decideIpv6, parseIpAddrOutput, parseNetnsProbe } from './netns-probe.ts';
+import type { NetnsProbe } from './netns-probe.ts';
 import {
   committedTables,
   hasIstioChains,
@@ -115,8 +116,17 @@ class PodNetns {
   }
 }
 
-async function probeNetns(ns: PodNetns) {
-  const result = await ns.run(PROBE_ARGV);
+async function probeNetns(ns: PodNetns): Promise<NetnsProbe> {
+  let result: ExecResult;
+  try {
+    result = await ns.run(PROBE_ARGV);
+  } catch (error) {
+    // No `head` (a minimal image): list addresses with ip and let legacy detection run iptables-legacy-save.
+    if (!(error instanceof ExecError && error.code === 'BINARY_MISSING')) throw error;
+    const ip = await ns.run(['ip', '-o', 'addr', 'show']);
+    if (ip.exitCode !== 0) throw new ExecError('NETNS', `failed to list addresses: ${ip.stderr.trim()}`);
+    return { legacyTables: { v4: ['unknown'], v6: ['unknown'] }, addresses: parseIpAddrOutput(ip.stdout) };
+  }
   // head exits 1 when a file is absent (no ip6_tables module, IPv6 disabled): the sections it printed still count.
   if (!result.stdout.includes('==> /proc/net/fib_trie <==')) {
     throw new ExecError('NETNS', `failed to inspect netns: ${result.stderr.trim()}`, {

@@ -5,7 +5,7 @@
 // addresses for IPv6 on/off (behaviour §2.8): IPv4 from fib_trie's `/32 host LOCAL` entries, IPv6 from if_inet6.
 import { AppError } from '../errors.ts';
 import type { ParsedAddress } from './ip.ts';
-import { formatAddress, isLinkLocal, isLoopback, parseIpv4 } from './ip.ts';
+import { formatAddress, isLinkLocal, isLoopback, parseAddress, parseIpv4 } from './ip.ts';
 
 export const PROBE_FILES = [
   '/proc/net/ip_tables_names',
@@ -78,4 +78,16 @@ export function decideIpv6(addresses: readonly ParsedAddress[], dualStack: boole
   const first = addresses[0];
   if (first === undefined) throw new AppError('NETNS', 'no valid local IP address found');
   return dualStack ? addresses.some((a) => a.family === 'v6') : first.family === 'v6';
+}
+
+/** Fallback source of addresses: `ip -o addr show` (IPv4 listed first, as the kernel's AF_UNSPEC dump does). */
+export function parseIpAddrOutput(output: string): ParsedAddress[] {
+  const v4: ParsedAddress[] = [];
+  const v6: ParsedAddress[] = [];
+  for (const match of output.matchAll(/\sinet6?\s+([0-9a-fA-F:.]+)\//g)) {
+    const address = parseAddress(match[1] ?? '');
+    if (address === undefined || isLoopback(address) || isLinkLocal(address)) continue;
+    (address.family === 'v4' ? v4 : v6).push(address);
+  }
+  return [...v4, ...v6];
 }

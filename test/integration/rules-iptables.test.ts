@@ -1,0 +1,80 @@
+// Rule engine against the kernel (root): iptables-nft and iptables-legacy (forced), each scenario applied twice.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { applyCaptureRules } from '../../src/rules/apply.ts';
+import { SpawnExec } from '../../src/sys/spawn-exec.ts';
+import { runIn } from '../support/netns.ts';
+import {
+  BACKENDS,
+  POD_CONFIG,
+  checkDefault,
+  checkDns,
+  checkIncludeExclude,
+  checkTproxy,
+  withLab,
+} from '../support/rules-scenarios.ts';
+
+for (const backend of BACKENDS.filter((b) => b.target.backend === 'iptables')) {
+  test(`${backend.name}: default capture (IPv4)`, () => checkDefault(backend, false));
+  test(`${backend.name}: default capture, dual-stack`, () => checkDefault(backend, true));
+  test(`${backend.name}: TPROXY`, () => checkTproxy(backend));
+  test(`${backend.name}: DNS capture`, () => checkDns(backend));
+  test(`${backend.name}: include/exclude ports and CIDRs`, () => checkIncludeExclude(backend));
+}
+
+test('variant detection: a fresh netns gets iptables-nft; legacy with existing rules wins', async () => {
+  await withLab({}, async (pair) => {
+    const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };
+    await runIn(pair.pod.path, [
+      'iptables-legacy',
+      '-t',
+      'filter',
+      '-A',
+      'INPUT',
+      '-p',
+      '255',
+      '-j',
+      'RETURN',
+    ]);
+    const outcome = await applyCaptureRules(POD_CONFIG, { netns: pair.pod.path, backend: 'iptables' }, deps);
+    assert.deepEqual(outcome.variants, { v4: 'legacy' });
+    assert.match((await runIn(pair.pod.path, ['iptables-legacy-save', '-t', 'nat'])).stdout, /ISTIO_OUTPUT/);
+  });
+  await withLab({}, async (pair) => {
+    const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };
+    const outcome = await applyCaptureRules(POD_CONFIG, { netns: pair.pod.path, backend: 'iptables' }, deps);
+    assert.deepEqual(outcome.variants, { v4: 'nft' });
+  });
+});
+
+for (const variant of ['nft', 'legacy'] as const) {
+  test(`${variant}: a failing apply leaves the netns as it was and names the conflict`, async () => {
+    await withLab({}, async (pair) => {
+      const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };
+      // A different earlier ruleset: ISTIO_OUTPUT exists in nat, so the TPROXY document's mangle table
+      // commits and its nat table fails; the mangle part must be rolled back.
+      await runIn(pair.pod.path, [`iptables-${variant}-restore`, '--noflush'], {
+        input: '* nat\n-N ISTIO_OUTPUT\n-A ISTIO_OUTPUT -j RETURN\nCOMMIT\n',
+      });
+      const before = (await runIn(pair.pod.path, [`iptables-${variant}-save`])).stdout.replace(
+        /^#.*\n/gm,
+        '',
+      );
+      await assert.rejects(
+        applyCaptureRules(
+          { ...POD_CONFIG, inboundInterceptionMode: 'TPROXY' },
+          { netns: pair.pod.path, backend: 'iptables', iptablesVariant: variant },
+          deps,
+        ),
+        /different Istio iptables rules.*ISTIO/,
+      );
+      const after = (await runIn(pair.pod.path, [`iptables-${variant}-save`])).stdout.replace(/^#.*\n/gm, '');
+      assert.doesNotMatch(after, /ISTIO_DIVERT|ISTIO_TPROXY/);
+      assert.equal(
+        after.replace(/\*mangle[\s\S]*?COMMIT\n/, ''),
+        before.replace(/\*mangle[\s\S]*?COMMIT\n/, ''),
+      );
+    });
+  });
+}
