@@ -10,11 +10,11 @@ import { assertSupportedVersion, configVersion, versionAtLeast } from './version
 export interface ProcessIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Reads all of stdin. Rejects (message says why) on I/O failure or when the input exceeds the size limit. */
-  readStdin(): Promise<string>;
-  writeStdout(text: string): void;
-  writeStderr(text: string): void;
+  readonly readStdin: () => Promise<string>;
+  readonly writeStdout: (text: string) => void;
+  readonly writeStderr: (text: string) => void;
   /** Whether `netnsPath` is the plugin's own network namespace (false when it cannot be checked). */
-  isOwnNetns(netnsPath: string): Promise<boolean>;
+  readonly isOwnNetns: (netnsPath: string) => Promise<boolean>;
 }
 
 export interface CmdArgs {
