@@ -19,13 +19,14 @@ import net from 'node:net';
 import path from 'node:path';
 import type { KubeApiServer, KubeObject } from '../kube-api-server.ts';
 import { startKubeApiServer } from '../kube-api-server.ts';
+import { ORIG_DST_SERVER, PYTHON } from '../netns.ts';
 import type { Lab, LabPod, RunResult } from './lab.ts';
 import { repoRoot, run, startLab } from './lab.ts';
 
 export const NODE_NAME = 'lab-node';
 export const AGENT_NAMESPACE = 'istio-system';
-const probeScript = path.join(import.meta.dirname, 'orig-dst-probe.py');
-const python = '/usr/bin/python3';
+const probeScript = ORIG_DST_SERVER;
+const python = PYTHON;
 
 export async function waitFor<T>(
   what: string,
@@ -114,7 +115,8 @@ export type TestNode = {
   /** Puts the pod into the API (bound to this node) and creates its sandbox through CRI. */
   createPod(manifest: KubeObject, options?: { attempt?: number; register?: boolean }): Promise<LabPod>;
   natRules(pod: LabPod): Promise<string>;
-  /** SO_ORIGINAL_DST listeners on 15001/15006 inside the pod. */
+  /** SO_ORIGINAL_DST listeners on 15001/15006 inside the pod (engineer B's orig-dst-server.py); a connection
+   * answers "<port that answered> <original ip> <original port>". */
   startProbe(pod: LabPod): Promise<() => void>;
   /** A plain server on 0.0.0.0:<port> in the node netns (the "real destination"). */
   startNodeServer(port: number): Promise<() => void>;
@@ -332,7 +334,7 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
     async startProbe(pod) {
       const child = spawn(
         'nsenter',
-        [`--net=${pod.netnsPath}`, python, probeScript, 'serve', '15001', '15006'],
+        [`--net=${pod.netnsPath}`, python, probeScript, 'serve', '15001,15006'],
         {
           stdio: ['ignore', 'pipe', 'inherit'],
         },
@@ -366,7 +368,7 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
       return stop;
     },
     connectFromPod(pod, host, port, uid) {
-      const probe = [python, probeScript, 'connect', host, String(port)];
+      const probe = [python, probeScript, 'client', host, String(port)];
       const argv =
         uid === undefined
           ? probe
@@ -374,7 +376,7 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
       return lab.podExec(pod, argv, { timeoutMs: 10_000 });
     },
     connectFromNode(host, port) {
-      return lab.nodeExec([python, probeScript, 'connect', host, String(port)], { timeoutMs: 10_000 });
+      return lab.nodeExec([python, probeScript, 'client', host, String(port)], { timeoutMs: 10_000 });
     },
     async close() {
       for (const cleanup of cleanups) cleanup();
