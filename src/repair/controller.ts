@@ -232,6 +232,7 @@ export function startRepairController(
 
   let wake: (() => void) | undefined;
   informer.onError((error) => {
+    if (signal.aborted) return; // stop() aborts the watch request
     logger.warn({ err: errorMessage(error) }, 'pod watch failed; restarting');
     wake?.();
   });
