@@ -296,7 +296,7 @@ export async function applyCaptureRules(
   for (const warning of built.warnings) deps.logger.warn(warning);
 
   if (target.backend === 'nftables') {
-    const script = renderNftTransaction(built.rules, { tproxyMark: config.inboundTProxyMark });
+    const script = renderNftTransaction(built.rules);
     const result = await ns.run(['nft', '-f', '-'], script).catch((error: unknown) => {
       if (error instanceof ExecError && error.code === 'BINARY_MISSING') {
         throw new ExecError(

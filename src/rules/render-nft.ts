@@ -207,11 +207,7 @@ function mergeFamilies(a: readonly string[], b: readonly string[]): string[] {
   return out;
 }
 
-export interface NftOptions {
-  readonly tproxyMark: string;
-}
-
-export function renderNftTransaction(rules: RuleSet, _options?: NftOptions): string {
+export function renderNftTransaction(rules: RuleSet): string {
   const v4 = chainOrder(rules.v4);
   const v6 = chainOrder(rules.v6);
   let out = '';

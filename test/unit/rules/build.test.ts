@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildCaptureRules } from '../../../src/rules/build.ts';
 import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
+import { renderNftTransaction } from '../../../src/rules/render-nft.ts';
 import { AppError } from '../../../src/errors.ts';
 import { OWN_SCENARIOS, PLUGIN_SCENARIOS, POD_DEFAULT } from './scenarios.ts';
 
@@ -34,6 +35,7 @@ for (const [name, config] of Object.entries(OWN_SCENARIOS)) {
     const { rules } = buildCaptureRules(config);
     const text = `# IPv4\n${renderRestoreDocument(rules.v4)}# IPv6\n${renderRestoreDocument(rules.v6)}`;
     t.assert.fileSnapshot(text, `${TESTDATA}${name}.iptables.golden`, raw);
+    t.assert.fileSnapshot(renderNftTransaction(rules), `${TESTDATA}${name}.nft.golden`, raw);
   });
 }
 

@@ -1,0 +1,241 @@
+// applyCaptureRules with a recording Exec: the commands (and how few) per situation, idempotent re-ADD, errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import type { Exec, ExecRequest, ExecResult } from '../../../src/sys/ports.ts';
+import { applyCaptureRules, checkCaptureRules, routeCommands } from '../../../src/rules/apply.ts';
+import { ExecError } from '../../../src/errors.ts';
+import { buildCaptureRules } from '../../../src/rules/build.ts';
+import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
+import { POD_DEFAULT } from './scenarios.ts';
+
+const logger = pino({ level: 'silent' });
+const NETNS = '/var/run/netns/cni-test';
+
+const FIB_V4 = `Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 10.1.2.3
+        /32 host LOCAL
+Local:
+  +-- 127.0.0.0/8 2 0 2
+     |-- 127.0.0.1
+        /32 host LOCAL
+`;
+const INET6_LINK_LOCAL =
+  'fe800000000000000000000000000001 02 40 20 80     eth0\n00000000000000000000000000000001 01 80 10 80       lo\n';
+const INET6_GLOBAL = 'fd000000000000000000000000000002 02 40 00 80     eth0\n';
+
+function probe(options: { legacy?: string; fib?: string; inet6?: string } = {}): string {
+  return [
+    `==> /proc/net/ip_tables_names <==\n${options.legacy ?? ''}`,
+    '==> /proc/net/ip6_tables_names <==',
+    `==> /proc/net/if_inet6 <==\n${options.inet6 ?? INET6_LINK_LOCAL}`,
+    `==> /proc/net/fib_trie <==\n${options.fib ?? FIB_V4}`,
+  ].join('\n');
+}
+
+type Responder = (request: ExecRequest) => ExecResult | Promise<ExecResult>;
+
+class RecordingExec implements Exec {
+  readonly requests: ExecRequest[] = [];
+  readonly #respond: Responder;
+  constructor(respond: Responder) {
+    this.#respond = respond;
+  }
+  async run(request: ExecRequest): Promise<ExecResult> {
+    this.requests.push(request);
+    return this.#respond(request);
+  }
+}
+
+const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
+
+test('fresh netns, IPv4 pod: two spawns (probe, iptables-nft-restore), nothing else', async () => {
+  const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe()) : ok()));
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'nft' } });
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv.join(' ')),
+    [
+      'head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie',
+      'iptables-nft-restore --noflush',
+    ],
+  );
+  assert.equal(exec.requests[1]?.input, renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4));
+  assert.ok(exec.requests.every((r) => r.netns === NETNS));
+});
+
+test('legacy with existing rules: legacy save decides, restore runs with --wait and the pod-scoped lock', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save')
+      return ok('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j RETURN\nCOMMIT\n');
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'legacy' });
+  const restore = exec.requests.at(-1);
+  assert.deepEqual(restore?.argv, ['iptables-legacy-restore', '--noflush', '--wait=30']);
+  assert.deepEqual(restore?.env, { XTABLES_LOCKFILE: NETNS });
+});
+
+test('IPv6-only pod: ip6tables document and ::6 on lo; dual-stack decides with both families', async () => {
+  const exec = new RecordingExec((r) =>
+    r.argv[0] === 'head' ? ok(probe({ fib: '', inet6: INET6_GLOBAL })) : ok(),
+  );
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.equal(outcome.ipv6, true);
+  assert.deepEqual(
+    exec.requests.slice(1).map((r) => r.argv[0]),
+    ['iptables-nft-restore', 'ip6tables-nft-restore', 'ip'],
+  );
+  assert.equal(exec.requests.at(-1)?.input, 'address replace ::6/128 dev lo\n');
+
+  const both = probe({ inet6: INET6_GLOBAL });
+  const single = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(both) : ok()));
+  assert.equal(
+    (await applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec: single, logger }))
+      .ipv6,
+    false,
+  );
+  const dual = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(both) : ok()));
+  const dualOutcome = await applyCaptureRules(
+    { ...POD_DEFAULT, dualStack: true },
+    { netns: NETNS, backend: 'iptables' },
+    { exec: dual, logger },
+  );
+  assert.equal(dualOutcome.ipv6, true);
+});
+
+test('no usable local address fails before any rule is applied', async () => {
+  const exec = new RecordingExec(() => ok(probe({ fib: '', inet6: INET6_LINK_LOCAL })));
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    /no valid local IP address found/,
+  );
+  assert.equal(exec.requests.length, 1);
+});
+
+test('invalid config fails before any command runs', async () => {
+  const exec = new RecordingExec(() => ok(probe()));
+  await assert.rejects(
+    applyCaptureRules(
+      { ...POD_DEFAULT, excludeInterfaces: 'a b' },
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger },
+    ),
+    /excluded interfaces/,
+  );
+  assert.equal(exec.requests.length, 0);
+});
+
+test('re-ADD: restore fails on existing chains, identical rules → no-op (one -C document)', async () => {
+  const document = renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4);
+  const chains = ['ISTIO_INBOUND', 'ISTIO_REDIRECT', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT'];
+  const counts: Record<string, number> = {};
+  for (const line of document.split('\n')) {
+    const chain = /^-A (ISTIO\S+)/.exec(line)?.[1];
+    if (chain !== undefined) counts[chain] = (counts[chain] ?? 0) + 1;
+  }
+  const save = `*nat\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\n${chains
+    .flatMap((c) => Array.from({ length: counts[c] ?? 0 }, () => `-A ${c} -j RETURN`))
+    .join('\n')}\nCOMMIT\n`;
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-save') return ok(save);
+    if (r.input?.startsWith('* nat\n-N'))
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'iptables-nft-restore: line 2 failed: Chain already exists.\n',
+      };
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.equal(outcome.changed, false);
+  const check = exec.requests.at(-1);
+  assert.match(check?.input ?? '', /^\* nat\n-C ISTIO_INBOUND -p tcp --dport 15008 -j RETURN\n/);
+  assert.equal(exec.requests.length, 4);
+});
+
+test('missing binaries: nft names the package; iptables-nft falls back to plain iptables-restore', async () => {
+  const nft = new RecordingExec((r) => {
+    if (r.argv[0] === 'nft')
+      throw new ExecError('BINARY_MISSING', 'required binary "nft" is missing (Debian package: nftables)');
+    return ok(probe());
+  });
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'nftables' }, { exec: nft, logger }),
+    /nativeNftables is enabled, but the nft binary is missing.*nftables/,
+  );
+  const plain = new RecordingExec((r) => {
+    if (r.argv[0] === 'iptables-nft-restore') throw new ExecError('BINARY_MISSING', 'missing');
+    return ok(probe());
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec: plain, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'plain' });
+  assert.equal(plain.requests.at(-1)?.argv[0], 'iptables-restore');
+});
+
+test('restore failure: error carries stderr in the xtables wording', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-save') return ok('');
+    return {
+      exitCode: 2,
+      stdout: '',
+      stderr: "iptables-nft-restore: Couldn't load target `TPROXY'\nError occurred at line: 7\n",
+    };
+  });
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    /xtables parameter problem: .*TPROXY/,
+  );
+});
+
+test('routes: TPROXY policy routing per family, nothing for REDIRECT IPv4', () => {
+  assert.deepEqual(routeCommands(POD_DEFAULT, false), []);
+  assert.deepEqual(routeCommands({ ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' }, true), [
+    'address replace ::6/128 dev lo',
+    'rule add fwmark 1337 lookup 133',
+    'route replace local 0.0.0.0/0 dev lo table 133',
+    'rule add from ::/0 fwmark 1337 lookup 133',
+    'route replace local ::/0 dev lo table 133',
+  ]);
+  assert.deepEqual(
+    routeCommands({ ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY', inboundPortsInclude: '' }, false),
+    [],
+  );
+});
+
+test('checkCaptureRules reports missing rules', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-save') return ok('');
+    return ok();
+  });
+  await assert.rejects(
+    checkCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    /table nat is missing/,
+  );
+});
