@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCniArgs } from '../../../src/cni/cni-args.ts';
+
+test('parses K8S_* keys; empty → all empty', () => {
+  assert.deepEqual(parseCniArgs(''), {
+    K8S_POD_NAME: '',
+    K8S_POD_NAMESPACE: '',
+    K8S_POD_INFRA_CONTAINER_ID: '',
+    K8S_POD_UID: '',
+  });
+  const args = parseCniArgs(
+    'K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1',
+  );
+  assert.equal(args.K8S_POD_NAME, 'p');
+  assert.equal(args.K8S_POD_NAMESPACE, 'ns');
+  assert.equal(args.K8S_POD_UID, 'u-1');
+});
+
+test('unknown keys rejected unless IgnoreUnknown=1/true', () => {
+  assert.throws(() => parseCniArgs('FOO=bar;K8S_POD_NAME=p'), { message: 'ARGS: unknown args ["FOO=bar"]' });
+  assert.equal(parseCniArgs('IgnoreUnknown=1;FOO=bar;K8S_POD_NAME=p').K8S_POD_NAME, 'p');
+  assert.equal(parseCniArgs('FOO=bar;IgnoreUnknown=TRUE;K8S_POD_NAME=p').K8S_POD_NAME, 'p');
+  assert.throws(() => parseCniArgs('IgnoreUnknown=0;FOO=bar'), /unknown args/);
+  assert.throws(() => parseCniArgs('IgnoreUnknown=maybe'), /boolean unmarshal error: invalid input maybe/);
+});
+
+test('a pair without exactly one = is an error', () => {
+  assert.throws(() => parseCniArgs('K8S_POD_NAME'), { message: 'ARGS: invalid pair "K8S_POD_NAME"' });
+  assert.throws(() => parseCniArgs('K8S_POD_NAME=a=b'), /invalid pair/);
+  assert.throws(() => parseCniArgs('K8S_POD_NAME=a;'), { message: 'ARGS: invalid pair ""' });
+});

@@ -1,0 +1,213 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CniHandlers } from '../../../src/cni/dispatch.ts';
+import { dispatch } from '../../../src/cni/dispatch.ts';
+import { CniError } from '../../../src/cni/spec.ts';
+import { AppError, KubeError } from '../../../src/errors.ts';
+import { cniEnv, fakeProcessIO } from '../../support/fake-process-io.ts';
+
+const ABOUT = 'CNI plugin istio-cni test';
+const CONF = (version?: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    ...(version === undefined ? {} : { cniVersion: version }),
+    name: 'k8s-pod-network',
+    type: 'istio-cni',
+    ...extra,
+  });
+
+function recordingHandlers(overrides: Partial<CniHandlers> = {}): CniHandlers & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    add: (args) => {
+      calls.push(`ADD ${args.cniVersion}`);
+      return Promise.resolve('{"ok":true}');
+    },
+    del: () => {
+      calls.push('DEL');
+      return Promise.resolve();
+    },
+    check: () => {
+      calls.push('CHECK');
+      return Promise.resolve();
+    },
+    ...overrides,
+  };
+}
+
+async function run(
+  env: Record<string, string | undefined>,
+  stdin: string | Error,
+  handlers = recordingHandlers(),
+  ownNetns?: string,
+) {
+  const io = fakeProcessIO(env, stdin, ownNetns === undefined ? {} : { ownNetns });
+  const exitCode = await dispatch(io, handlers, ABOUT);
+  const stdout = io.stdout.join('');
+  const error =
+    exitCode === 0 ? undefined : (JSON.parse(stdout) as { code: number; msg: string; details?: string });
+  return { exitCode, stdout, stderr: io.stderr.join(''), error, handlers, io };
+}
+
+test('VERSION prints exactly the supported versions, reads no stdin', async () => {
+  const result = await run({ CNI_COMMAND: 'VERSION' }, new Error('must not read'));
+  assert.equal(result.exitCode, 0);
+  assert.equal(
+    result.stdout,
+    '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n',
+  );
+  assert.equal(result.io.stdinReads, 0);
+});
+
+test('no CNI_COMMAND: about text on stderr, nothing on stdout, exit 0', async () => {
+  const result = await run({}, '');
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.stdout, '');
+  assert.equal(
+    result.stderr,
+    `${ABOUT}\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n`,
+  );
+});
+
+test('missing env vars per command → code 4 listing them in table order', async () => {
+  const add = await run({ CNI_COMMAND: 'ADD' }, CONF('1.0.0'));
+  assert.equal(add.error?.code, 4);
+  assert.equal(
+    add.error?.msg,
+    'required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH] missing',
+  );
+  const del = await run({ CNI_COMMAND: 'DEL' }, CONF('1.0.0'));
+  assert.equal(del.error?.msg, 'required env variables [CNI_CONTAINERID,CNI_IFNAME,CNI_PATH] missing');
+  const status = await run({ CNI_COMMAND: 'STATUS' }, CONF('1.1.0'));
+  assert.equal(status.error?.msg, 'required env variables [CNI_PATH] missing');
+  assert.deepEqual(add.handlers.calls, []);
+});
+
+test('extra/unknown CNI_* vars are ignored', async () => {
+  const result = await run(cniEnv('ADD', { CNI_FOO: 'bar', CNI_NETNS_OVERRIDE: '1' }), CONF('1.0.0'));
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.stdout, '{"ok":true}');
+});
+
+test('unknown command → code 4 (after the config is validated, as skel)', async () => {
+  const result = await run(cniEnv('FROB'), CONF('1.0.0'));
+  assert.equal(result.error?.code, 4);
+  assert.equal(result.error?.msg, 'unknown CNI_COMMAND: FROB');
+});
+
+test('invalid container id / interface name → code 4', async () => {
+  const id = await run(cniEnv('ADD', { CNI_CONTAINERID: 'bad id!' }), CONF('1.0.0'));
+  assert.equal(id.error?.code, 4);
+  assert.equal(id.error?.msg, 'invalid characters in containerID');
+  const ifname = await run(cniEnv('ADD', { CNI_IFNAME: 'a-very-long-interface' }), CONF('1.0.0'));
+  assert.equal(ifname.error?.msg, 'interface name is too long');
+  const slash = await run(cniEnv('DEL', { CNI_IFNAME: 'eth/0' }), CONF('1.0.0'));
+  assert.equal(slash.error?.code, 4);
+});
+
+test('garbage, empty and non-object stdin → code 6; missing name → 7', async () => {
+  for (const stdin of ['', 'not json', '{"name":', '[1,2]', '"str"', '{"name": 5}']) {
+    const result = await run(cniEnv('ADD'), stdin);
+    assert.equal(result.error?.code, 6, stdin);
+    assert.equal(result.error?.msg, 'error unmarshall network config');
+    assert.ok(!result.stdout.includes('    at '), 'no stack trace on stdout');
+  }
+  for (const stdin of ['{}', 'null', '{"name":""}']) {
+    const result = await run(cniEnv('ADD'), stdin);
+    assert.equal(result.error?.code, 7, stdin);
+    assert.equal(result.error?.msg, 'missing network name');
+  }
+  const badName = await run(cniEnv('ADD'), '{"name":"bad name"}');
+  assert.equal(badName.error?.code, 7);
+  assert.equal(badName.error?.msg, 'invalid characters found in network name');
+});
+
+test('stdin read failure (e.g. too large) → code 5 with the reason', async () => {
+  const result = await run(cniEnv('ADD'), new Error('stdin is larger than 4194304 bytes'));
+  assert.equal(result.error?.code, 5);
+  assert.match(result.error?.msg ?? '', /larger than/);
+});
+
+test('huge but valid stdin still works', async () => {
+  const result = await run(cniEnv('ADD'), CONF('1.0.0', { padding: 'x'.repeat(2_000_000) }));
+  assert.equal(result.exitCode, 0);
+});
+
+test('cniVersion: every supported version works; absent means 0.1.0; unknown → code 1', async () => {
+  for (const version of ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']) {
+    const result = await run(cniEnv('ADD'), CONF(version));
+    assert.equal(result.exitCode, 0, version);
+    assert.deepEqual(result.handlers.calls, [`ADD ${version}`]);
+  }
+  const absent = await run(cniEnv('ADD'), CONF());
+  assert.deepEqual(absent.handlers.calls, ['ADD 0.1.0']);
+  const unknown = await run(cniEnv('ADD'), CONF('2.0.0'));
+  assert.equal(unknown.error?.code, 1);
+  assert.equal(unknown.error?.msg, 'incompatible CNI versions');
+  assert.equal(
+    unknown.error?.details,
+    'config is "2.0.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]',
+  );
+  const notString = await run(cniEnv('ADD'), JSON.stringify({ name: 'n', cniVersion: 1 }));
+  assert.equal(notString.error?.code, 6);
+});
+
+test('CHECK needs >= 0.4.0; GC and STATUS need >= 1.1.0', async () => {
+  assert.equal((await run(cniEnv('CHECK'), CONF('0.3.1'))).error?.msg, 'config version does not allow CHECK');
+  assert.equal((await run(cniEnv('CHECK'), CONF('0.4.0'))).exitCode, 0);
+  assert.equal((await run(cniEnv('GC'), CONF('1.0.0'))).error?.code, 1);
+  assert.equal((await run(cniEnv('GC'), CONF('1.1.0'))).exitCode, 0);
+  const status = await run(cniEnv('STATUS'), CONF('1.0.0'));
+  assert.equal(status.error?.msg, 'config version does not allow STATUS');
+  const ok = await run(cniEnv('STATUS'), CONF('1.1.0'));
+  assert.equal(ok.exitCode, 0);
+  assert.equal(ok.stdout, '');
+  assert.equal((await run(cniEnv('CHECK'), CONF('abc'))).error?.code, 6);
+});
+
+test('DEL prints nothing and is idempotent', async () => {
+  const handlers = recordingHandlers();
+  for (let index = 0; index < 2; index += 1) {
+    const result = await run(cniEnv('DEL', { CNI_NETNS: '' }), CONF('1.0.0'), handlers);
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout, '');
+  }
+  assert.deepEqual(handlers.calls, ['DEL', 'DEL']);
+});
+
+test("ADD into the plugin's own netns → code 8 unless CNI_NETNS_OVERRIDE", async () => {
+  const own = '/proc/self/ns/net';
+  const result = await run(cniEnv('ADD', { CNI_NETNS: own }), CONF('1.0.0'), recordingHandlers(), own);
+  assert.equal(result.error?.code, 8);
+  assert.deepEqual(result.handlers.calls, []);
+  const override = await run(
+    cniEnv('ADD', { CNI_NETNS: own, CNI_NETNS_OVERRIDE: 'true' }),
+    CONF('1.0.0'),
+    recordingHandlers(),
+    own,
+  );
+  assert.equal(override.exitCode, 0);
+});
+
+test('handler errors: CniError kept, retryable KubeError → 11, AppError/other → 999; 4-space JSON', async () => {
+  const cases: [Error, number, string | undefined][] = [
+    [new CniError(7, 'bad conf', 'why'), 7, 'why'],
+    [new KubeError('pods "x" not found', { status: 404, retryable: true }), 11, 'KUBE_API'],
+    [new KubeError('Unauthorized', { status: 401, retryable: false }), 999, 'KUBE_API'],
+    [new AppError('ANNOTATION_INVALID', 'annotation value error'), 999, 'ANNOTATION_INVALID'],
+    [new TypeError('boom'), 999, undefined],
+  ];
+  for (const [error, code, details] of cases) {
+    const result = await run(
+      cniEnv('ADD'),
+      CONF('1.0.0'),
+      recordingHandlers({ add: () => Promise.reject(error) }),
+    );
+    assert.equal(result.exitCode, 1);
+    assert.equal(result.error?.code, code);
+    assert.equal(result.error?.msg, error.message);
+    assert.equal(result.error?.details, details);
+    assert.ok(result.stdout.startsWith('{\n    "code": '), result.stdout);
+    assert.ok(!result.stdout.includes('at '), 'no stack trace');
+  }
+});

@@ -1,0 +1,342 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dispatch } from '../../../src/cni/dispatch.ts';
+import { createHandlers } from '../../../src/plugin/handlers.ts';
+import { KubeError } from '../../../src/errors.ts';
+import { cniEnv, fakeProcessIO } from '../../support/fake-process-io.ts';
+import { ScriptedPodSource, fakePluginDeps } from '../../support/fake-plugin-deps.ts';
+import type { FakePluginDeps } from '../../support/fake-plugin-deps.ts';
+
+const RUN_DIR = '/var/run/istio-cni';
+
+function netconf(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'k8s-pod-network',
+    type: 'istio-cni',
+    cni_agent_run_dir: RUN_DIR,
+    exclude_namespaces: ['istio-system', 'kube-system'],
+    pod_namespace: 'istio-system',
+    plugin_log_level: 'debug',
+    prevResult: {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/ia-test' }],
+      ips: [{ interface: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' }],
+    },
+    ...extra,
+  });
+}
+
+function pod(
+  options: {
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    containers?: unknown[];
+    init?: unknown[];
+  } = {},
+) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'app-1',
+      namespace: 'default',
+      labels: options.labels ?? {},
+      annotations: options.annotations ?? { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' },
+    },
+    spec: {
+      initContainers: options.init ?? [],
+      containers: options.containers ?? [
+        { name: 'app' },
+        {
+          name: 'istio-proxy',
+          args: ['proxy', 'sidecar'],
+          securityContext: { runAsUser: 1337, runAsGroup: 1337 },
+        },
+      ],
+    },
+  };
+}
+
+async function add(deps: FakePluginDeps, stdin = netconf(), env = cniEnv('ADD')) {
+  const io = fakeProcessIO(env, stdin);
+  const exitCode = await dispatch(io, createHandlers(deps), 'about');
+  const stdout = io.stdout.join('');
+  return { exitCode, stdout, json: JSON.parse(stdout) as Record<string, unknown> };
+}
+
+const EXPECTED_OUTPUT = JSON.stringify(
+  {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/ia-test' }],
+    ips: [{ interface: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' }],
+  },
+  null,
+  4,
+);
+
+test('sidecar pod: looked up once, rules applied with upstream defaults, prevResult passed through', async () => {
+  const source = new ScriptedPodSource([pod()]);
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps);
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.stdout, EXPECTED_OUTPUT);
+  assert.deepEqual(deps.opened, [`${RUN_DIR}/istio-cni-kubeconfig`]);
+  assert.deepEqual(source.calls, ['default/app-1']);
+  assert.equal(source.closed, 1);
+  assert.equal(deps.applied.length, 1);
+  const applied = deps.applied[0];
+  assert.deepEqual(applied?.target, { netns: '/var/run/netns/ia-test', backend: 'iptables' });
+  assert.equal(applied?.config.inboundPortsInclude, '*');
+  assert.equal(applied?.config.inboundPortsExclude, '15020,15021,15090');
+  assert.deepEqual(deps.levels, ['debug']);
+  assert.deepEqual(deps.forwardingDirs, [RUN_DIR]);
+});
+
+test('ADD twice gives the same output and the same rules (idempotent)', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+  const first = await add(deps);
+  const second = await add(deps);
+  assert.equal(first.stdout, second.stdout);
+  assert.deepEqual(deps.applied[0], deps.applied[1]);
+});
+
+test('native_nftables selects the nftables backend', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+  await add(deps, netconf({ native_nftables: true }));
+  assert.equal(deps.applied[0]?.target.backend, 'nftables');
+});
+
+test('no prevResult → empty result of the config version', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+  const result = await add(deps, netconf({ prevResult: undefined, cniVersion: '0.3.1' }));
+  assert.deepEqual(result.json, { cniVersion: '0.3.1', dns: {} });
+});
+
+for (const [label, env, conf] of [
+  [
+    'the agent pod itself',
+    cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=istio-system;K8S_POD_NAME=istio-cni-node-x7k2p' }),
+    netconf(),
+  ],
+  ['a non-Kubernetes invocation', cniEnv('ADD', { CNI_ARGS: '' }), netconf()],
+  [
+    'an excluded namespace',
+    cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
+    netconf(),
+  ],
+] as const) {
+  test(`${label}: pass-through without reading the kubeconfig (quirk §8.8 fixed)`, async () => {
+    const deps = fakePluginDeps({ source: new Error('kubeconfig missing') });
+    const result = await add(deps, conf, env);
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout, EXPECTED_OUTPUT);
+    assert.deepEqual(deps.opened, []);
+    assert.deepEqual(deps.applied, []);
+  });
+}
+
+test('istio-cni-node- prefix in another namespace is not the agent', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([pod({ containers: [{ name: 'c' }] })]) });
+  await add(
+    deps,
+    netconf(),
+    cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=istio-cni-node-x' }),
+  );
+  assert.equal(deps.opened.length, 1);
+});
+
+const skips: [string, ReturnType<typeof pod>][] = [
+  ['istio-init container', pod({ init: [{ name: 'istio-init' }] })],
+  [
+    'DISABLE_ENVOY',
+    pod({ containers: [{ name: 'istio-proxy', env: [{ name: 'DISABLE_ENVOY', value: 'true' }] }] }),
+  ],
+  ['no istio-proxy', pod({ containers: [{ name: 'app' }] })],
+  ['router proxy', pod({ containers: [{ name: 'istio-proxy', args: ['proxy', 'router'] }] })],
+  [
+    'inject=false annotation',
+    pod({ annotations: { 'sidecar.istio.io/inject': 'false', 'sidecar.istio.io/status': '{}' } }),
+  ],
+  [
+    'inject label false overrides annotation true',
+    pod({
+      annotations: { 'sidecar.istio.io/inject': 'true', 'sidecar.istio.io/status': '{}' },
+      labels: { 'sidecar.istio.io/inject': 'false' },
+    }),
+  ],
+  ['no status annotation', pod({ annotations: {} })],
+];
+for (const [label, manifest] of skips) {
+  test(`skip: ${label} → success, no rules`, async () => {
+    const deps = fakePluginDeps({ source: new ScriptedPodSource([manifest]) });
+    const result = await add(deps);
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout, EXPECTED_OUTPUT);
+    assert.deepEqual(deps.applied, []);
+  });
+}
+
+test('inject label true overrides annotation false → programmed; unparseable values ignored', async () => {
+  const deps = fakePluginDeps({
+    source: new ScriptedPodSource([
+      pod({
+        annotations: { 'sidecar.istio.io/inject': 'false', 'sidecar.istio.io/status': '{}' },
+        labels: { 'sidecar.istio.io/inject': 'true' },
+      }),
+    ]),
+  });
+  await add(deps);
+  assert.equal(deps.applied.length, 1);
+  const garbage = fakePluginDeps({
+    source: new ScriptedPodSource([
+      pod({ annotations: { 'sidecar.istio.io/inject': 'nah', 'sidecar.istio.io/status': '{}' } }),
+    ]),
+  });
+  await add(garbage);
+  assert.equal(garbage.applied.length, 1);
+});
+
+test('pod not in the API yet (404) is retried with backoff, then programmed', async () => {
+  const notFound = new KubeError('pods "app-1" not found', { status: 404, retryable: true });
+  const source = new ScriptedPodSource([notFound, notFound, pod()]);
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps);
+  assert.equal(result.exitCode, 0);
+  assert.equal(source.calls.length, 3);
+  assert.deepEqual(deps.clock.sleeps, [200, 400]);
+  assert.equal(deps.applied.length, 1);
+});
+
+test('API keeps failing with 500 → code 11 after the deadline (fail closed, retry later)', async () => {
+  const source = new ScriptedPodSource([
+    new KubeError('etcdserver: request timed out', { status: 500, retryable: true }),
+  ]);
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps);
+  assert.equal(result.exitCode, 1);
+  assert.equal(result.json['code'], 11);
+  assert.equal(result.json['msg'], 'etcdserver: request timed out');
+  const waited = deps.clock.sleeps.reduce((sum, ms) => sum + ms, 0);
+  assert.equal(waited, 15_000);
+  assert.deepEqual(deps.applied, []);
+});
+
+test('pod_lookup_deadline_seconds bounds the lookup', async () => {
+  const source = new ScriptedPodSource([new KubeError('timeout', { retryable: true })]);
+  const deps = fakePluginDeps({ source });
+  await add(deps, netconf({ pod_lookup_deadline_seconds: 1 }));
+  assert.equal(
+    deps.clock.sleeps.reduce((sum, ms) => sum + ms, 0),
+    1000,
+  );
+});
+
+test('401 is not retried → code 999', async () => {
+  const source = new ScriptedPodSource([new KubeError('Unauthorized', { status: 401, retryable: false })]);
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps);
+  assert.equal(result.json['code'], 999);
+  assert.equal(result.json['msg'], 'Unauthorized');
+  assert.equal(source.calls.length, 1);
+});
+
+test('missing/corrupt kubeconfig → 999 "failed to createNewK8sClient"', async () => {
+  const deps = fakePluginDeps({ source: new Error('invalid kubeconfig: users[0].user.token is missing') });
+  const result = await add(deps);
+  assert.equal(result.json['code'], 999);
+  assert.equal(
+    result.json['msg'],
+    'failed to createNewK8sClient: invalid kubeconfig: users[0].user.token is missing',
+  );
+});
+
+test('bad CNI_ARGS → 999 "failed to load args"', async () => {
+  const deps = fakePluginDeps();
+  const result = await add(deps, netconf(), cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAME=a;OOPS=1' }));
+  assert.equal(result.json['code'], 999);
+  assert.equal(result.json['msg'], 'failed to load args: ARGS: unknown args ["OOPS=1"]');
+});
+
+test('wrong field types → 999 "failed to parse network configuration"', async () => {
+  const deps = fakePluginDeps();
+  const result = await add(deps, netconf({ exclude_namespaces: 'kube-system', native_nftables: 'yes' }));
+  assert.equal(result.json['code'], 999);
+  assert.match(
+    String(result.json['msg']),
+    /^failed to parse network configuration: exclude_namespaces: .*native_nftables/,
+  );
+});
+
+test('malformed prevResult → 999 "could not parse prevResult"', async () => {
+  const deps = fakePluginDeps();
+  const result = await add(deps, netconf({ prevResult: { ips: [{ address: 'nope' }] } }));
+  assert.equal(result.json['code'], 999);
+  assert.match(String(result.json['msg']), /^could not parse prevResult: prevResult\.ips\[0\]\.address/);
+});
+
+test('invalid annotation → 999 with upstream message, no rules', async () => {
+  const deps = fakePluginDeps({
+    source: new ScriptedPodSource([
+      pod({ annotations: { 'sidecar.istio.io/status': '{}', 'sidecar.istio.io/interceptionMode': 'NONE' } }),
+    ]),
+  });
+  const result = await add(deps);
+  assert.equal(result.json['code'], 999);
+  assert.equal(
+    result.json['msg'],
+    'annotation value error for value redirectMode; annotationFound = true: interceptionMode invalid: NONE',
+  );
+  assert.deepEqual(deps.applied, []);
+});
+
+test('a non-pod answer from the API → 999 naming the field', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([{ kind: 'Status' }]) });
+  const result = await add(deps);
+  assert.equal(result.json['code'], 999);
+  assert.match(String(result.json['msg']), /invalid pod object/);
+});
+
+test('rule engine failure fails the ADD', async () => {
+  const deps = fakePluginDeps({
+    source: new ScriptedPodSource([pod()]),
+    applyResult: new Error('xtables parameter problem: x'),
+  });
+  const result = await add(deps);
+  assert.equal(result.json['code'], 999);
+  assert.equal(result.json['msg'], 'xtables parameter problem: x');
+});
+
+test('env ISTIO_OUTBOUND_* reaches the capture config', async () => {
+  const deps = fakePluginDeps({
+    source: new ScriptedPodSource([pod()]),
+    env: { ISTIO_OUTBOUND_OWNER_GROUPS: '1,2' },
+  });
+  await add(deps);
+  assert.equal(deps.applied[0]?.config.ownerGroupsInclude, '1,2');
+});
+
+test('logs go to the logger (stderr), never stdout', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+  const result = await add(deps);
+  assert.equal(result.stdout, EXPECTED_OUTPUT);
+  const records = deps.logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.ok(
+    records.some((record) =>
+      String(record['msg']).startsWith('============= Start iptables configuration for app-1'),
+    ),
+  );
+  assert.ok(
+    records.every((record) => typeof record['time'] === 'string' && record['scope'] === 'cni-plugin'),
+  );
+});
+
+test('DEL and CHECK succeed with no side effects, DEL even without a netns', async () => {
+  const deps = fakePluginDeps({ source: new Error('must not be used') });
+  for (const env of [cniEnv('DEL', { CNI_NETNS: '' }), cniEnv('DEL'), cniEnv('CHECK')]) {
+    const io = fakeProcessIO(env, netconf());
+    assert.equal(await dispatch(io, createHandlers(deps), 'about'), 0);
+    assert.equal(io.stdout.join(''), '');
+  }
+  assert.deepEqual(deps.opened, []);
+});
