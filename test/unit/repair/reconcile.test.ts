@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createReconciler, REPAIRED_METRIC, type ReconcileSettings } from '../../../src/repair/reconcile.ts';
+import type { PodRef, RepairApi } from '../../../src/repair/api.ts';
+import { repairPodFromManifest, type RepairPod } from '../../../src/repair/pod.ts';
+import { KubeError } from '../../../src/errors.ts';
+import { brokenPodManifest, podManifest } from '../../support/repair-pods.ts';
+import { DEFAULT_REPAIR, RecordingMetrics, silentLogger } from '../../support/repair-harness.ts';
+
+class FakeApi implements RepairApi {
+  readonly calls: string[] = [];
+  readonly events: { reason: string; message: string }[] = [];
+  failWith: Error | undefined;
+  deletePod(pod: PodRef): Promise<void> {
+    this.calls.push(`delete ${pod.namespace}/${pod.name} uid=${pod.uid} rv=${pod.resourceVersion}`);
+    return this.failWith === undefined ? Promise.resolve() : Promise.reject(this.failWith);
+  }
+  labelPod(pod: PodRef, labels: Readonly<Record<string, string>>): Promise<void> {
+    this.calls.push(`label ${pod.name} ${JSON.stringify(labels)}`);
+    return this.failWith === undefined ? Promise.resolve() : Promise.reject(this.failWith);
+  }
+  recordPodEvent(_pod: PodRef, reason: string, message: string): Promise<void> {
+    this.events.push({ reason, message });
+    return Promise.resolve();
+  }
+  getNodeTaints(): Promise<never> {
+    return Promise.reject(new Error('unused'));
+  }
+  setNodeTaints(): Promise<never> {
+    return Promise.reject(new Error('unused'));
+  }
+}
+
+function parsed(manifest: unknown): RepairPod {
+  const pod = repairPodFromManifest(manifest);
+  assert.ok(pod);
+  return pod;
+}
+
+function setup(
+  settings: Partial<ReconcileSettings>,
+  pods: Map<string, RepairPod>,
+  repairInPlace = () => Promise.resolve(),
+) {
+  const api = new FakeApi();
+  const metrics = new RecordingMetrics();
+  const repairs: string[] = [];
+  const reconciler = createReconciler(
+    { ...DEFAULT_REPAIR, ...settings },
+    {
+      api,
+      getPod: (key) => pods.get(key),
+      repairInPlace: async (pod) => {
+        repairs.push(`${pod.name}/${pod.uid}`);
+        await repairInPlace();
+      },
+      metrics,
+      logger: silentLogger(),
+    },
+  );
+  return { api, metrics, repairs, reconciler };
+}
+
+test('no mode enabled: a broken pod is left alone', async () => {
+  const pods = new Map([['default/a', parsed(brokenPodManifest({ name: 'a' }))]]);
+  const { api, repairs, reconciler } = setup({}, pods);
+  await reconciler.reconcile('default/a');
+  assert.deepEqual([api.calls, repairs], [[], []]);
+});
+
+test('healthy pods and unknown keys do nothing', async () => {
+  const pods = new Map([['default/ok', parsed(podManifest({ name: 'ok' }))]]);
+  const { api, repairs, reconciler } = setup({ repairPods: true, deletePods: true, labelPods: true }, pods);
+  await reconciler.reconcile('default/ok');
+  await reconciler.reconcile('default/gone');
+  assert.deepEqual([api.calls, repairs], [[], []]);
+});
+
+test('repair mode: repaired once per UID (run twice), forgotten when the pod is gone, recreated pod repaired', async () => {
+  const pods = new Map([['default/a', parsed(brokenPodManifest({ name: 'a', uid: 'u1' }))]]);
+  const { api, metrics, repairs, reconciler } = setup({ repairPods: true, deletePods: true }, pods);
+  await reconciler.reconcile('default/a');
+  await reconciler.reconcile('default/a');
+  assert.deepEqual(repairs, ['a/u1']);
+  assert.deepEqual(api.calls, [], 'repair wins over delete');
+  assert.equal(reconciler.repaired.get('default/a'), 'u1');
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'repair', result: 'success' }), 1);
+  assert.deepEqual(api.events, [
+    { reason: 'RepairBrokenPod', message: 'pod detected as broken, repaired in place' },
+  ]);
+
+  pods.set('default/a', parsed(brokenPodManifest({ name: 'a', uid: 'u2' })));
+  await reconciler.reconcile('default/a');
+  assert.deepEqual(repairs, ['a/u1', 'a/u2']);
+
+  pods.delete('default/a');
+  await reconciler.reconcile('default/a');
+  assert.equal(reconciler.repaired.has('default/a'), false);
+});
+
+test('repair failure: metric fail, event, error returned for a retry, nothing recorded', async () => {
+  const pods = new Map([['default/a', parsed(brokenPodManifest({ name: 'a' }))]]);
+  const { api, metrics, reconciler } = setup({ repairPods: true }, pods, () =>
+    Promise.reject(new Error('failed to find network namespace')),
+  );
+  await assert.rejects(reconciler.reconcile('default/a'), /failed to find network namespace/);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'repair', result: 'fail' }), 1);
+  assert.equal(reconciler.repaired.size, 0);
+  assert.match(api.events[0]?.message ?? '', /but failed to repair: failed to find network namespace/);
+});
+
+test('delete mode: preconditions carry the cached uid and resourceVersion; 404 is done, 409 is retried', async () => {
+  const pods = new Map([
+    ['ns1/a', parsed(brokenPodManifest({ name: 'a', namespace: 'ns1', uid: 'u1', resourceVersion: '42' }))],
+  ]);
+  const { api, metrics, reconciler } = setup({ deletePods: true, labelPods: true }, pods);
+  await reconciler.reconcile('ns1/a');
+  assert.deepEqual(api.calls, ['delete ns1/a uid=u1 rv=42']);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'success' }), 1);
+
+  api.failWith = new KubeError('gone', { status: 404, retryable: false });
+  await reconciler.reconcile('ns1/a');
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 0);
+
+  api.failWith = new KubeError('Precondition failed', { status: 409, retryable: true });
+  await assert.rejects(reconciler.reconcile('ns1/a'), /Precondition failed/);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 1);
+});
+
+test('label mode: label key/value from settings; already labelled → skip', async () => {
+  const pods = new Map([
+    ['default/a', parsed(brokenPodManifest({ name: 'a' }))],
+    ['default/b', parsed(brokenPodManifest({ name: 'b', labels: { testkey: 'other' } }))],
+  ]);
+  const { api, metrics, reconciler } = setup(
+    { labelPods: true, brokenPodLabelKey: 'testkey', brokenPodLabelValue: 'testval' },
+    pods,
+  );
+  await reconciler.reconcile('default/a');
+  await reconciler.reconcile('default/b');
+  assert.deepEqual(api.calls, ['label a {"testkey":"testval"}']);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'success' }), 1);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'skip' }), 1);
+  assert.deepEqual(api.events, [{ reason: 'LabelBrokenPod', message: 'pod detected as broken, labeled' }]);
+});

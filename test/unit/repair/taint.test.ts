@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { removeNotReadyTaint, withoutTaint } from '../../../src/repair/taint.ts';
+import type { NodeTaints, Taint } from '../../../src/repair/api.ts';
+import { KubeError } from '../../../src/errors.ts';
+import { silentLogger } from '../../support/repair-harness.ts';
+
+const KEY = 'cni.istio.io/not-ready';
+
+test('withoutTaint removes every effect of the key and keeps the rest in order', () => {
+  const taints: Taint[] = [
+    { key: 'a', effect: 'NoSchedule' },
+    { key: KEY, value: 'true', effect: 'NoSchedule' },
+    { key: KEY, effect: 'NoExecute' },
+    { key: 'b', effect: 'PreferNoSchedule' },
+  ];
+  assert.deepEqual(withoutTaint(taints, KEY), [taints[0], taints[3]]);
+});
+
+function fakeApi(node: NodeTaints, conflicts: number) {
+  const patches: { rv: string; taints: readonly Taint[] }[] = [];
+  let state = node;
+  return {
+    patches,
+    api: {
+      getNodeTaints: () => Promise.resolve(state),
+      setNodeTaints: (_name: string, rv: string, taints: readonly Taint[]) => {
+        patches.push({ rv, taints });
+        if (patches.length <= conflicts) {
+          state = { ...state, resourceVersion: String(Number(state.resourceVersion) + 1) };
+          return Promise.reject(new KubeError('conflict', { status: 409, retryable: true }));
+        }
+        state = { resourceVersion: 'x', taints };
+        return Promise.resolve();
+      },
+    },
+  };
+}
+
+test('removes the taint, re-reading after a conflict; running it twice is a no-op', async () => {
+  const { api, patches } = fakeApi({ resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] }, 1);
+  assert.equal(await removeNotReadyTaint('n', KEY, { api, logger: silentLogger() }), 'removed');
+  assert.deepEqual(
+    patches.map((p) => p.rv),
+    ['1', '2'],
+  );
+  assert.equal(await removeNotReadyTaint('n', KEY, { api, logger: silentLogger() }), 'absent');
+  assert.equal(patches.length, 2);
+});
+
+test('persistent conflicts and other errors are returned to the caller (which backs off)', async () => {
+  const { api } = fakeApi({ resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] }, 100);
+  await assert.rejects(
+    removeNotReadyTaint('n', KEY, { api, logger: silentLogger(), maxConflictRetries: 2 }),
+    /conflict/,
+  );
+});
