@@ -1,0 +1,290 @@
+// The BUILT plugin (dist/istio-cni) as the runtime runs it: a child process with CNI_* env and the netconf on stdin,
+// against a real network namespace and a local HTTPS API server (TLS + bearer token). Asserts exit codes, that
+// stdout holds only the CNI JSON, and the rules inside the namespace.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { startKubeApiServer } from '../support/kube-api-server.ts';
+import type { KubeApiServer, KubeObject } from '../support/kube-api-server.ts';
+import { createPodPair, run, runIn } from '../support/netns.ts';
+import type { PodPair } from '../support/netns.ts';
+import { VERSION } from '../../src/version.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const PLUGIN = path.join(ROOT, 'dist/istio-cni');
+
+interface PluginRun {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runPlugin(env: Record<string, string>, stdin: string): Promise<PluginRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PLUGIN, [], {
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+let api: KubeApiServer;
+let pair: PodPair;
+let runDir: string;
+let kubeconfig: string;
+
+function writeKubeconfig(token: string): void {
+  const ca = Buffer.from(api.caPem).toString('base64');
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'clusters:',
+      '- cluster:',
+      `    certificate-authority-data: ${ca}`,
+      `    server: ${api.url}`,
+      '  name: local',
+      'contexts:',
+      '- context:',
+      '    cluster: local',
+      '    user: istio-cni',
+      '  name: istio-cni-context',
+      'current-context: istio-cni-context',
+      'kind: Config',
+      'users:',
+      '- name: istio-cni',
+      '  user:',
+      `    token: ${token}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+}
+
+function sidecarPod(name: string, annotations: Record<string, string> = {}): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}', ...annotations },
+    },
+    spec: {
+      containers: [
+        { name: 'app', image: 'app' },
+        {
+          name: 'istio-proxy',
+          image: 'proxy',
+          args: ['proxy', 'sidecar'],
+          securityContext: { runAsUser: 1337 },
+        },
+      ],
+    },
+  };
+}
+
+function netconf(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'k8s-pod-network',
+    type: 'istio-cni',
+    cni_agent_run_dir: runDir,
+    exclude_namespaces: ['kube-system'],
+    pod_namespace: 'istio-system',
+    prevResult: {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', sandbox: pair.pod.path }],
+      ips: [{ interface: 0, address: `${pair.pod.ip}/24` }],
+    },
+    ...extra,
+  });
+}
+
+function env(command: string, podName: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: `ia${podName.replace(/[^a-z0-9]/g, '')}`,
+    CNI_NETNS: pair.pod.path,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/opt/cni/bin',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${podName};K8S_POD_INFRA_CONTAINER_ID=x`,
+    ...extra,
+  };
+}
+
+function assertOnlyJson(result: PluginRun): Record<string, unknown> {
+  // The whole of stdout is exactly one JSON document: no log line ever leaks there.
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+async function natRules(): Promise<string> {
+  const saved = await runIn(pair.pod.path, ['iptables-save', '-t', 'nat']);
+  return saved.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('-A'))
+    .join('\n');
+}
+
+before(async () => {
+  if (!existsSync(PLUGIN)) {
+    const build = await run(['node_modules/.bin/node', path.join(ROOT, 'scripts/build.ts'), 'plugin']);
+    assert.equal(build.exitCode, 0, build.stderr);
+  }
+  api = await startKubeApiServer();
+  pair = await createPodPair({ prefix: 'ia' });
+  runDir = mkdtempSync(path.join(os.tmpdir(), `ia-run-`));
+  kubeconfig = path.join(runDir, 'istio-cni-kubeconfig');
+  writeKubeconfig(api.token);
+});
+
+after(async () => {
+  await pair?.destroy();
+  await api?.close();
+  if (runDir !== undefined) rmSync(runDir, { recursive: true, force: true });
+});
+
+test('VERSION', async () => {
+  const result = await runPlugin({ CNI_COMMAND: 'VERSION' }, '');
+  assert.equal(result.exitCode, 0);
+  assert.equal(
+    result.stdout,
+    '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n',
+  );
+});
+
+test('sidecar pod: ADD programs the netns, passes prevResult through; a second ADD changes nothing', async () => {
+  api.upsertPod(sidecarPod('app-1'));
+  const first = await runPlugin(env('ADD', 'app-1'), netconf());
+  assert.equal(first.exitCode, 0, first.stdout + first.stderr);
+  const output = assertOnlyJson(first);
+  assert.deepEqual(output, {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: 'eth0', sandbox: pair.pod.path }],
+    ips: [{ interface: 0, address: `${pair.pod.ip}/24` }],
+  });
+  const rules = await natRules();
+  assert.match(rules, /-A OUTPUT -j ISTIO_OUTPUT/);
+  assert.match(rules, /-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/);
+  assert.match(rules, /-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006/);
+
+  const podGets = api.requests.filter((request) => request.path === '/api/v1/namespaces/default/pods/app-1');
+  assert.equal(podGets.length, 1);
+  assert.equal(podGets[0]?.headers['user-agent'], `istio-cni/${VERSION}`);
+
+  const second = await runPlugin(env('ADD', 'app-1'), netconf());
+  assert.equal(second.exitCode, 0, second.stdout);
+  assert.equal(second.stdout, first.stdout);
+  assert.equal(await natRules(), rules);
+});
+
+test('DEL succeeds twice, also when the netns is gone; CHECK succeeds', async () => {
+  for (const extra of [{}, {}, { CNI_NETNS: '/var/run/netns/ia-gone-000' }, { CNI_NETNS: '' }]) {
+    const result = await runPlugin(env('DEL', 'app-1', extra), netconf());
+    assert.equal(result.exitCode, 0, result.stdout);
+    assert.equal(result.stdout, '');
+  }
+  const check = await runPlugin(env('CHECK', 'app-1'), netconf());
+  assert.equal(check.exitCode, 0, check.stdout);
+});
+
+test('pod missing from the API → code 11 within the configured deadline; no rules for it', async () => {
+  const started = Date.now();
+  const result = await runPlugin(env('ADD', 'ghost'), netconf({ pod_lookup_deadline_seconds: 1 }));
+  assert.equal(result.exitCode, 1);
+  const error = assertOnlyJson(result);
+  assert.equal(error['code'], 11);
+  assert.equal(error['msg'], 'pods "ghost" not found');
+  assert.ok(Date.now() - started < 5000);
+});
+
+test('wrong token (401) → code 999 at once, no retries', async () => {
+  writeKubeconfig('wrong-token');
+  try {
+    api.upsertPod(sidecarPod('app-2'));
+    const before = api.requests.length;
+    const result = await runPlugin(env('ADD', 'app-2'), netconf());
+    assert.equal(result.exitCode, 1);
+    assert.equal(assertOnlyJson(result)['code'], 999);
+    assert.equal(api.requests.length - before, 1);
+  } finally {
+    writeKubeconfig(api.token);
+  }
+});
+
+test('missing kubeconfig: non-Kubernetes and excluded-namespace pods still pass; a meshed pod fails 999', async () => {
+  rmSync(kubeconfig);
+  try {
+    const plain = await runPlugin(env('ADD', 'x', { CNI_ARGS: '' }), netconf());
+    assert.equal(plain.exitCode, 0, plain.stdout);
+    const excluded = await runPlugin(
+      env('ADD', 'x', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
+      netconf(),
+    );
+    assert.equal(excluded.exitCode, 0, excluded.stdout);
+    const meshed = await runPlugin(env('ADD', 'app-1'), netconf());
+    assert.equal(meshed.exitCode, 1);
+    assert.match(
+      String(assertOnlyJson(meshed)['msg']),
+      /^failed to createNewK8sClient: cannot read kubeconfig/,
+    );
+  } finally {
+    writeKubeconfig(api.token);
+  }
+});
+
+test('bad input: garbage stdin → 6, unknown version → 1, missing env → 4; stdout is only the error', async () => {
+  const garbage = await runPlugin(env('ADD', 'app-1'), 'not json');
+  assert.equal(garbage.exitCode, 1);
+  assert.equal(assertOnlyJson(garbage)['code'], 6);
+  const version = await runPlugin(env('ADD', 'app-1'), netconf({ cniVersion: '9.9.9' }));
+  assert.equal(assertOnlyJson(version)['code'], 1);
+  const missing = await runPlugin({ CNI_COMMAND: 'ADD' }, netconf());
+  assert.equal(assertOnlyJson(missing)['code'], 4);
+});
+
+test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
+  const bodies: string[] = [];
+  const socket = path.join(runDir, 'log.sock');
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      bodies.push(`${req.method ?? ''} ${req.url ?? ''} ${body}`);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  try {
+    const result = await runPlugin(
+      env('ADD', 'x', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
+      netconf(),
+    );
+    assert.equal(result.exitCode, 0);
+    assert.equal(bodies.length, 1);
+    const [method, url, ...rest] = (bodies[0] ?? '').split(' ');
+    assert.equal(`${method} ${url}`, 'POST /log');
+    const records = (JSON.parse(rest.join(' ')) as string[]).map(
+      (line) => JSON.parse(line) as Record<string, string>,
+    );
+    assert.ok(records.some((record) => record['msg']?.includes('excluded namespace kube-system')));
+    for (const record of records) {
+      assert.match(record['time'] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      assert.equal(record['level'], 'info');
+    }
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(socket, { force: true });
+  }
+});
