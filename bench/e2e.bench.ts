@@ -8,34 +8,42 @@ import { meshedPod, plainPod, startNode } from '../test/support/lab/node.ts';
 
 const COUNT = 20;
 
-async function timeSequential(node: TestNode, prefix: string, meshed: boolean): Promise<number[]> {
-  const times: number[] = [];
-  const ids: string[] = [];
-  for (let i = 0; i < COUNT; i++) {
-    const manifest = meshed ? meshedPod('default', `${prefix}-${i}`) : plainPod('default', `${prefix}-${i}`);
-    node.api.upsertPod(manifest);
-    const start = performance.now();
-    const pod = await node.createPod(manifest, { register: false });
-    times.push(performance.now() - start);
-    ids.push(pod.id);
-  }
-  for (const id of ids) await node.lab.removePod(id);
-  return times;
+async function timedPod(node: TestNode, name: string, meshed: boolean): Promise<{ ms: number; id: string }> {
+  const manifest = meshed ? meshedPod('default', name) : plainPod('default', name);
+  node.api.upsertPod(manifest);
+  const start = performance.now();
+  const pod = await node.createPod(manifest, { register: false });
+  return { ms: performance.now() - start, id: pod.id };
 }
 
 export async function runBench(): Promise<BenchSection> {
-  const node = await startNode({ startAgent: false });
+  // Two nodes side by side: the floor node runs the bridge chain alone, the meshed node the same chain with
+  // istio-cni merged by the agent. Creations alternate between them so machine load hits both series alike.
+  const floorNode = await startNode({ startAgent: false });
+  let node: TestNode | undefined;
   try {
-    await timeSequential(node, 'warm', false);
-    const floor = await timeSequential(node, 'plain', false);
-    await node.startAgent();
+    node = await startNode();
     await node.waitForChain(true);
-    const meshedTimes = await timeSequential(node, 'meshed', true);
+    const floor: number[] = [];
+    const meshedTimes: number[] = [];
+    const passThrough: number[] = [];
+    const created: Array<[TestNode, string]> = [];
+    for (let i = -3; i < COUNT; i++) {
+      const plain = await timedPod(floorNode, `plain-${i + 3}`, false);
+      const meshed = await timedPod(node, `meshed-${i + 3}`, true);
+      const unmeshed = await timedPod(node, `unmeshed-${i + 3}`, false);
+      created.push([floorNode, plain.id], [node, meshed.id], [node, unmeshed.id]);
+      if (i < 0) continue; // warm-up
+      floor.push(plain.ms);
+      meshedTimes.push(meshed.ms);
+      passThrough.push(unmeshed.ms);
+    }
+    for (const [owner, id] of created) await owner.lab.removePod(id);
 
     const manifests = Array.from({ length: COUNT }, (_, i) => meshedPod('default', `burst-${i}`));
     for (const manifest of manifests) node.api.upsertPod(manifest);
     const burstStart = performance.now();
-    const results = await Promise.allSettled(manifests.map((m) => node.createPod(m, { register: false })));
+    const results = await Promise.allSettled(manifests.map((m) => node!.createPod(m, { register: false })));
     const burstWall = performance.now() - burstStart;
     const failures = results.filter((r) => r.status === 'rejected').length;
 
@@ -49,7 +57,7 @@ export async function runBench(): Promise<BenchSection> {
           value: median(meshedTimes),
           floor: median(floor),
           unit: 'ms',
-          note: `${COUNT} sequential; floor = same chain without istio-cni`,
+          note: `${COUNT} sequential, alternating with the floor; floor = same chain without istio-cni`,
         },
         {
           metric: 'meshed sandbox p90',
@@ -58,6 +66,13 @@ export async function runBench(): Promise<BenchSection> {
           unit: 'ms',
         },
         { metric: 'median overhead of istio-cni', value: overhead, unit: 'ms', budget: 30 },
+        {
+          metric: 'pod without sidecar on the istio-cni chain median',
+          value: median(passThrough),
+          floor: median(floor),
+          unit: 'ms',
+          note: 'plugin start + pod lookup, no rules',
+        },
         {
           metric: `${COUNT} concurrent meshed sandboxes: failures`,
           value: failures,
@@ -68,6 +83,7 @@ export async function runBench(): Promise<BenchSection> {
       ],
     };
   } finally {
-    await node.close();
+    await node?.close();
+    await floorNode.close();
   }
 }

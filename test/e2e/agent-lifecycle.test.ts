@@ -27,7 +27,7 @@ describe('agent lifecycle on a containerd node', () => {
 
   const meshed = async (pod: LabPod): Promise<boolean> => /ISTIO_REDIRECT/.test(await node.natRules(pod));
 
-  test('the primary CNI rewriting its conflist while pods are created: the entry comes back, no sandbox fails', async () => {
+  test('the primary CNI rewriting its conflist while pods are created: the entry comes back, no sandbox fails', async (t) => {
     const creations: Array<Promise<LabPod>> = [];
     for (let i = 0; i < 4; i++) creations.push(node.createPod(meshedPod('default', `rewrite-${i}`)));
     // the primary CNI's own agent restarts and writes its file without our entry (field lesson antrea#3974)
@@ -47,7 +47,7 @@ describe('agent lifecycle on a containerd node', () => {
     // pods created inside the window may have run the primary's chain alone (upstream has the same window; the
     // repair controller / istio-validation catch them) — report how many did
     const unmeshed = (await Promise.all(pods.map(meshed))).filter((m) => !m).length;
-    console.log(`# pods created during the rewrite window without rules: ${unmeshed}/8`);
+    t.diagnostic(`pods created during the rewrite window without rules: ${unmeshed}/8`);
   });
 
   test('agent restart (killed, then started again) during pod creation loses nothing', async () => {
