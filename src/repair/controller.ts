@@ -4,15 +4,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/load.ts';
-import { AppError, ConfigError, errorMessage } from '../errors.ts';
+import { AppError, errorMessage } from '../errors.ts';
 import { captureConfigFromPod, podInfoFromManifest } from '../plugin/redirect.ts';
-import { applyCaptureRules, type IptablesVariant, type RuleTarget } from '../rules/apply.ts';
+import { applyCaptureRules, type RuleTarget } from '../rules/apply.ts';
 import type { Exec, Metrics } from '../sys/ports.ts';
 import type { PodInformer, PodSelectors, RepairApi } from './api.ts';
 import { podKey, repairPodFromManifest, type RepairPod } from './pod.ts';
 import { createWorkQueue } from './queue.ts';
 import { createReconciler, type Reconciler } from './reconcile.ts';
 import { removeNotReadyTaint } from './taint.ts';
+import { iptablesVariantFrom, podSelectors } from './selectors.ts';
 import { createRepairClient } from '../kube/repair-client.ts';
 import { findPodNetns } from '../sys/proc-netns.ts';
 
@@ -66,22 +67,6 @@ export interface RepairStartOptions {
 }
 
 export const DEFAULT_PROC_ROOT = '/host/proc';
-
-/** Field/label selectors of the pod informer (§3.1). Quirk §8.5: upstream always appends
- * `spec.nodeName=<REPAIR_NODE_NAME>`, so an empty value watches only unscheduled pods. We fall back to the
- * agent's NODE_NAME when REPAIR_NODE_NAME is empty (a DaemonSet must only act on its own node's pods); with
- * both empty we keep upstream's `spec.nodeName=`. */
-export function podSelectors(config: RepairControllerConfig): PodSelectors {
-  const nodeName = config.repair.nodeName !== '' ? config.repair.nodeName : config.nodeName;
-  const fields = [config.repair.fieldSelectors, `spec.nodeName=${nodeName}`].filter((part) => part !== '');
-  return { fieldSelector: fields.join(','), labelSelector: config.repair.labelSelectors };
-}
-
-export function iptablesVariantFrom(value: string): IptablesVariant | undefined {
-  if (value === '') return undefined;
-  if (value === 'legacy' || value === 'nft') return value;
-  throw new ConfigError(`invalid FORCE_IPTABLES_BINARY ${JSON.stringify(value)}: want "legacy" or "nft"`);
-}
 
 function backoff(initialMs: number, maxMs: number): (attempt: number) => number {
   return (attempt) => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));

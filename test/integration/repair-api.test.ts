@@ -251,3 +251,39 @@ test('not-ready taint: removed (any effect) from this node, other taints kept, c
     }
   });
 });
+
+function offlineConfig(repair: Partial<typeof DEFAULT_REPAIR>) {
+  return controllerConfig(
+    { host: '127.0.0.1', port: 1, caFile: '/nonexistent/ca.crt', token: '' },
+    '/nonexistent',
+    repair,
+  );
+}
+
+test('disabled without a taint key: nothing starts, no client is built', async () => {
+  let built = false;
+  const handle = startRepairController(offlineConfig({ enabled: false }), {
+    logger: silentLogger(),
+    metrics: new RecordingMetrics(),
+    signal: new AbortController().signal,
+    client: () => {
+      built = true;
+      throw new Error('unexpected');
+    },
+  });
+  await handle.stop();
+  assert.equal(built, false);
+});
+
+test('a client that cannot be built is logged, never thrown (the install keeps going)', async () => {
+  const handle = startRepairController(offlineConfig({}), {
+    logger: silentLogger(),
+    metrics: new RecordingMetrics(),
+    signal: new AbortController().signal,
+    client: () => {
+      throw new Error('no token');
+    },
+  });
+  await handle.stop();
+  assert.equal(handle.reconciler, undefined);
+});

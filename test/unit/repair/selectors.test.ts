@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { iptablesVariantFrom, podSelectors, startRepairController } from '../../../src/repair/controller.ts';
+import { iptablesVariantFrom, podSelectors } from '../../../src/repair/selectors.ts';
 import { ConfigError } from '../../../src/errors.ts';
-import { DEFAULT_REPAIR, RecordingMetrics, silentLogger } from '../../support/repair-harness.ts';
+import { DEFAULT_REPAIR } from '../../support/repair-harness.ts';
 import type { RepairControllerConfig } from '../../../src/repair/controller.ts';
 
 function config(
@@ -50,32 +50,4 @@ test('FORCE_IPTABLES_BINARY: "", legacy, nft; anything else is a ConfigError at 
   assert.equal(iptablesVariantFrom('legacy'), 'legacy');
   assert.equal(iptablesVariantFrom('nft'), 'nft');
   assert.throws(() => iptablesVariantFrom('nf_tables'), ConfigError);
-});
-
-test('disabled without a taint key: nothing starts, no client is built', async () => {
-  let built = false;
-  const handle = startRepairController(config({ enabled: false }), {
-    logger: silentLogger(),
-    metrics: new RecordingMetrics(),
-    signal: new AbortController().signal,
-    client: () => {
-      built = true;
-      throw new Error('unexpected');
-    },
-  });
-  await handle.stop();
-  assert.equal(built, false);
-});
-
-test('a client that cannot be built is logged, never thrown (the install keeps going)', async () => {
-  const handle = startRepairController(config({}), {
-    logger: silentLogger(),
-    metrics: new RecordingMetrics(),
-    signal: new AbortController().signal,
-    client: () => {
-      throw new Error('no token');
-    },
-  });
-  await handle.stop();
-  assert.equal(handle.reconciler, undefined);
 });
