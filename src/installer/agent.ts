@@ -140,6 +140,7 @@ export class Installer {
   #reported = new Map<string, string>();
   #retryMs = RETRY_MIN_MS;
   #onReady: (() => void) | undefined;
+  #listeners = new Set<() => void>();
 
   constructor(config: AgentConfig, deps: InstallerDeps) {
     this.#config = config;
@@ -152,6 +153,12 @@ export class Installer {
 
   get state(): InstallerState {
     return { ready: this.#ready, trackedConfig: this.#tracked };
+  }
+
+  /** Called after every reconcile pass (tests and the health server observe state without polling). */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Called once, after the first successful install. */
@@ -409,6 +416,7 @@ export class Installer {
       for (const area of ALL_AREAS) this.#clearReport(`fail:${area}`);
     }
     this.#setReady(ok);
+    for (const listener of this.#listeners) listener();
     return failed;
   }
 
@@ -455,8 +463,9 @@ export class Installer {
             continue;
           }
         }
+        let written: FileStat;
         try {
-          await fs.copyFileAtomic(from, target);
+          written = await fs.copyFileAtomic(from, target);
         } catch (error) {
           const readOnly = fsCode(error) === 'EROFS' || /read-only file system/i.test(errorMessage(error));
           const hint = readOnly
@@ -464,8 +473,7 @@ export class Installer {
             : '';
           throw installError(`copying ${from} to ${target} failed: ${errorMessage(error)}${hint}`, error);
         }
-        const written = await fs.stat(target);
-        if (written !== undefined) this.#binaryStats.set(target, written);
+        this.#binaryStats.set(target, written);
         this.#log.info({ binary: target }, 'installed CNI binary');
         changed = true;
       }

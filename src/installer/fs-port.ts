@@ -21,10 +21,10 @@ export interface AgentFs {
   readDir(path: string): Promise<DirEntry[] | undefined>;
   readText(path: string): Promise<string>;
   readBytes(path: string): Promise<Uint8Array>;
-  /** Temp `<name>.tmp.<random>` in the same dir, chmod, write, fsync, rename, fsync dir. */
-  writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void>;
+  /** Returns the written file's stat. Temp `<name>.tmp.<random>` in the same dir, chmod, write, fsync, rename, fsync dir. */
+  writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<FileStat>;
   /** Same as writeFileAtomic with the source file's contents and mode (streams; never opens the target). */
-  copyFileAtomic(source: string, target: string): Promise<void>;
+  copyFileAtomic(source: string, target: string): Promise<FileStat>;
   /** Resolves false when the file did not exist. */
   remove(path: string): Promise<boolean>;
   sameContents(a: string, b: string): Promise<boolean>;

@@ -1,6 +1,6 @@
 // Host file-system adapter (style-anchors §D2): atomic writes and copies for files other processes read
 // (kubelet/containerd read net.d; the runtime execs the plugin binary).
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -26,14 +26,33 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeVia(target: string, mode: number, fill: (fd: FileHandle) => Promise<void>) {
+function toStat(info: Stats): FileStat {
+  return {
+    isFile: info.isFile(),
+    isDirectory: info.isDirectory(),
+    mode: info.mode & 0o7777,
+    size: info.size,
+    ino: info.ino,
+    mtimeMs: info.mtimeMs,
+  };
+}
+
+/** Returns the written file's stat (taken before the rename, so it describes our file even if another process
+ * replaces the target right after). */
+async function writeVia(
+  target: string,
+  mode: number,
+  fill: (fd: FileHandle) => Promise<void>,
+): Promise<FileStat> {
   const temp = tempPathFor(target);
+  let written: FileStat;
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode & 0o7777);
   try {
     try {
       await handle.chmod(mode & 0o7777);
       await fill(handle);
       await handle.sync();
+      written = toStat(await handle.stat());
     } finally {
       await handle.close();
     }
@@ -43,21 +62,14 @@ async function writeVia(target: string, mode: number, fill: (fd: FileHandle) => 
     throw error;
   }
   await fsyncDir(path.dirname(target));
+  return written;
 }
 
 export function createNodeFs(): AgentFs {
   return {
     async stat(file: string): Promise<FileStat | undefined> {
       try {
-        const info = await stat(file);
-        return {
-          isFile: info.isFile(),
-          isDirectory: info.isDirectory(),
-          mode: info.mode & 0o7777,
-          size: info.size,
-          ino: info.ino,
-          mtimeMs: info.mtimeMs,
-        };
+        return toStat(await stat(file));
       } catch (error) {
         if (isNotFound(error)) return undefined;
         throw error;
@@ -77,14 +89,14 @@ export function createNodeFs(): AgentFs {
       return new Uint8Array(await readFile(file));
     },
     async writeFileAtomic(target, data, mode) {
-      await writeVia(target, mode, async (handle) => {
+      return writeVia(target, mode, async (handle) => {
         await handle.writeFile(data);
       });
     },
     async copyFileAtomic(source, target) {
       const info = await stat(source);
       const data = await readFile(source);
-      await writeVia(target, info.mode, async (handle) => {
+      return writeVia(target, info.mode, async (handle) => {
         await handle.writeFile(data);
       });
     },

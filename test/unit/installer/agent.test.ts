@@ -1,0 +1,490 @@
+// The installer loop in-process against real temp dirs (fast; the spawned-process tests are in
+// test/integration/agent*.test.ts). Covers the §5.2 fixture cases and the bad-input list.
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  existsSync,
+  renameSync,
+  watch,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadAgentConfig, type AgentConfig } from '../../../src/config/load.ts';
+import { Installer, cleanupNode } from '../../../src/installer/agent.ts';
+import { createNodeFs } from '../../../src/sys/fs.ts';
+import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
+import { watchDirectory } from '../../../src/sys/watch.ts';
+
+const CALICO = JSON.stringify({
+  name: 'k8s-pod-network',
+  cniVersion: '0.3.1',
+  plugins: [
+    {
+      type: 'calico',
+      log_level: 'info',
+      datastore_type: 'kubernetes',
+      ipam: { type: 'calico-ipam' },
+      policy: { type: 'k8s' },
+    },
+    { type: 'portmap', snat: true, capabilities: { portMappings: true } },
+  ],
+});
+const MINIKUBE = JSON.stringify({
+  name: 'rkt.kubernetes.io',
+  type: 'bridge',
+  bridge: 'mybridge',
+  ipam: { type: 'host-local', subnet: '10.1.0.0/16' },
+});
+const BAD_MINIKUBE = JSON.stringify({ name: 'rkt.kubernetes.io', bridge: 'mybridge' });
+const NON_JSON = '[1, 2]';
+const NONAME = JSON.stringify({ cniVersion: '0.3.1', plugins: [{ type: 'calico' }] });
+const NOPLUGINS = JSON.stringify({
+  name: 'k8s-pod-network',
+  cniVersion: '0.3.1',
+  pugins: [{ type: 'calico' }],
+});
+
+interface Tree {
+  root: string;
+  net: string;
+  bin: string;
+  src: string;
+  run: string;
+  sa: string;
+}
+
+const trees: string[] = [];
+afterEach(() => {
+  for (const root of trees.splice(0)) rmSync(root, { recursive: true, force: true });
+});
+
+function makeTree(): Tree {
+  const root = mkdtempSync(path.join(tmpdir(), 'ic-unit-'));
+  trees.push(root);
+  const tree = {
+    root,
+    net: `${root}/net`,
+    bin: `${root}/bin`,
+    src: `${root}/src`,
+    run: `${root}/run`,
+    sa: `${root}/sa`,
+  };
+  for (const dir of [tree.net, tree.bin, tree.src, tree.run, tree.sa]) mkdirSync(dir);
+  writeFileSync(`${tree.src}/istio-cni`, 'plugin-v1', { mode: 0o755 });
+  writeFileSync(`${tree.src}/istio-iptables`, 'iptables', { mode: 0o755 });
+  writeFileSync(`${tree.sa}/token`, 'token-foo');
+  writeFileSync(`${tree.sa}/ca.crt`, 'ca-data');
+  return tree;
+}
+
+function configFor(tree: Tree, env: Record<string, string> = {}): AgentConfig {
+  return loadAgentConfig({
+    env: {
+      KUBERNETES_SERVICE_HOST: '10.110.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      MOUNTED_CNI_NET_DIR: tree.net,
+      CNI_BIN_SOURCE_DIR: tree.src,
+      CNI_BIN_TARGET_DIRS: tree.bin,
+      CNI_AGENT_RUN_DIR: tree.run,
+      SERVICE_ACCOUNT_DIR: tree.sa,
+      EXCLUDE_NAMESPACES: 'istio-system',
+      REPAIR_ENABLED: 'false',
+      ...env,
+    },
+    flags: {},
+    mode: 'agent',
+  });
+}
+
+interface Running {
+  installer: Installer;
+  metrics: PrometheusMetrics;
+  logs: Record<string, unknown>[];
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+function start(config: AgentConfig): Running {
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  const metrics = new PrometheusMetrics();
+  const installer = new Installer(config, { fs: createNodeFs(), watchDir: watchDirectory, logger, metrics });
+  current = installer;
+  const controller = new AbortController();
+  const done = installer.run(controller.signal);
+  return {
+    installer,
+    metrics,
+    logs,
+    done,
+    async stop() {
+      controller.abort();
+      await done;
+    },
+  };
+}
+
+let current: Installer | undefined;
+
+/** Resolves when `check()` holds, re-checking on every change in `dir` and after every reconcile pass of the
+ * running installer (no polling). */
+async function until(dir: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  if (check()) return;
+  await new Promise<void>((resolve, reject) => {
+    const watcher = watch(dir, () => {
+      if (check()) finish();
+    });
+    const unsubscribe = current?.subscribe(() => {
+      if (check()) finish();
+    });
+    const timer = setTimeout(() => {
+      watcher.close();
+      unsubscribe?.();
+      reject(new Error(`timed out waiting in ${dir}`));
+    }, timeoutMs);
+    function finish(): void {
+      clearTimeout(timer);
+      watcher.close();
+      unsubscribe?.();
+      resolve();
+    }
+    if (check()) finish();
+  });
+}
+
+const read = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+const hasIstio = (file: string): boolean => read(file).includes('"type": "istio-cni"');
+
+async function untilReady(running: Running, tree: Tree, file: string): Promise<void> {
+  await until(tree.net, () => hasIstio(file) && running.installer.state.ready);
+}
+
+describe('§5.2 cases: which file gets our entry', () => {
+  const cases: { name: string; files: [string, string][]; confName?: string; result: string }[] = [
+    {
+      name: 'pre-plugins .conflist named',
+      files: [['00-calico.conflist', CALICO]],
+      confName: '00-calico.conflist',
+      result: '00-calico.conflist',
+    },
+    {
+      name: '.conf named → converted',
+      files: [['00-minikube_cni.conf', MINIKUBE]],
+      confName: '00-minikube_cni.conf',
+      result: '00-minikube_cni.conflist',
+    },
+    {
+      name: 'first file calico',
+      files: [
+        ['00-calico.conflist', CALICO],
+        ['01-minikube_cni.conf', MINIKUBE],
+      ],
+      result: '00-calico.conflist',
+    },
+    {
+      name: 'first file minikube',
+      files: [
+        ['00-minikube_cni.conf', MINIKUBE],
+        ['01-calico.conflist', CALICO],
+      ],
+      result: '00-minikube_cni.conflist',
+    },
+    {
+      name: 'skip non-JSON → .conf',
+      files: [
+        ['00-non_json.conf', NON_JSON],
+        ['01-minikube_cni.conf', MINIKUBE],
+        ['02-calico.conflist', CALICO],
+      ],
+      result: '01-minikube_cni.conflist',
+    },
+    {
+      name: 'skip non-JSON → .conflist',
+      files: [
+        ['00-non_json.conf', NON_JSON],
+        ['01-calico.conflist', CALICO],
+        ['02-minikube_cni.conf', MINIKUBE],
+      ],
+      result: '01-calico.conflist',
+    },
+    {
+      name: 'skip invalid .conf',
+      files: [
+        ['00-bad_minikube_cni.conf', BAD_MINIKUBE],
+        ['01-minikube_cni.conf', MINIKUBE],
+        ['02-calico.conflist', CALICO],
+      ],
+      result: '01-minikube_cni.conflist',
+    },
+    {
+      name: 'skip invalid .conflists',
+      files: [
+        ['00-noname.conflist', NONAME],
+        ['01-noplugins.conflist', NOPLUGINS],
+        ['02-calico.conflist', CALICO],
+        ['03-minikube_cni.conf', MINIKUBE],
+      ],
+      result: '02-calico.conflist',
+    },
+    {
+      name: 'name points to missing .conf, .conflist exists',
+      files: [['00-calico.conflist', CALICO]],
+      confName: '00-calico.conf',
+      result: '00-calico.conflist',
+    },
+    {
+      name: 'name points to missing .conflist, .conf exists',
+      files: [['00-minikube_cni.conf', MINIKUBE]],
+      confName: '00-minikube_cni.conflist',
+      result: '00-minikube_cni.conflist',
+    },
+    {
+      name: 'half-written and directory "conflists" are skipped',
+      files: [
+        ['00-half.conflist', '{"name":"x","plugins":[{"type":"a"'],
+        ['01-calico.conflist', CALICO],
+      ],
+      result: '01-calico.conflist',
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const tree = makeTree();
+      mkdirSync(`${tree.net}/000-dir.conflist`);
+      for (const [name, content] of c.files) writeFileSync(`${tree.net}/${name}`, content, { mode: 0o644 });
+      const running = start(configFor(tree, c.confName === undefined ? {} : { CNI_CONF_NAME: c.confName }));
+      try {
+        await untilReady(running, tree, `${tree.net}/${c.result}`);
+        assert.equal(running.installer.state.trackedConfig, `${tree.net}/${c.result}`);
+        assert.equal(statSync(`${tree.net}/${c.result}`).mode & 0o777, 0o644, 'mode kept');
+        const doc = JSON.parse(read(`${tree.net}/${c.result}`)) as {
+          plugins: { type: string; exclude_namespaces?: string[] }[];
+        };
+        assert.equal(doc.plugins.at(-1)?.type, 'istio-cni');
+        assert.deepEqual(doc.plugins.at(-1)?.exclude_namespaces, ['istio-system']);
+        assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+        assert.equal(statSync(`${tree.bin}/istio-cni`).mode & 0o777, 0o755);
+        assert.equal(readdirSync(tree.net).filter((n) => n.includes('.tmp')).length, 0);
+        if (c.result.endsWith('.conflist') && c.files.some(([n]) => `${n}list` === c.result)) {
+          assert.equal(
+            existsSync(`${tree.net}/${c.result.slice(0, -4)}`),
+            false,
+            '.conf removed after conversion',
+          );
+        }
+      } finally {
+        await running.stop();
+      }
+      await cleanupNode(
+        running.installer.state.ready ? configFor(tree) : configFor(tree),
+        createNodeFs(),
+        pino({ level: 'silent' }),
+        running.installer.state.trackedConfig,
+      );
+      assert.equal(hasIstio(`${tree.net}/${c.result}`), false);
+      assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+      assert.equal(existsSync(`${tree.bin}/istio-iptables`), true, 'only istio-cni is removed');
+      assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
+    });
+  }
+});
+
+test('no config yet: waits (not ready, nothing written), then installs when the primary CNI writes one', async () => {
+  const tree = makeTree();
+  const running = start(configFor(tree));
+  try {
+    await until(tree.bin, () =>
+      running.logs.some((l) => String(l['msg']).includes('waiting for the primary CNI')),
+    );
+    assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+    assert.equal(running.installer.state.ready, false);
+    assert.deepEqual(readdirSync(tree.net), []);
+    writeFileSync(`${tree.net}/calico.conflist.tmp.1`, CALICO);
+    renameSync(`${tree.net}/calico.conflist.tmp.1`, `${tree.net}/calico.conflist`);
+    await untilReady(running, tree, `${tree.net}/calico.conflist`);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('named file created late with list content under a .conf name → .conflist', async () => {
+  const tree = makeTree();
+  const running = start(configFor(tree, { CNI_CONF_NAME: 'missing_initially.conf' }));
+  try {
+    await until(tree.bin, () => existsSync(`${tree.bin}/istio-cni`));
+    writeFileSync(`${tree.net}/missing_initially.conf`, CALICO);
+    await untilReady(running, tree, `${tree.net}/missing_initially.conflist`);
+    assert.equal(existsSync(`${tree.net}/missing_initially.conf`), false);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('standalone mode writes YYY-istio-cni.conf (0600) and restores it when deleted; cleanup deletes it', async () => {
+  const tree = makeTree();
+  const config = configFor(tree, { CHAINED_CNI_PLUGIN: 'false' });
+  const running = start(config);
+  const file = `${tree.net}/YYY-istio-cni.conf`;
+  try {
+    await until(tree.net, () => existsSync(file) && running.installer.state.ready);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    rmSync(file);
+    await until(tree.net, () => existsSync(file));
+  } finally {
+    await running.stop();
+  }
+  await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
+  assert.equal(existsSync(file), false);
+});
+
+test('drift: another agent drops our entry → restored; run twice is idempotent (no rewrite when valid)', async () => {
+  const tree = makeTree();
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  const running = start(configFor(tree));
+  const file = `${tree.net}/10-calico.conflist`;
+  try {
+    await untilReady(running, tree, file);
+    const installed = read(file);
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(`${file}.tmp.x`, CALICO);
+      renameSync(`${file}.tmp.x`, file);
+      await until(tree.net, () => hasIstio(file));
+      assert.equal(read(file), installed);
+    }
+    // A valid file is not rewritten on unrelated events.
+    const stable = statSync(file).ino;
+    writeFileSync(`${tree.net}/unrelated.txt`, 'x');
+    writeFileSync(`${tree.net}/unrelated.txt`, 'y');
+    await until(tree.run, () => running.installer.state.ready);
+    assert.equal(statSync(file).ino, stable);
+    assert.ok((running.metrics.value('istio_cni_installs_total', { result: 'SUCCESS' }) ?? 0) >= 1);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('token rotation (..data symlink swap) rewrites the kubeconfig; binary deleted or replaced is re-copied', async () => {
+  const tree = makeTree();
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  const running = start(configFor(tree));
+  const kubeconfig = `${tree.run}/istio-cni-kubeconfig`;
+  try {
+    await untilReady(running, tree, `${tree.net}/10-calico.conflist`);
+    assert.match(read(kubeconfig), /token: token-foo/);
+    assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
+    writeFileSync(`${tree.sa}/token.new`, 'token-bar');
+    renameSync(`${tree.sa}/token.new`, `${tree.sa}/token`);
+    await until(tree.run, () => read(kubeconfig).includes('token: token-bar'));
+    rmSync(`${tree.bin}/istio-cni`);
+    await until(tree.bin, () => read(`${tree.bin}/istio-cni`) === 'plugin-v1');
+    writeFileSync(`${tree.bin}/istio-cni.x`, 'evil');
+    renameSync(`${tree.bin}/istio-cni.x`, `${tree.bin}/istio-cni`);
+    await until(tree.bin, () => read(`${tree.bin}/istio-cni`) === 'plugin-v1');
+  } finally {
+    await running.stop();
+  }
+});
+
+test('bad inputs: missing token → not ready with the setting named; stale temp files cleaned; unparsable named file untouched', async () => {
+  const tree = makeTree();
+  rmSync(`${tree.sa}/token`);
+  writeFileSync(`${tree.bin}/istio-cni.tmp.12345`, 'stale');
+  const half = '{"name":"x","plugins":[{"type":"a"';
+  writeFileSync(`${tree.net}/10-named.conflist`, half);
+  const running = start(configFor(tree, { CNI_CONF_NAME: '10-named.conflist' }));
+  try {
+    await until(
+      tree.bin,
+      () => existsSync(`${tree.bin}/istio-cni`) && !existsSync(`${tree.bin}/istio-cni.tmp.12345`),
+    );
+    await until(
+      tree.run,
+      () => running.logs.some((l) => String(l['msg']).includes('SERVICE_ACCOUNT_DIR')),
+      5000,
+    ).catch(() => undefined);
+    assert.ok(running.logs.some((l) => String(l['msg']).includes('SERVICE_ACCOUNT_DIR')));
+    assert.equal(running.installer.state.ready, false);
+    assert.equal(read(`${tree.net}/10-named.conflist`), half);
+    writeFileSync(`${tree.sa}/token`, 'token-foo');
+    writeFileSync(`${tree.net}/10-named.conflist`, CALICO);
+    await untilReady(running, tree, `${tree.net}/10-named.conflist`);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('missing net dir: waits for it to appear', async () => {
+  const tree = makeTree();
+  rmSync(tree.net, { recursive: true });
+  const running = start(configFor(tree));
+  try {
+    await until(tree.bin, () => existsSync(`${tree.bin}/istio-cni`));
+    mkdirSync(tree.net);
+    writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+    await until(tree.root, () => hasIstio(`${tree.net}/10-calico.conflist`));
+  } finally {
+    await running.stop();
+  }
+});
+
+test('read-only bin dir: error names CNI_BIN_TARGET_DIRS, not ready', async () => {
+  const tree = makeTree();
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  const realFs = createNodeFs();
+  const fs = {
+    ...realFs,
+    copyFileAtomic: () =>
+      Promise.reject(Object.assign(new Error('EROFS: read-only file system, open'), { code: 'EROFS' })),
+  };
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino(
+    {},
+    { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  const metrics = new PrometheusMetrics();
+  const installer = new Installer(configFor(tree), { fs, watchDir: watchDirectory, logger, metrics });
+  current = installer;
+  const controller = new AbortController();
+  const done = installer.run(controller.signal);
+  try {
+    await until(tree.net, () => hasIstio(`${tree.net}/10-calico.conflist`));
+    await until(tree.run, () => logs.some((l) => String(l['msg']).includes('CNI_BIN_TARGET_DIRS'))).catch(
+      () => undefined,
+    );
+    assert.ok(logs.some((l) => String(l['msg']).includes('CNI_BIN_TARGET_DIRS')));
+    assert.equal(installer.state.ready, false);
+    assert.equal(metrics.value('istio_cni_installs_total', { result: 'COPY_BINARIES_FAILURE' }), 1);
+  } finally {
+    controller.abort();
+    await done;
+  }
+});
+
+test('watcher death is fatal', async () => {
+  const tree = makeTree();
+  let fail: ((error: Error) => void) | undefined;
+  const installer = new Installer(configFor(tree), {
+    fs: createNodeFs(),
+    watchDir: (dir, onChange, onError) => {
+      fail ??= onError;
+      return watchDirectory(dir, onChange, onError);
+    },
+    logger: pino({ level: 'silent' }),
+    metrics: new PrometheusMetrics(),
+  });
+  const done = installer.run(new AbortController().signal);
+  await until(tree.bin, () => existsSync(`${tree.bin}/istio-cni`));
+  fail?.(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));
+  await assert.rejects(done, /inotify limit/);
+});
