@@ -195,7 +195,7 @@ export class HttpsPodSource implements PodSource {
         req.destroy();
       }, this.#options.requestTimeoutMs);
       req.on('error', (error: NodeJS.ErrnoException) => {
-        const tls = typeof error.code === 'string' && /CERT|SELF_SIGNED|TLS|SSL/.test(error.code);
+        const tls = typeof error.code === 'string' && /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/.test(error.code);
         finish(
           new KubeError(`${what}: ${errorMessage(error)}`, {
             // A certificate the CA does not verify needs an operator (or a rewritten kubeconfig): not retryable.

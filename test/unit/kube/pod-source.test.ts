@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isRetryableStatus, parsePluginKubeconfig } from '../../../src/kube/pod-source.ts';
+
+const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
+
+test('reads the agent-written kubeconfig goldens (TLS and skip-TLS)', () => {
+  const tls = parsePluginKubeconfig(readFileSync(path.join(TESTDATA, 'kubeconfig-tls'), 'utf8'));
+  assert.equal(tls.server, 'https://10.96.0.1:443');
+  assert.equal(tls.token, 'service_account_token_string');
+  assert.equal(tls.insecureSkipTlsVerify, false);
+  assert.match(tls.caPem ?? '', /^-----BEGIN CERTIFICATE-----/);
+  const skip = parsePluginKubeconfig(readFileSync(path.join(TESTDATA, 'kubeconfig-skip-tls'), 'utf8'));
+  assert.equal(skip.insecureSkipTlsVerify, true);
+  assert.equal(skip.caPem, undefined);
+});
+
+test('quoted and block-scalar tokens', () => {
+  const base =
+    'clusters:\n- cluster:\n    insecure-skip-tls-verify: true\n    server: https://[fd00::1]:6443\nusers:\n- name: istio-cni\n  user:\n';
+  assert.equal(parsePluginKubeconfig(`${base}    token: "a\\nb"\n`).token, 'a\nb');
+  assert.equal(parsePluginKubeconfig(`${base}    token: 'it''s'\n`).token, "it's");
+  assert.equal(parsePluginKubeconfig(`${base}    token: |\n      abc\n`).token, 'abc\n');
+  assert.equal(parsePluginKubeconfig(`${base}    token: |-\n      abc\n`).token, 'abc');
+  assert.equal(parsePluginKubeconfig(`${base}    token: x\n`).server, 'https://[fd00::1]:6443');
+});
+
+test('corrupt kubeconfigs fail with a message that says what is missing', () => {
+  const cases: [string, RegExp][] = [
+    ['', /server is missing/],
+    ['garbage: [', /server is missing/],
+    ['server: https://h\n', /token is missing/],
+    ['server: ftp://h\ntoken: t\n', /not an http\(s\) URL/],
+    ['server: https://h\ntoken: t\n', /neither certificate-authority-data nor insecure-skip-tls-verify/],
+    ['server: https://h\ntoken: t\ncertificate-authority-data: !!!\n', /not base64/],
+    [
+      'server: https://h\ntoken: t\ncertificate-authority-data: aGVsbG8=\n',
+      /does not hold a PEM certificate/,
+    ],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(
+      () => parsePluginKubeconfig(text),
+      (error: unknown) => {
+        return (
+          error instanceof Error &&
+          'code' in error &&
+          error.code === 'KUBECONFIG_INVALID' &&
+          message.test(error.message)
+        );
+      },
+      text,
+    );
+  }
+});
+
+test('retryable statuses', () => {
+  for (const status of [404, 408, 429, 500, 502, 503])
+    assert.equal(isRetryableStatus(status), true, String(status));
+  for (const status of [400, 401, 403, 422]) assert.equal(isRetryableStatus(status), false, String(status));
+});
