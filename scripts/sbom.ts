@@ -13,12 +13,19 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
 const root = path.resolve(import.meta.dirname, '..');
 const build = path.join(root, 'build');
-const filesJson = path.join(build, 'rootfs.files.json');
-if (!existsSync(filesJson))
-  throw new Error('build/rootfs.files.json missing: run npm run image:rootfs first');
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string', default: path.join(build, 'rootfs.files.json') },
+    out: { type: 'string', default: path.join(build, 'sbom.cdx.json') },
+  },
+});
+const filesJson = path.resolve(values.files);
+const outFile = path.resolve(values.out);
+if (!existsSync(filesJson)) throw new Error(`${filesJson} missing: run npm run image:rootfs first`);
 
 interface FileRecord {
   path: string;
@@ -28,7 +35,7 @@ interface FileRecord {
 }
 type Json = Record<string, unknown>;
 
-const npmSbom = path.join(build, 'sbom.npm.cdx.json');
+const npmSbom = outFile.replace(/(\.cdx)?\.json$/, '.npm.cdx.json');
 execFileSync(
   path.join(root, 'node_modules', '.bin', 'cyclonedx-npm'),
   [
@@ -148,7 +155,6 @@ const invalid = await new cyclonedx.Validation.JsonStrictValidator(cyclonedx.Spe
 if (invalid !== null && invalid !== undefined) {
   throw new Error(`SBOM fails the CycloneDX 1.6 schema: ${JSON.stringify(invalid)}`);
 }
-const outFile = path.join(build, 'sbom.cdx.json');
 writeFileSync(outFile, text);
 console.log(
   `sbom: ${outFile} (${bom.components.length} components: ${debian.size} Debian packages, ` +

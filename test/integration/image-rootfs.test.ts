@@ -4,7 +4,7 @@
 // and a tmpfs /tmp (the manifests' emptyDir), in a network namespace of its own. It must install (binary copied,
 // conflist merged, kubeconfig written, /readyz 200), contain no shell, and clean up and exit 0 on SIGTERM.
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   existsSync,
@@ -255,3 +255,58 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
   );
   assert.ok(!existsSync(path.join(host.run, 'istio-cni-kubeconfig')));
 });
+
+test(
+  'the SBOM names every Debian package in the root and our executables by hash',
+  { timeout: 60_000 },
+  () => {
+    const out = path.join(work, 'sbom.cdx.json');
+    const made = sh([
+      node,
+      path.join(root, 'scripts', 'sbom.ts'),
+      '--files',
+      `${rootfs}.files.json`,
+      '--out',
+      out,
+    ]);
+    assert.equal(made.status, 0, made.stderr);
+    const bom = JSON.parse(readFileSync(out, 'utf8')) as {
+      bomFormat: string;
+      specVersion: string;
+      metadata: { component: { type: string; name: string } };
+      components: Array<{ type: string; name: string; purl?: string; hashes?: Array<{ content: string }> }>;
+    };
+    assert.equal(bom.bomFormat, 'CycloneDX');
+    assert.deepEqual(bom.metadata.component.type, 'container');
+    const records = JSON.parse(readFileSync(`${rootfs}.files.json`, 'utf8')) as Array<{
+      package?: string;
+    }>;
+    const debs = new Set(records.map((r) => r.package).filter((p) => p != null && p !== 'istio-cni-node-ts'));
+    for (const deb of debs) {
+      assert.ok(
+        bom.components.some((c) => c.purl?.startsWith(`pkg:deb/debian/${deb}@`)),
+        deb,
+      );
+    }
+    for (const npm of ['zod', 'pino', 'bun']) {
+      assert.ok(
+        bom.components.some((c) => c.purl?.startsWith(`pkg:npm/${npm}@`)),
+        npm,
+      );
+    }
+    assert.ok(
+      !bom.components.some((c) => c.purl?.startsWith('pkg:npm/typescript@')),
+      'dev deps are not in the image',
+    );
+    for (const [file, dist] of [
+      ['/usr/local/bin/install-cni', 'install-cni'],
+      ['/opt/cni/bin/istio-cni', 'istio-cni'],
+    ] as const) {
+      const component = bom.components.find((c) => c.type === 'file' && c.name === file);
+      const digest = createHash('sha256')
+        .update(readFileSync(path.join(root, 'dist', dist)))
+        .digest('hex');
+      assert.equal(component?.hashes?.[0]?.content, digest, file);
+    }
+  },
+);
