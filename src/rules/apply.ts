@@ -39,6 +39,10 @@ export interface RuleTarget {
   readonly iptablesVariant?: IptablesVariant;
   /** For pods in a non-initial user namespace: that namespace's path. */
   readonly userns?: string;
+  /** Start the IPv4 iptables-nft restore in parallel with the netns probe (default true). Pass false for pods
+   * that already run traffic and may hold legacy rules (repair): there the speculative nft rules would be live
+   * for a few milliseconds before being taken back. */
+  readonly speculative?: boolean;
 }
 
 export interface ApplyOutcome {
@@ -214,14 +218,49 @@ async function undo(
     logger.warn({ stderr: result.stderr, tables }, 'rollback of a partial restore failed');
 }
 
+type Settled = { readonly result: ExecResult } | { readonly error: unknown };
+
+function settle(promise: Promise<ExecResult>): Promise<Settled> {
+  return promise.then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+function unwrap(settled: Settled): ExecResult {
+  if ('error' in settled) throw settled.error;
+  return settled.result;
+}
+
+/** Takes back a speculative restore that turned out not to be wanted (or the probe failed). */
+async function discard(
+  ns: PodNetns,
+  plan: FamilyPlan,
+  started: Promise<Settled>,
+  logger: Logger,
+): Promise<void> {
+  const settled = await started;
+  if ('error' in settled) return;
+  const tables =
+    settled.result.exitCode === 0
+      ? [...new Set(plan.rules.map((rule) => rule.table))]
+      : (committedTables(plan.document, settled.result.stderr) ?? []);
+  await undo(ns, plan, tables, logger);
+}
+
 /** Applies one family; returns false when identical rules were already present. */
-async function applyFamily(ns: PodNetns, plan: FamilyPlan, logger: Logger): Promise<boolean> {
+async function applyFamily(
+  ns: PodNetns,
+  plan: FamilyPlan,
+  logger: Logger,
+  started?: Promise<Settled>,
+): Promise<boolean> {
   if (plan.saved !== undefined && hasIstioChains(plan.saved)) {
     const delta = await findDelta(ns, plan.bin, plan.saved, plan.rules);
     if (delta.length === 0) return false;
     throw conflict(plan, delta);
   }
-  const result = await restore(ns, plan);
+  const result = started === undefined ? await restore(ns, plan) : unwrap(await started);
   if (result.exitCode === 0) return true;
   const committed = committedTables(plan.document, result.stderr) ?? [];
   await undo(ns, plan, committed, logger);
@@ -290,8 +329,31 @@ export async function applyCaptureRules(
 ): Promise<ApplyOutcome> {
   validateCaptureConfig(config);
   const ns = new PodNetns(deps.exec, target);
-  const probe = await probeNetns(ns);
-  const ipv6 = decideIpv6(probe.addresses, config.dualStack);
+  // Speculation: the IPv4 document rarely depends on the probe (only through the variant, and a fresh pod netns
+  // has no legacy tables), so on the nft path the IPv4 restore starts in parallel with the probe; it is taken
+  // back if the probe says otherwise. This hides one nsenter spawn from the pod's start-up.
+  let speculative: { plan: FamilyPlan; started: Promise<Settled> } | undefined;
+  if (
+    target.backend === 'iptables' &&
+    target.speculative !== false &&
+    (target.iptablesVariant ?? 'nft') === 'nft'
+  ) {
+    const rules = buildCaptureRules({ ...config, enableIpv6: false }).rules.v4;
+    const document = renderRestoreDocument(rules);
+    if (document === renderRestoreDocument(buildCaptureRules({ ...config, enableIpv6: true }).rules.v4)) {
+      const plan: FamilyPlan = { family: 'v4', rules, document, bin: binariesFor('v4', 'nft') };
+      speculative = { plan, started: settle(restore(ns, plan)) };
+    }
+  }
+  let probe: NetnsProbe;
+  let ipv6: boolean;
+  try {
+    probe = await probeNetns(ns);
+    ipv6 = decideIpv6(probe.addresses, config.dualStack);
+  } catch (error) {
+    if (speculative !== undefined) await discard(ns, speculative.plan, speculative.started, deps.logger);
+    throw error;
+  }
   const built = buildCaptureRules({ ...config, enableIpv6: ipv6 });
   for (const warning of built.warnings) deps.logger.warn(warning);
 
@@ -318,16 +380,25 @@ export async function applyCaptureRules(
 
   const families: IpFamily[] = ipv6 ? ['v4', 'v6'] : ['v4'];
   const plans: FamilyPlan[] = [];
+  let started: Promise<Settled> | undefined;
   for (const family of families) {
     const rules = built.rules[family];
     const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
+    if (family === 'v4' && speculative !== undefined) {
+      if (chosen.bin.variant === 'nft' && chosen.saved === undefined) {
+        plans.push(speculative.plan);
+        started = speculative.started;
+        continue;
+      }
+      await discard(ns, speculative.plan, speculative.started, deps.logger);
+    }
     plans.push({ family, rules, document: renderRestoreDocument(rules), ...chosen });
   }
   let changed = false;
   const applied: FamilyPlan[] = [];
   try {
     for (const plan of plans) {
-      if (await applyFamily(ns, plan, deps.logger)) {
+      if (await applyFamily(ns, plan, deps.logger, plan.family === 'v4' ? started : undefined)) {
         changed = true;
         applied.push(plan);
       }

@@ -50,7 +50,7 @@ class RecordingExec implements Exec {
 
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
 
-test('fresh netns, IPv4 pod: two spawns (probe, iptables-nft-restore), nothing else', async () => {
+test('fresh netns, IPv4 pod: two spawns (the IPv4 restore runs alongside the probe), nothing else', async () => {
   const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe()) : ok()));
   const outcome = await applyCaptureRules(
     POD_DEFAULT,
@@ -61,11 +61,11 @@ test('fresh netns, IPv4 pod: two spawns (probe, iptables-nft-restore), nothing e
   assert.deepEqual(
     exec.requests.map((r) => r.argv.join(' ')),
     [
-      'head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie',
       'iptables-nft-restore --noflush',
+      'head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie',
     ],
   );
-  assert.equal(exec.requests[1]?.input, renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4));
+  assert.equal(exec.requests[0]?.input, renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4));
   assert.ok(exec.requests.every((r) => r.netns === NETNS));
 });
 
@@ -98,8 +98,8 @@ test('IPv6-only pod: ip6tables document and ::6 on lo; dual-stack decides with b
   );
   assert.equal(outcome.ipv6, true);
   assert.deepEqual(
-    exec.requests.slice(1).map((r) => r.argv[0]),
-    ['iptables-nft-restore', 'ip6tables-nft-restore', 'ip'],
+    exec.requests.map((r) => r.argv[0]),
+    ['iptables-nft-restore', 'head', 'ip6tables-nft-restore', 'ip'],
   );
   assert.equal(exec.requests.at(-1)?.input, 'address replace ::6/128 dev lo\n');
 
@@ -119,13 +119,49 @@ test('IPv6-only pod: ip6tables document and ::6 on lo; dual-stack decides with b
   assert.equal(dualOutcome.ipv6, true);
 });
 
-test('no usable local address fails before any rule is applied', async () => {
+test('no usable local address: error, and the speculative IPv4 restore is taken back', async () => {
   const exec = new RecordingExec(() => ok(probe({ fib: '', inet6: INET6_LINK_LOCAL })));
   await assert.rejects(
     applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
     /no valid local IP address found/,
   );
-  assert.equal(exec.requests.length, 1);
+  assert.equal(exec.requests.length, 3);
+  assert.match(
+    exec.requests.at(-1)?.input ?? '',
+    /^\* nat\n-D PREROUTING -p tcp -j ISTIO_INBOUND\n[\s\S]*-X ISTIO_OUTPUT\nCOMMIT\n$/,
+  );
+  const careful = new RecordingExec(() => ok(probe({ fib: '', inet6: INET6_LINK_LOCAL })));
+  await assert.rejects(
+    applyCaptureRules(
+      POD_DEFAULT,
+      { netns: NETNS, backend: 'iptables', speculative: false },
+      { exec: careful, logger },
+    ),
+    /no valid local IP address found/,
+  );
+  assert.equal(careful.requests.length, 1);
+});
+
+test('legacy rules found after a speculative nft restore: nft part undone, legacy used', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok('*filter\n-A INPUT -j RETURN\nCOMMIT\n');
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'legacy' });
+  const order = exec.requests.map((r) => `${r.argv[0]}${r.input?.includes('-D ') ? ' (undo)' : ''}`);
+  assert.deepEqual(order, [
+    'iptables-nft-restore',
+    'head',
+    'iptables-legacy-save',
+    'iptables-nft-restore (undo)',
+    'iptables-legacy-restore',
+  ]);
 });
 
 test('invalid config fails before any command runs', async () => {
