@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadAgentConfig, parseGoBool, parseLogOutputLevel } from '../../../src/config/load.ts';
+import { SETTINGS } from '../../../src/config/settings.ts';
+
+const required = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+
+test('settings table: unique env and flag names, flag = kebab of env, contract paths present', () => {
+  const envs = SETTINGS.map((s) => s.env);
+  assert.equal(new Set(envs).size, envs.length);
+  for (const s of SETTINGS) assert.equal(s.flag, s.env.toLowerCase().replaceAll('_', '-'));
+  const byEnv = new Map(SETTINGS.map((s) => [s.env, s]));
+  assert.equal(byEnv.get('CNI_BIN_SOURCE_DIR')?.default, '/opt/cni/bin');
+  assert.equal(byEnv.get('CNI_BIN_TARGET_DIRS')?.default, '/host/opt/cni/bin');
+  assert.equal(byEnv.get('SERVICE_ACCOUNT_DIR')?.default, '/var/run/secrets/kubernetes.io/serviceaccount');
+  assert.equal(byEnv.get('READINESS_PORT')?.default, '8000');
+  assert.equal(byEnv.get('MONITORING_PORT')?.default, '15014');
+  assert.equal(byEnv.get('KUBECONFIG_MODE')?.default, '384');
+  assert.equal(byEnv.get('EXCLUDE_NAMESPACES')?.envOnly, true);
+});
+
+test('defaults match upstream', () => {
+  const config = loadAgentConfig({ env: required, flags: {}, mode: 'agent' });
+  assert.equal(config.netDir, '/host/etc/cni/net.d');
+  assert.equal(config.chained, true);
+  assert.equal(config.runDir, '/var/run/istio-cni');
+  assert.equal(config.kubeconfigMode, 0o600);
+  assert.equal(config.kubeCaFile, '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt');
+  assert.equal(config.repair.enabled, true);
+  assert.equal(config.repair.initContainerExitCode, 126);
+  assert.equal(config.repair.brokenPodLabelKey, 'cni.istio.io/uninitialized');
+  assert.deepEqual(config.excludeNamespaces, []);
+  assert.equal(config.podLookupDeadlineSeconds, undefined);
+  assert.equal(config.repair.notReadyTaintKey, '');
+  assert.equal(config.kubernetesServiceProtocol, 'https');
+  assert.equal(config.pluginLogLevel, 'info');
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.repair));
+});
+
+test('flag > env > default; empty env counts as set; Go bools; octal and decimal modes; lists trimmed', () => {
+  const config = loadAgentConfig({
+    env: {
+      ...required,
+      MOUNTED_CNI_NET_DIR: '/env/net',
+      CNI_CONF_NAME: 'from-env.conflist',
+      KUBE_CA_FILE: '',
+      CHAINED_CNI_PLUGIN: 'F',
+      SKIP_TLS_VERIFY: 'T',
+      KUBECONFIG_MODE: '0640',
+      EXCLUDE_NAMESPACES: ' kube-system, ,istio-system ',
+      POD_LOOKUP_DEADLINE_SECONDS: '7',
+      CNI_NOT_READY_TAINT_KEY: 'cni.istio.io/not-ready',
+    },
+    flags: { MOUNTED_CNI_NET_DIR: '/flag/net', EXCLUDE_NAMESPACES: 'ignored-flag-for-env-only' },
+    logOutputLevel: 'default:warn,cni-plugin:debug',
+    mode: 'agent',
+  });
+  assert.equal(config.netDir, '/flag/net');
+  assert.equal(config.confName, 'from-env.conflist');
+  assert.equal(config.kubeCaFile, '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt');
+  assert.equal(config.chained, false);
+  assert.equal(config.skipTlsVerify, true);
+  assert.equal(config.kubeconfigMode, 0o640);
+  assert.deepEqual(config.excludeNamespaces, ['kube-system', 'istio-system']);
+  assert.equal(config.podLookupDeadlineSeconds, 7);
+  assert.equal(config.repair.notReadyTaintKey, 'cni.istio.io/not-ready');
+  assert.equal(config.logLevel, 'warn');
+  assert.equal(config.pluginLogLevel, 'debug');
+  const empty = loadAgentConfig({ env: { ...required, CNI_CONF_NAME: '' }, flags: {}, mode: 'agent' });
+  assert.equal(empty.confName, '');
+});
+
+test('one error lists every invalid setting with the fix', () => {
+  assert.throws(
+    () =>
+      loadAgentConfig({
+        env: {
+          MONITORING_PORT: 'abc',
+          REPAIR_ENABLED: 'yes',
+          KUBECONFIG_MODE: '0999',
+          FORCE_IPTABLES_BINARY: 'x',
+        },
+        flags: { READINESS_PORT: '70000' },
+        logOutputLevel: 'loud',
+        mode: 'agent',
+      }),
+    (error: Error) => {
+      for (const part of [
+        'MONITORING_PORT="abc"',
+        'REPAIR_ENABLED="yes"',
+        'KUBECONFIG_MODE="0999"',
+        'FORCE_IPTABLES_BINARY="x"',
+        '--readiness-port="70000"',
+        '--log_output_level',
+        'KUBERNETES_SERVICE_HOST is not set',
+        'KUBERNETES_SERVICE_PORT is not set',
+      ]) {
+        assert.ok(error.message.includes(part), `missing ${part} in ${error.message}`);
+      }
+      return true;
+    },
+  );
+});
+
+test('uninstall mode does not need the API server; ambient is rejected', () => {
+  assert.doesNotThrow(() => loadAgentConfig({ env: {}, flags: {}, mode: 'uninstall' }));
+  assert.throws(
+    () => loadAgentConfig({ env: { ...required, AMBIENT_ENABLED: 'true' }, flags: {}, mode: 'agent' }),
+    /ambient mode is not supported/,
+  );
+});
+
+test('Go ParseBool and Istio log levels', () => {
+  for (const t of ['1', 't', 'T', 'TRUE', 'true', 'True']) assert.equal(parseGoBool(t), true);
+  for (const f of ['0', 'f', 'F', 'FALSE', 'false', 'False']) assert.equal(parseGoBool(f), false);
+  assert.equal(parseGoBool('yes'), undefined);
+  assert.deepEqual(parseLogOutputLevel('debug'), new Map([['default', 'debug']]));
+  assert.deepEqual(
+    parseLogOutputLevel('default:info,cni-agent:error'),
+    new Map([
+      ['default', 'info'],
+      ['cni-agent', 'error'],
+    ]),
+  );
+  assert.equal(typeof parseLogOutputLevel('default:loud'), 'string');
+});
