@@ -16,6 +16,7 @@ import { removeNotReadyTaint } from './taint.ts';
 import { iptablesVariantFrom, podSelectors } from './selectors.ts';
 import { createRepairClient } from '../kube/repair-client.ts';
 import { findPodNetns } from '../sys/proc-netns.ts';
+import { SpawnExec } from '../sys/spawn-exec.ts';
 
 /** The AgentConfig fields the controller reads (AgentConfig satisfies it). */
 export type RepairControllerConfig = Pick<
@@ -53,7 +54,7 @@ export interface RepairStartOptions {
   /** Default: createRepairClient(config) (in-cluster service account). A factory so that a construction failure
    * is logged, not thrown. */
   readonly client?: () => RepairClientPort;
-  /** Runs iptables/nft in the pod netns (SpawnExec). Required for REPAIR_REPAIR_PODS. */
+  /** Runs iptables/nft in the pod netns; default SpawnExec. */
   readonly exec?: Exec;
   /** Host proc mount scanned for pod network namespaces; default /host/proc (the DaemonSet's hostPath). */
   readonly procRoot?: string;
@@ -156,6 +157,7 @@ export function startRepairController(
   const informer = client.createPodInformer(selectors);
   const procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
   const captureEnv = options.captureEnv ?? {};
+  const exec = options.exec ?? new SpawnExec();
   const findNetns =
     options.findNetns ??
     ((podIp: string) =>
@@ -166,8 +168,6 @@ export function startRepairController(
       }));
 
   async function repairInPlace(pod: RepairPod): Promise<void> {
-    if (options.exec === undefined)
-      throw new AppError('REPAIR_FAILED', 'no Exec configured for in-place repair');
     if (pod.podIp === '') throw new AppError('REPAIR_FAILED', 'pod has no IP yet');
     const info = podInfoFromManifest(pod.manifest);
     if (info.hostNetwork) throw new AppError('REPAIR_FAILED', 'host-network pod: refusing to program rules');
@@ -179,7 +179,7 @@ export function startRepairController(
       backend: config.nativeNftables ? 'nftables' : 'iptables',
       ...(variant === undefined ? {} : { iptablesVariant: variant }),
     };
-    const outcome = await applyCaptureRules(capture, target, { exec: options.exec, logger });
+    const outcome = await applyCaptureRules(capture, target, { exec, logger });
     logger.info(
       { pod: podKey(pod), netns: netnsPath, changed: outcome.changed },
       'programmed redirect rules in pod netns',
