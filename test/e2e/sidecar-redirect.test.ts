@@ -133,6 +133,18 @@ describe('sidecar pods on a containerd node with the agent installed', () => {
     assert.match(await node.natRules(pod), /ISTIO_REDIRECT/);
   });
 
+  test('transient API faults during the pod lookup (500, dropped connection, latency) are retried', async () => {
+    const manifest = meshedPod('default', 'flaky-api');
+    const lookupPath = '/api/v1/namespaces/default/pods/flaky-api';
+    node.api.injectFault({ status: 500, times: 1, match: (r) => r.path === lookupPath });
+    node.api.injectFault({ drop: true, times: 1, match: (r) => r.path === lookupPath });
+    node.api.injectFault({ latencyMs: 300, times: 1, match: (r) => r.path === lookupPath });
+    const pod = await node.createPod(manifest);
+    assert.match(await node.natRules(pod), /ISTIO_REDIRECT/);
+    const statuses = node.api.requests.filter((r) => r.path === lookupPath).map((r) => r.status);
+    assert.deepEqual(statuses, [500, -1, 200]);
+  });
+
   test('token rotation mid-run: the kubeconfig follows the new token and pods keep starting', async () => {
     const kubeconfigPath = path.join(node.agent!.runDir, 'istio-cni-kubeconfig');
     const token = node.rotateToken();
