@@ -168,7 +168,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
       return 1;
     }
     installer.onFirstReady(() => {
-      if (!config.repair.enabled) return;
+      // The controller handles REPAIR_ENABLED=false itself and still removes the not-ready taint (issue 8).
       try {
         repair = startRepairController(config, {
           logger: logger.child({ scope: 'repair' }),
