@@ -236,6 +236,25 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
     const shell = sh(['runc', '--root', runcRoot, 'exec', containerId, '/bin/sh', '-c', 'true']);
     assert.notEqual(shell.status, 0);
 
+    // The tools the repair controller execs work from the read-only root, inside the container's own netns
+    // (one this test made): both iptables variants write rules (legacy takes its lock via XTABLES_LOCKFILE in
+    // /tmp), save/restore round-trip, nft and ip run, nsenter enters a namespace.
+    const inContainer = (...argv: string[]): string => {
+      const result = sh(['runc', '--root', runcRoot, 'exec', containerId, ...argv]);
+      assert.equal(result.status, 0, `${argv.join(' ')}: ${result.stderr}`);
+      return result.stdout;
+    };
+    for (const variant of ['legacy', 'nft']) {
+      inContainer(`iptables-${variant}`, '-t', 'nat', '-N', 'IE_IMAGE');
+      const saved = inContainer(`iptables-${variant}-save`, '-t', 'nat');
+      assert.match(saved, /^:IE_IMAGE /m);
+      inContainer(`ip6tables-${variant}-save`);
+      inContainer(`iptables-${variant}-restore`, '--noflush', '--test', '/proc/self/fd/0');
+    }
+    inContainer('nft', 'list', 'tables');
+    assert.match(inContainer('ip', '-o', 'link', 'show', 'lo'), /lo/);
+    inContainer('nsenter', '--net=/proc/1/ns/net', '--', 'ip', 'route', 'show');
+
     const killed = sh(['runc', '--root', runcRoot, 'kill', containerId, 'TERM']);
     assert.equal(killed.status, 0, killed.stderr);
     const [code] = await exited;

@@ -49,8 +49,26 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-const kubectl = onPath('kubectl');
-const kustomize = onPath('kustomize');
+/**
+ * kubectl embeds kustomize; components and target-selected `patches` need kustomize v4+ (kubectl 1.21+).
+ * Debian 12's own kubectl (1.20, kustomize v2) is too old: then only the subset renderer runs.
+ */
+async function kustomizeMajor(argv: string[]): Promise<number> {
+  const [file, ...args] = argv;
+  if (file === undefined) return 0;
+  const text = await run(file, args).catch(() => '');
+  return Number(/Kustomize Version: v?(\d+)|^v?(\d+)\./m.exec(text)?.slice(1).find(Boolean) ?? 0);
+}
+const kubectlPath = onPath('kubectl');
+const kustomizePath = onPath('kustomize');
+const kubectl =
+  kubectlPath !== undefined && (await kustomizeMajor([kubectlPath, 'version', '--client'])) >= 4
+    ? kubectlPath
+    : undefined;
+const kustomize =
+  kustomizePath !== undefined && (await kustomizeMajor([kustomizePath, 'version'])) >= 4
+    ? kustomizePath
+    : undefined;
 
 function parseObjects(text: string): Obj[] {
   return parseAllDocuments(text)
