@@ -323,6 +323,9 @@ export async function startKubeApiServer(options: { token?: string } = {}): Prom
   const { caPem, certPem, keyPem } = makeCertificates(dir);
   const caFile = path.join(dir, 'ca.crt');
   writeFileSync(caFile, caPem);
+  // a test process that ends without close() (a crash, a forgotten close) still leaves no directory behind
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
 
   let token = options.token ?? `test-token-${randomUUID()}`;
   let resourceVersion = 1000;
@@ -768,7 +771,8 @@ export async function startKubeApiServer(options: { token?: string } = {}): Prom
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
-      rmSync(dir, { recursive: true, force: true });
+      process.removeListener('exit', removeDir);
+      removeDir();
     },
   };
 }
