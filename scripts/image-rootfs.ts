@@ -128,6 +128,12 @@ function put(source: string, dest: string, owner?: { package: string; version: s
   const target = path.join(out, dest);
   if (copied.has(dest)) return;
   copied.add(dest);
+  if (!existsSync(source)) {
+    throw new Error(
+      `${source} missing: the image root is assembled from Debian packages; install ` +
+        'iptables nftables iproute2 util-linux ca-certificates netbase',
+    );
+  }
   mkdirSync(path.dirname(target), { recursive: true });
   const real = realpathSync(source);
   copyFileSync(real, target);
