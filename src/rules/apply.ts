@@ -329,19 +329,22 @@ export async function applyCaptureRules(
 ): Promise<ApplyOutcome> {
   validateCaptureConfig(config);
   const ns = new PodNetns(deps.exec, target);
-  // Speculation: the IPv4 document rarely depends on the probe (only through the variant, and a fresh pod netns
-  // has no legacy tables), so on the nft path the IPv4 restore starts in parallel with the probe; it is taken
+  // Speculation: the IPv4 document rarely depends on the probe (only through the variant — forced, or nft since
+  // a fresh pod netns has no legacy tables), so the IPv4 restore starts in parallel with the probe; it is taken
   // back if the probe says otherwise. This hides one nsenter spawn from the pod's start-up.
   let speculative: { plan: FamilyPlan; started: Promise<Settled> } | undefined;
-  if (
-    target.backend === 'iptables' &&
-    target.speculative !== false &&
-    (target.iptablesVariant ?? 'nft') === 'nft'
-  ) {
+  if (target.backend === 'iptables' && target.speculative !== false) {
+    // The IPv4 rules depend on IPv6 only when DNS capture hinges on IPv6 servers (build.ts drops it otherwise).
+    const dependsOnIpv6 = config.redirectDns && !config.captureAllDns && config.dnsServersV4.length === 0;
     const rules = buildCaptureRules({ ...config, enableIpv6: false }).rules.v4;
     const document = renderRestoreDocument(rules);
-    if (document === renderRestoreDocument(buildCaptureRules({ ...config, enableIpv6: true }).rules.v4)) {
-      const plan: FamilyPlan = { family: 'v4', rules, document, bin: binariesFor('v4', 'nft') };
+    if (!dependsOnIpv6) {
+      const plan: FamilyPlan = {
+        family: 'v4',
+        rules,
+        document,
+        bin: binariesFor('v4', target.iptablesVariant ?? 'nft'),
+      };
       speculative = { plan, started: settle(restore(ns, plan)) };
     }
   }
@@ -385,7 +388,7 @@ export async function applyCaptureRules(
     const rules = built.rules[family];
     const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
     if (family === 'v4' && speculative !== undefined) {
-      if (chosen.bin.variant === 'nft' && chosen.saved === undefined) {
+      if (chosen.bin.variant === speculative.plan.bin.variant && chosen.saved === undefined) {
         plans.push(speculative.plan);
         started = speculative.started;
         continue;
