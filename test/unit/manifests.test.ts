@@ -185,7 +185,10 @@ function validate(obj: Obj): void {
 // ---- fixtures --------------------------------------------------------------------------------------------------
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'ie-manifests-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+// Also on exit: a failure while rendering (top-level await below) never reaches after().
+const removeScratch = (): void => rmSync(scratch, { recursive: true, force: true });
+process.once('exit', removeScratch);
+after(removeScratch);
 
 // An overlay as an operator would write it to turn the optional node-taint component on.
 const taintOverlay = path.join(scratch, 'taint');
