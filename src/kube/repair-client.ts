@@ -1,16 +1,17 @@
-// The repair controller's API server client (behaviour §3.1: the DaemonSet's own service account, not the
-// plugin kubeconfig). Wraps @kubernetes/client-node and exposes only the narrow RepairApi / PodInformer ports,
-// mapping its exceptions to KubeError.
-import {
-  ApiException,
-  CoreV1Api,
-  KubeConfig,
-  ListWatch,
-  PatchStrategy,
-  Watch,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
-import type { KubernetesObject } from '@kubernetes/client-node';
+// The repair controller's API server client (behaviour §3.1: the DaemonSet's own service account, not the plugin
+// kubeconfig), exposing only the narrow RepairApi / PodInformer ports.
+//
+// Decision: plain node:https rather than @kubernetes/client-node. install-cni ships as a `bun build --compile`
+// executable, and under Bun client-node's undici dispatcher ignores the cluster CA (`connect.ca`), so every request
+// fails with "unable to verify the first certificate" against any real cluster (measured; node:https honours `ca`
+// in both Node and Bun). The informer below is a faithful list+watch: list → cache diff (add/update/delete
+// events) → watch from the list's resourceVersion with bookmarks; a watch that ends normally is resumed from the
+// last resourceVersion, a 410 Gone re-lists, a failed connection is reported to the caller, who restarts it with
+// back-off.
+import { readFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { KubeError, errorMessage } from '../errors.ts';
 import type {
   NodeTaints,
@@ -39,69 +40,39 @@ export interface RepairClient {
   createPodInformer(selectors: PodSelectors): PodInformer;
 }
 
-function serverUrl(settings: RepairClientSettings): string {
+const REQUEST_TIMEOUT_MS = 30_000;
+const TOKEN_REFRESH_MS = 60_000;
+
+export function serverUrl(settings: RepairClientSettings): URL {
   const host = settings.kubernetesServiceHost.includes(':')
     ? `[${settings.kubernetesServiceHost}]`
     : settings.kubernetesServiceHost;
   const protocol = settings.kubernetesServiceProtocol === '' ? 'https' : settings.kubernetesServiceProtocol;
-  return `${protocol}://${host}:${settings.kubernetesServicePort}`;
+  return new URL(`${protocol}://${host}:${settings.kubernetesServicePort}`);
 }
 
-/** A KubeConfig equivalent to client-go's in-cluster config, built from the agent settings. The token is read
- * through client-node's tokenFile provider, which re-reads it every 60 s (projected token rotation). */
-export function repairKubeConfig(settings: RepairClientSettings): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromClusterAndUser(
-    {
-      name: 'in-cluster',
-      server: serverUrl(settings),
-      skipTLSVerify: settings.skipTlsVerify,
-      ...(settings.skipTlsVerify ? {} : { caFile: settings.kubeCaFile }),
-    },
-    {
-      name: 'istio-cni',
-      authProvider: { name: 'tokenFile', config: { tokenFile: `${settings.serviceAccountDir}/token` } },
-    },
-  );
-  return kc;
+interface Credentials {
+  readonly token: string;
+  readonly ca: string | undefined;
 }
 
-export function toKubeError(what: string, error: unknown): KubeError {
-  if (error instanceof KubeError) return error;
-  if (error instanceof ApiException) {
-    const status = error.code;
-    const body: unknown = error.body;
-    let detail = '';
-    if (typeof body === 'string') {
-      try {
-        const parsed = JSON.parse(body) as { message?: unknown };
-        detail = typeof parsed.message === 'string' ? parsed.message : body;
-      } catch {
-        detail = body;
-      }
-    } else if (
-      body !== null &&
-      typeof body === 'object' &&
-      typeof (body as { message?: unknown }).message === 'string'
-    ) {
-      detail = (body as { message: string }).message;
-    }
-    const retryable = status === 409 || status === 429 || status >= 500;
-    return new KubeError(`${what}: ${status}${detail === '' ? '' : ` ${detail}`}`, {
-      status,
-      retryable,
-      cause: error,
-    });
-  }
-  return new KubeError(`${what}: ${errorMessage(error)}`, { retryable: true, cause: error });
-}
-
-async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+function statusMessage(text: string): string {
   try {
-    return await run();
-  } catch (error) {
-    throw toKubeError(what, error);
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not a Status object
   }
+  return text.slice(0, 200);
+}
+
+function kubeError(what: string, status: number | undefined, detail: string, cause?: unknown): KubeError {
+  const retryable = status === undefined || status === 409 || status === 429 || status >= 500;
+  return new KubeError(`${what}: ${status === undefined ? '' : `${status} `}${detail}`.trim(), {
+    ...(status === undefined ? {} : { status }),
+    retryable,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 function parseTaints(value: unknown): Taint[] {
@@ -111,53 +82,143 @@ function parseTaints(value: unknown): Taint[] {
     if (item === null || typeof item !== 'object') continue;
     const record = item as Record<string, unknown>;
     if (typeof record['key'] !== 'string' || typeof record['effect'] !== 'string') continue;
-    const timeAdded = record['timeAdded'];
     taints.push({
       key: record['key'],
       effect: record['effect'],
       ...(typeof record['value'] === 'string' ? { value: record['value'] } : {}),
-      ...(timeAdded instanceof Date
-        ? { timeAdded: timeAdded.toISOString() }
-        : typeof timeAdded === 'string'
-          ? { timeAdded }
-          : {}),
+      ...(typeof record['timeAdded'] === 'string' ? { timeAdded: record['timeAdded'] } : {}),
     });
   }
   return taints;
 }
 
+function objectKey(object: unknown): string | undefined {
+  const metadata = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  if (typeof metadata?.name !== 'string') return undefined;
+  return `${typeof metadata.namespace === 'string' ? metadata.namespace : ''}/${metadata.name}`;
+}
+
+function resourceVersionOf(object: unknown): string {
+  const rv = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+  return typeof rv === 'string' ? rv : '';
+}
+
 export function createRepairClient(settings: RepairClientSettings): RepairClient {
-  const kc = repairKubeConfig(settings);
-  const core = kc.makeApiClient(CoreV1Api);
+  const base = serverUrl(settings);
+  const secure = base.protocol === 'https:';
+  let cached: { credentials: Credentials; readAt: number } | undefined;
+
+  async function credentials(): Promise<Credentials> {
+    if (cached !== undefined && Date.now() - cached.readAt < TOKEN_REFRESH_MS) return cached.credentials;
+    let token: string;
+    let ca: string | undefined;
+    try {
+      token = (await readFile(`${settings.serviceAccountDir}/token`, 'utf8')).trim();
+      ca = secure && !settings.skipTlsVerify ? await readFile(settings.kubeCaFile, 'utf8') : undefined;
+    } catch (error) {
+      throw kubeError('read service account credentials', undefined, errorMessage(error), error);
+    }
+    cached = { credentials: { token, ca }, readAt: Date.now() };
+    return cached.credentials;
+  }
+
+  /** Opens a request; resolves with the response (any status). */
+  async function open(
+    method: string,
+    path: string,
+    options: { body?: unknown; contentType?: string; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<IncomingMessage> {
+    const { token, ca } = await credentials();
+    const url = new URL(path, base);
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const send = secure ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, {
+        method,
+        headers: {
+          Accept: 'application/json',
+          Authorization: `Bearer ${token}`,
+          'User-Agent': 'istio-cni-repair',
+          ...(payload === undefined
+            ? {}
+            : {
+                'Content-Type': options.contentType ?? 'application/json',
+                'Content-Length': Buffer.byteLength(payload),
+              }),
+        },
+        ...(secure
+          ? { rejectUnauthorized: !settings.skipTlsVerify, ...(ca === undefined ? {} : { ca }) }
+          : {}),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      if (options.timeoutMs !== undefined) {
+        req.setTimeout(options.timeoutMs, () =>
+          req.destroy(new Error(`timed out after ${options.timeoutMs} ms`)),
+        );
+      }
+      req.on('response', resolve);
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  async function call(
+    what: string,
+    method: string,
+    path: string,
+    options: { body?: unknown; contentType?: string } = {},
+  ): Promise<unknown> {
+    let text: string;
+    let status: number;
+    try {
+      const res = await open(method, path, { ...options, timeoutMs: REQUEST_TIMEOUT_MS });
+      status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } catch (error) {
+      if (error instanceof KubeError) throw error;
+      throw kubeError(what, undefined, errorMessage(error), error);
+    }
+    if (status < 200 || status > 299) throw kubeError(what, status, statusMessage(text));
+    try {
+      return text === '' ? undefined : (JSON.parse(text) as unknown);
+    } catch (error) {
+      throw kubeError(what, status, 'invalid JSON in response', error);
+    }
+  }
+
+  const podPath = (pod: PodRef) =>
+    `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`;
 
   const api: RepairApi = {
     async deletePod(pod: PodRef): Promise<void> {
-      await call(`delete pod ${pod.namespace}/${pod.name}`, () =>
-        core.deleteNamespacedPod({
-          name: pod.name,
-          namespace: pod.namespace,
-          body: { preconditions: { uid: pod.uid, resourceVersion: pod.resourceVersion } },
-        }),
-      );
+      await call(`delete pod ${pod.namespace}/${pod.name}`, 'DELETE', podPath(pod), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          preconditions: { uid: pod.uid, resourceVersion: pod.resourceVersion },
+        },
+      });
     },
     async labelPod(pod: PodRef, labels: Readonly<Record<string, string>>): Promise<void> {
-      await call(`label pod ${pod.namespace}/${pod.name}`, () =>
-        core.patchNamespacedPodStatus(
-          { name: pod.name, namespace: pod.namespace, body: { metadata: { labels } } },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        ),
-      );
+      await call(`label pod ${pod.namespace}/${pod.name}`, 'PATCH', `${podPath(pod)}/status`, {
+        body: { metadata: { labels } },
+        contentType: 'application/merge-patch+json',
+      });
     },
     async recordPodEvent(pod: PodRef, reason: string, message: string): Promise<void> {
-      const now = new Date();
-      await call(`record event on pod ${pod.namespace}/${pod.name}`, () =>
-        core.createNamespacedEvent({
-          namespace: pod.namespace,
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const suffix = `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+      await call(
+        `record event on pod ${pod.namespace}/${pod.name}`,
+        'POST',
+        `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/events`,
+        {
           body: {
-            metadata: {
-              name: `${pod.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`,
-              namespace: pod.namespace,
-            },
+            apiVersion: 'v1',
+            kind: 'Event',
+            metadata: { name: `${pod.name}.${suffix}`, namespace: pod.namespace },
             involvedObject: {
               kind: 'Pod',
               apiVersion: 'v1',
@@ -179,67 +240,167 @@ export function createRepairClient(settings: RepairClientSettings): RepairClient
             reportingComponent: 'cni-repair',
             reportingInstance: settings.nodeName,
           },
-        }),
+        },
       );
     },
     async getNodeTaints(nodeName: string): Promise<NodeTaints> {
-      const node = await call(`get node ${nodeName}`, () => core.readNode({ name: nodeName }));
-      return {
-        resourceVersion: node.metadata?.resourceVersion ?? '',
-        taints: parseTaints(node.spec?.taints),
-      };
+      const node = (await call(
+        `get node ${nodeName}`,
+        'GET',
+        `/api/v1/nodes/${encodeURIComponent(nodeName)}`,
+      )) as {
+        metadata?: { resourceVersion?: unknown };
+        spec?: { taints?: unknown };
+      } | null;
+      return { resourceVersion: resourceVersionOf(node), taints: parseTaints(node?.spec?.taints) };
     },
     async setNodeTaints(nodeName: string, resourceVersion: string, taints: readonly Taint[]): Promise<void> {
-      await call(`patch node ${nodeName} taints`, () =>
-        core.patchNode(
-          { name: nodeName, body: { metadata: { resourceVersion }, spec: { taints } } },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        ),
-      );
+      await call(`patch node ${nodeName} taints`, 'PATCH', `/api/v1/nodes/${encodeURIComponent(nodeName)}`, {
+        body: { metadata: { resourceVersion }, spec: { taints } },
+        contentType: 'application/merge-patch+json',
+      });
     },
   };
 
   function createPodInformer(selectors: PodSelectors): PodInformer {
-    const listFn = () =>
-      core.listPodForAllNamespaces({
-        ...(selectors.fieldSelector === '' ? {} : { fieldSelector: selectors.fieldSelector }),
-        ...(selectors.labelSelector === '' ? {} : { labelSelector: selectors.labelSelector }),
-      });
-    const informer = new ListWatch<KubernetesObject>(
-      '/api/v1/pods',
-      new Watch(kc),
-      listFn,
-      false,
-      selectors.labelSelector === '' ? undefined : selectors.labelSelector,
-      selectors.fieldSelector === '' ? undefined : selectors.fieldSelector,
-    );
+    const cache = new Map<string, unknown>();
+    const eventListeners: ((type: PodEventType, pod: unknown) => void)[] = [];
+    const errorListeners: ((error: unknown) => void)[] = [];
+    let resourceVersion = '';
+    let running: AbortController | undefined;
+
+    const emit = (type: PodEventType, pod: unknown) => {
+      for (const listener of eventListeners) listener(type, pod);
+    };
+    const query = (extra: Record<string, string>) => {
+      const params = new URLSearchParams();
+      if (selectors.fieldSelector !== '') params.set('fieldSelector', selectors.fieldSelector);
+      if (selectors.labelSelector !== '') params.set('labelSelector', selectors.labelSelector);
+      for (const [key, value] of Object.entries(extra)) params.set(key, value);
+      return `/api/v1/pods?${params.toString()}`;
+    };
+
+    async function relist(): Promise<void> {
+      const list = (await call('list pods', 'GET', query({}))) as {
+        metadata?: unknown;
+        items?: unknown;
+      } | null;
+      const items = Array.isArray(list?.items) ? (list.items as unknown[]) : [];
+      const seen = new Set<string>();
+      for (const item of items) {
+        const key = objectKey(item);
+        if (key === undefined) continue;
+        seen.add(key);
+        const previous = cache.get(key);
+        cache.set(key, item);
+        if (previous === undefined) emit('add', item);
+        else if (resourceVersionOf(previous) !== resourceVersionOf(item)) emit('update', item);
+      }
+      for (const [key, pod] of cache) {
+        if (seen.has(key)) continue;
+        cache.delete(key);
+        emit('delete', pod);
+      }
+      resourceVersion = resourceVersionOf(list);
+    }
+
+    function apply(line: string): 'ok' | 'gone' {
+      let event: { type?: unknown; object?: unknown };
+      try {
+        event = JSON.parse(line) as { type?: unknown; object?: unknown };
+      } catch {
+        return 'ok';
+      }
+      const object = event.object;
+      if (event.type === 'ERROR') {
+        const code = (object as { code?: unknown } | null)?.code;
+        return code === 410 ? 'gone' : 'ok';
+      }
+      const rv = resourceVersionOf(object);
+      if (rv !== '') resourceVersion = rv;
+      const key = objectKey(object);
+      if (key === undefined) return 'ok';
+      if (event.type === 'ADDED' || event.type === 'MODIFIED') {
+        const existed = cache.has(key);
+        cache.set(key, object);
+        emit(existed ? 'update' : 'add', object);
+      } else if (event.type === 'DELETED') {
+        cache.delete(key);
+        emit('delete', object);
+      }
+      return 'ok';
+    }
+
+    /** Streams one watch request; resolves 'ended' (server closed it) or 'gone' (410: re-list needed). */
+    async function watchOnce(signal: AbortSignal): Promise<'ended' | 'gone'> {
+      const timeoutSeconds = String(300 + Math.floor(Math.random() * 300));
+      const res = await open(
+        'GET',
+        query({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds }),
+        { signal },
+      );
+      if (res.statusCode === 410) {
+        res.resume();
+        return 'gone';
+      }
+      if (res.statusCode !== 200) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of res) chunks.push(chunk as Buffer);
+        throw kubeError('watch pods', res.statusCode, statusMessage(Buffer.concat(chunks).toString('utf8')));
+      }
+      let buffered = '';
+      for await (const chunk of res) {
+        buffered += (chunk as Buffer).toString('utf8');
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line !== '' && apply(line) === 'gone') {
+            res.destroy();
+            return 'gone';
+          }
+          newline = buffered.indexOf('\n');
+        }
+      }
+      return 'ended';
+    }
+
+    async function watchLoop(controller: AbortController): Promise<void> {
+      try {
+        while (!controller.signal.aborted) {
+          const outcome = await watchOnce(controller.signal);
+          if (outcome === 'gone' && !controller.signal.aborted) await relist();
+        }
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        controller.abort();
+        if (running === controller) running = undefined;
+        const failure =
+          error instanceof KubeError ? error : kubeError('watch pods', undefined, errorMessage(error), error);
+        for (const listener of errorListeners) listener(failure);
+      }
+    }
+
     return {
       async start(): Promise<void> {
-        // ListWatch reports list failures through the error callbacks, not by rejecting start().
-        let failure: unknown;
-        const onFailure = (error: unknown) => {
-          failure = error ?? new Error('pod list/watch failed');
-        };
-        informer.on('error', onFailure);
-        try {
-          await informer.start();
-        } finally {
-          informer.off('error', onFailure);
-        }
-        if (failure !== undefined) {
-          await informer.stop();
-          throw toKubeError('list pods', failure);
-        }
+        running?.abort();
+        const controller = new AbortController();
+        running = controller;
+        await relist();
+        if (controller.signal.aborted) return;
+        void watchLoop(controller);
       },
-      stop: () => informer.stop(),
-      get: (namespace: string, name: string) => informer.get(name, namespace),
-      onEvent(listener: (type: PodEventType, pod: unknown) => void): void {
-        informer.on('add', (pod) => listener('add', pod));
-        informer.on('update', (pod) => listener('update', pod));
-        informer.on('delete', (pod) => listener('delete', pod));
+      stop(): Promise<void> {
+        running?.abort();
+        running = undefined;
+        return Promise.resolve();
       },
-      onError(listener: (error: unknown) => void): void {
-        informer.on('error', (error: unknown) => listener(toKubeError('watch pods', error)));
+      get: (namespace: string, name: string) => cache.get(`${namespace}/${name}`),
+      onEvent(listener): void {
+        eventListeners.push(listener);
+      },
+      onError(listener): void {
+        errorListeners.push(listener);
       },
     };
   }
