@@ -7,7 +7,7 @@ import { LOG_FLAGS, SETTINGS } from '../src/config/settings.ts';
 import { ConfigError, errorMessage } from '../src/errors.ts';
 import { Installer, cleanupNode } from '../src/installer/agent.ts';
 import { createAgentLogging, type AgentLogging } from '../src/log/agent-logger.ts';
-import { startRepairController, type RepairHandle } from '../src/repair/controller.ts';
+import type { RepairHandle } from '../src/repair/controller.ts';
 import { createNodeFs } from '../src/sys/fs.ts';
 import { startHealthServer, startMetricsServer, type RunningServer } from '../src/sys/http-servers.ts';
 import { startLogSink, type LogSink } from '../src/sys/log-sink.ts';
@@ -169,15 +169,19 @@ async function runAgent(config: AgentConfig): Promise<number> {
     }
     installer.onFirstReady(() => {
       // The controller handles REPAIR_ENABLED=false itself and still removes the not-ready taint (issue 8).
-      try {
-        repair = startRepairController(config, {
-          logger: logger.child({ scope: 'repair' }),
-          metrics,
-          signal: controller.signal,
+      // Loaded lazily: the API client is not paid for at start-up, before the plugin is installed.
+      import('../src/repair/controller.ts')
+        .then(({ startRepairController }) => {
+          if (controller.signal.aborted) return;
+          repair = startRepairController(config, {
+            logger: logger.child({ scope: 'repair' }),
+            metrics,
+            signal: controller.signal,
+          });
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: errorMessage(error) }, 'cannot start the repair controller');
         });
-      } catch (error) {
-        logger.error({ err: errorMessage(error) }, 'cannot start the repair controller');
-      }
     });
     try {
       await installer.run(controller.signal);

@@ -44,7 +44,10 @@ export const REDACT_PATHS = [
 function textLine(record: Record<string, unknown>): string {
   const { time, level, scope, msg, ...rest } = record;
   const extras = Object.entries(rest)
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .map(
+      ([key, value]) =>
+        `${key}=${typeof value === 'string' && !/[\s"]/.test(value) ? value : JSON.stringify(value)}`,
+    )
     .join(' ');
   const head = `${String(time)}\t${String(level)}\t${String(scope)}\t${typeof msg === 'string' ? msg : JSON.stringify(msg ?? '')}`;
   return `${extras === '' ? head : `${head}\t${extras}`}\n`;

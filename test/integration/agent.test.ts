@@ -1,0 +1,155 @@
+// The real agent process (`node bin/install-cni.ts`) against temp dirs standing in for net.d, the bin dir, the
+// run dir and the SA dir.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import {
+  CALICO,
+  NODE_AGENT,
+  agentEnv,
+  hasIstio,
+  httpGet,
+  makeTree,
+  msgIs,
+  read,
+  startAgent,
+  until,
+  type Tree,
+} from './agent-harness.ts';
+
+const trees: Tree[] = [];
+after(() => {
+  for (const tree of trees) tree.remove();
+});
+function tree(): Tree {
+  const t = makeTree();
+  trees.push(t);
+  return t;
+}
+
+function postLog(socketPath: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: '/log', method: 'POST' }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('install, endpoints, plugin log relay, drift repair, SIGTERM cleanup', async () => {
+  const t = tree();
+  const conflist = `${t.net}/10-calico.conflist`;
+  writeFileSync(conflist, CALICO, { mode: 0o644 });
+  const agent = startAgent(NODE_AGENT, agentEnv(t, { MONITORING_PORT: '0' }));
+  try {
+    const health = await agent.waitForLog(msgIs('health server listening'));
+    await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    const port = health['port'] as number;
+    assert.equal((await httpGet(port, '/healthz')).status, 200);
+    assert.equal((await httpGet(port, '/readyz')).status, 200);
+    assert.ok(hasIstio(conflist));
+    assert.equal(statSync(conflist).mode & 0o777, 0o644);
+    assert.equal(statSync(`${t.run}/istio-cni-kubeconfig`).mode & 0o777, 0o600);
+    assert.match(read(`${t.run}/istio-cni-kubeconfig`), /token: foo\n/);
+    assert.equal(statSync(`${t.run}/log.sock`).mode & 0o777, 0o666);
+
+    const record = (fields: Record<string, unknown>): string => JSON.stringify(JSON.stringify(fields));
+    const status = await postLog(
+      `${t.run}/log.sock`,
+      `[${record({ level: 'info', time: new Date().toISOString(), msg: '  relayed from plugin  ', pod: 'p1', add_outcome: 'redirected' })},${record({ level: 'info', msg: 'no time' })}]`,
+    );
+    assert.equal(status, 200);
+    const relayed = await agent.waitForLog(msgIs('relayed from plugin'));
+    assert.equal(relayed['scope'], 'cni-plugin');
+    assert.equal(relayed['msg'], 'relayed from plugin');
+    assert.equal(relayed['pod'], 'p1');
+    assert.equal(agent.logs.some(msgIs('no time')), false);
+    assert.equal(await postLog(`${t.run}/log.sock`, 'not json'), 200);
+
+    // Another agent rewrites the file without our entry: it comes back.
+    writeFileSync(`${conflist}.tmp.other`, CALICO);
+    renameSync(`${conflist}.tmp.other`, conflist);
+    await until(t.net, () => hasIstio(conflist));
+    assert.equal(readdirSync(t.net).filter((name) => name.includes('.tmp')).length, 0);
+  } finally {
+    assert.equal(await agent.stop('SIGTERM'), 0);
+  }
+
+  assert.equal(hasIstio(conflist), false, 'entry removed, file kept');
+  assert.deepEqual(JSON.parse(read(conflist)), JSON.parse(CALICO));
+  assert.equal(existsSync(`${t.bin}/istio-cni`), false);
+  assert.equal(existsSync(`${t.run}/istio-cni-kubeconfig`), false);
+});
+
+test('metrics endpoint serves install counters and ready gauge', async () => {
+  const t = tree();
+  writeFileSync(`${t.net}/10-calico.conflist`, CALICO);
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const address = probe.address();
+  const metricsPort = typeof address === 'object' && address !== null ? address.port : 0;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const agent = startAgent(NODE_AGENT, agentEnv(t, { MONITORING_PORT: String(metricsPort) }));
+  try {
+    await agent.waitForLog(msgIs('metrics server listening'));
+    await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    const { status, body } = await httpGet(metricsPort, '/metrics');
+    assert.equal(status, 200);
+    assert.match(body, /istio_cni_installs_total\{result="SUCCESS"\} 1/);
+    assert.match(body, /istio_cni_install_ready 1/);
+  } finally {
+    assert.equal(await agent.stop('SIGINT'), 0);
+  }
+});
+
+test('start before any CNI config exists: not ready, nothing written, then installs; uninstall cleans up', async () => {
+  const t = tree();
+  const agent = startAgent(NODE_AGENT, agentEnv(t));
+  try {
+    const health = await agent.waitForLog(msgIs('health server listening'));
+    await agent.waitForLog(msgIs('waiting for the primary CNI'));
+    const port = health['port'] as number;
+    const notReady = await httpGet(port, '/readyz');
+    assert.equal(notReady.status, 503);
+    assert.equal(notReady.body, 'Service Unavailable');
+    assert.deepEqual(readdirSync(t.net), []);
+    writeFileSync(`${t.net}/05-calico.conflist`, CALICO);
+    await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    assert.equal((await httpGet(port, '/readyz')).status, 200);
+  } finally {
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+  }
+  assert.ok(hasIstio(`${t.net}/05-calico.conflist`));
+  execFileSync(NODE_AGENT[0]!, [NODE_AGENT[1]!, 'uninstall'], { env: agentEnv(t), stdio: 'ignore' });
+  assert.equal(hasIstio(`${t.net}/05-calico.conflist`), false);
+  assert.equal(existsSync(`${t.bin}/istio-cni`), false);
+});
+
+test('invalid settings and a busy READINESS_PORT: exit 1 with the fix, nothing written', async () => {
+  const t = tree();
+  writeFileSync(`${t.net}/10-calico.conflist`, CALICO);
+  const bad = startAgent(NODE_AGENT, agentEnv(t, { MONITORING_PORT: 'x', CHAINED_CNI_PLUGIN: 'maybe' }));
+  assert.equal(await bad.exited, 1);
+  assert.match(bad.stderr(), /MONITORING_PORT="x"/);
+  assert.match(bad.stderr(), /CHAINED_CNI_PLUGIN="maybe"/);
+
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const address = busy.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  try {
+    const agent = startAgent(NODE_AGENT, agentEnv(t, { READINESS_PORT: String(port) }));
+    assert.equal(await agent.exited, 1);
+    assert.ok(agent.logs.some(msgIs('set READINESS_PORT')));
+  } finally {
+    await new Promise<void>((resolve) => busy.close(() => resolve()));
+  }
+  assert.equal(hasIstio(`${t.net}/10-calico.conflist`), false);
+  assert.equal(existsSync(`${t.bin}/istio-cni`), false);
+});
