@@ -4,7 +4,7 @@
 # runc, the reference CNI plugins, busybox-static + umoci for a local pause image). Idempotent.
 set -euo pipefail
 packages=(iptables nftables iproute2 util-linux containerd runc containernetworking-plugins busybox-static umoci
-  openssl conntrack)
+  openssl conntrack ca-certificates netbase python3)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
