@@ -11,6 +11,7 @@ import {
   checkDefault,
   checkDns,
   checkIncludeExclude,
+  checkIpv6Only,
   checkTproxy,
   withLab,
 } from '../support/rules-scenarios.ts';
@@ -18,6 +19,7 @@ import {
 for (const backend of BACKENDS.filter((b) => b.target.backend === 'iptables')) {
   test(`${backend.name}: default capture (IPv4)`, () => checkDefault(backend, false));
   test(`${backend.name}: default capture, dual-stack`, () => checkDefault(backend, true));
+  test(`${backend.name}: IPv6-only pod`, () => checkIpv6Only(backend));
   test(`${backend.name}: TPROXY`, () => checkTproxy(backend));
   test(`${backend.name}: DNS capture`, () => checkDns(backend));
   test(`${backend.name}: include/exclude ports and CIDRs`, () => checkIncludeExclude(backend));

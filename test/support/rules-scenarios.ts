@@ -146,3 +146,23 @@ export async function checkIncludeExclude(backend: Backend): Promise<void> {
     assert.equal(await connectFrom(pod.path, peer.ip, 8080), `8080 ${peer.ip} 8080`);
   });
 }
+
+/** IPv6-only pod (no dual-stack flag needed: its first address is IPv6): the ip6tables side carries the capture. */
+export async function checkIpv6Only(backend: Backend): Promise<void> {
+  await withLab({ ipv6Only: true }, async (pair, servers) => {
+    const outcome = await applyTwice(pair, backend, POD_CONFIG);
+    assert.equal(outcome.ipv6, true);
+    servers.push(await startOrigDstServer(pair.pod.path, { tcp: [15001, 15006] }));
+    servers.push(await startOrigDstServer(pair.peer.path, { tcp: [8080] }));
+    const pod6 = pair.pod.ip6 ?? '';
+    const peer6 = pair.peer.ip6 ?? '';
+    assert.equal(await connectFrom(pair.pod.path, peer6, 8080), `15001 ${peer6} 8080`);
+    assert.equal(await connectFrom(pair.pod.path, peer6, 8080, { uid: 1337 }), `8080 ${peer6} 8080`);
+    assert.equal(await connectFrom(pair.peer.path, pod6, 9090), `15006 ${pod6} 9090`);
+    // Inbound passthrough source ::6 exists on lo.
+    assert.match(
+      (await runIn(pair.pod.path, ['ip', '-6', 'addr', 'show', 'dev', 'lo'])).stdout,
+      /inet6 ::6\/128/,
+    );
+  });
+}
