@@ -287,3 +287,29 @@ test('a client that cannot be built is logged, never thrown (the install keeps g
   await handle.stop();
   assert.equal(handle.reconciler, undefined);
 });
+
+test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off, events keep flowing', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    const isWatch = (r: { path: string; query: Record<string, string> }) =>
+      r.path === '/api/v1/pods' && r.query['watch'] === 'true';
+    server.injectFault({ status: 410, times: 1, match: isWatch });
+    server.injectFault({ drop: true, times: 1, match: isWatch });
+    const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+      retryInitialMs: 20,
+    });
+    try {
+      await controller.synced;
+      await until(() => server.requests.filter((r) => isWatch(r)).length >= 3, 5000, 'third watch request');
+      server.upsertPod(brokenPodManifest({ name: 'late' }) as KubeObject);
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
+      const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && r.query['watch'] !== 'true');
+      assert.equal(lists.length, 3, 'initial list, re-list after 410, list on restart after the drop');
+      assert.equal(server.getPod('default', 'late')?.metadata.labels?.['cni.istio.io/uninitialized'], 'true');
+    } finally {
+      await controller.stop();
+    }
+  });
+});
