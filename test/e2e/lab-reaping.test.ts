@@ -2,25 +2,24 @@
 // pod sandbox, the node netns and the lab directory behind; the next lab's reaper must remove all of it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { reapLabLeftovers, repoRoot, run } from '../support/lab/lab.ts';
+import { labProcesses, reapLabLeftovers, repoRoot, run } from '../support/lab/lab.ts';
 
 const nodeBin = path.join(repoRoot, 'node_modules', '.bin', 'node');
 
-function processesMentioning(needle: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        return readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+/** Sandbox cgroups (runc with cgroupfs puts them under k8s.io/<sandbox id>), v1 memory hierarchy or v2. */
+function sandboxCgroups(): string[] {
+  for (const dir of [
+    '/sys/fs/cgroup/memory/k8s.io',
+    '/sys/fs/cgroup/unified/k8s.io',
+    '/sys/fs/cgroup/k8s.io',
+  ]) {
+    if (existsSync(dir)) return readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d));
+  }
+  return [];
 }
 
 test('a lab whose test process was killed is reaped: processes, sandbox netns, node netns, directory', async () => {
@@ -46,15 +45,17 @@ test('a lab whose test process was killed is reaped: processes, sandbox netns, n
   try {
     assert.ok(orphan.root.startsWith(path.join(os.tmpdir(), 'id-lab-')));
     assert.ok(existsSync(orphan.netnsPath));
-    assert.ok(processesMentioning(orphan.root).length > 0, 'containerd and its shim run');
+    assert.ok(labProcesses(orphan.root).length >= 3, 'containerd, its shim and the sandbox run');
+    const sandboxes = sandboxCgroups();
 
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
-    assert.ok(processesMentioning(orphan.root).length > 0, 'they outlive the killed test process');
+    assert.ok(labProcesses(orphan.root).length > 0, 'they outlive the killed test process');
 
     await reapLabLeftovers();
-    assert.deepEqual(processesMentioning(orphan.root), []);
+    assert.deepEqual(labProcesses(orphan.root), []);
     assert.equal(existsSync(orphan.root), false);
+    assert.ok(sandboxCgroups().length < sandboxes.length, 'the sandbox cgroup is removed');
     assert.equal(existsSync(orphan.netnsPath), false);
     const netns = await run(['ip', 'netns', 'list']);
     assert.doesNotMatch(netns.stdout, new RegExp(orphan.nodeNetns));

@@ -16,6 +16,7 @@ import {
   readFileSync,
   readdirSync,
   renameSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -139,19 +140,53 @@ async function ensureHostPackages(): Promise<void> {
   }
 }
 
-/** Processes whose command line mentions `needle` (containerd, shims, forwarders of a lab). */
-function processesMentioning(needle: string): number[] {
+/** Processes of a lab: containerd, shims and forwarders (their command line names the lab directory) and the
+ * sandboxes' own processes (their root filesystem is a snapshot under the lab directory). */
+export function labProcesses(root: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(needle)) pids.push(Number(entry));
+      const rootMount =
+        readFileSync(`/proc/${entry}/mountinfo`, 'utf8').split('\n', 1)[0]?.split(' ')[3] ?? '';
+      if (cmdline.includes(root) || rootMount.startsWith(root + '/')) pids.push(Number(entry));
     } catch {
       // gone
     }
   }
   return pids;
+}
+
+/** runc state directories of a lab (containerd's runc shim nests them per containerd namespace). */
+function runcStateDirs(root: string): string[] {
+  const base = path.join(root, 'runc');
+  if (!existsSync(base)) return [];
+  const dirs: string[] = [];
+  for (const ns of readdirSync(base)) {
+    dirs.push(path.join(base, ns));
+    try {
+      for (const inner of readdirSync(path.join(base, ns))) dirs.push(path.join(base, ns, inner));
+    } catch {
+      // not a directory
+    }
+  }
+  return dirs;
+}
+
+function removeSandboxCgroups(ids: string[]): void {
+  const cgroupRoot = '/sys/fs/cgroup';
+  const hierarchies = [cgroupRoot, ...readdirSync(cgroupRoot).map((c) => path.join(cgroupRoot, c))];
+  for (const id of ids) {
+    for (const hierarchy of hierarchies) {
+      const dir = path.join(hierarchy, 'k8s.io', id);
+      try {
+        rmdirSync(dir);
+      } catch {
+        // absent, or not a cgroup hierarchy
+      }
+    }
+  }
 }
 
 function mountsUnder(prefix: string): string[] {
@@ -176,21 +211,17 @@ async function killAndWait(pids: number[], signal: NodeJS.Signals = 'SIGKILL'): 
 
 /** Removes one lab's leftovers: processes, sandboxes' netns, mounts, the node netns, the directory. */
 async function teardownLabDir(root: string): Promise<void> {
-  // The shims re-parent the pause processes; runc state lives under the lab, so kill the containers through it.
-  const runcRoot = path.join(root, 'runc');
-  if (existsSync(runcRoot)) {
-    for (const ns of readdirSync(runcRoot)) {
-      const listed = await run(['runc', '--root', path.join(runcRoot, ns), 'list', '-q']).catch(
-        () => undefined,
-      );
-      for (const id of listed?.stdout.split('\n').filter((l) => l !== '') ?? []) {
-        await run(['runc', '--root', path.join(runcRoot, ns), 'delete', '--force', id]).catch(
-          () => undefined,
-        );
-      }
+  // The shims re-parent the sandbox processes; runc state lives under the lab, so remove the containers through it.
+  const ids: string[] = [];
+  for (const stateDir of runcStateDirs(root)) {
+    const listed = await run(['runc', '--root', stateDir, 'list', '-q']).catch(() => undefined);
+    for (const id of listed?.stdout.split('\n').filter((l) => l !== '') ?? []) {
+      ids.push(id);
+      await run(['runc', '--root', stateDir, 'delete', '--force', id]).catch(() => undefined);
     }
   }
-  await killAndWait(processesMentioning(root));
+  await killAndWait(labProcesses(root));
+  removeSandboxCgroups(ids);
   const netnsList = path.join(root, 'netns.list');
   if (existsSync(netnsList)) {
     for (const netnsPath of readFileSync(netnsList, 'utf8').split('\n')) {
@@ -295,7 +326,7 @@ function containerdConfig(defaults: string, root: string, binDir: string, confDi
   config = replace(config, /bin_dir = ".*"/, `bin_dir = "${binDir}"`);
   config = replace(config, /conf_dir = ".*"/, `conf_dir = "${confDir}"`);
   config = replace(config, /snapshotter = "overlayfs"/, 'snapshotter = "native"');
-  config = replace(config, /( +)Root = ""/, `$1Root = "${root}/runc/k8s.io"`);
+  config = replace(config, /( +)Root = ""/, `$1Root = "${root}/runc"`);
   config = replace(config, /path = "\/opt\/containerd"/, `path = "${root}/opt"`);
   config = config.replace(
     /^disabled_plugins = \[\]$/m,
