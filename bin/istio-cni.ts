@@ -1,38 +1,68 @@
-// The CNI plugin executable (contract.md "istio-cni"): composition only — build the real process, logging and
-// adapters, run one dispatch, set the exit code (never process.exit(): let stdout/log writes finish).
+// The CNI plugin executable (contract.md "istio-cni"): composition only — build the real process, run one
+// dispatch, set the exit code (never process.exit(): let stdout/log writes finish). The ADD machinery (pino, zod,
+// the rule engine) and the HTTPS client are loaded on first use (esbuild keeps dynamically imported modules lazy in
+// the bundle), so VERSION, DEL, CHECK, STATUS and GC start without them, and a pass-through ADD loads neither
+// node:http(s), child_process nor the rule engine.
+import type { CniHandlers } from '../src/cni/dispatch.ts';
 import { dispatch } from '../src/cni/dispatch.ts';
-import { createHttpsPodSource } from '../src/kube/pod-source.ts';
-import { createPluginLogging } from '../src/log/plugin-logger.ts';
-import { LOG_SOCKET_FILE, createHandlers } from '../src/plugin/handlers.ts';
-import { applyCaptureRules } from '../src/rules/apply.ts';
-import { forwardLogs, logSocketExists } from '../src/sys/log-forwarder.ts';
-import { realProcessIO, systemClock } from '../src/sys/process-io.ts';
-import { SpawnExec } from '../src/sys/spawn-exec.ts';
+import { pathExists, realProcessIO, systemClock } from '../src/sys/process-io.ts';
+import type { Exec } from '../src/sys/ports.ts';
 import { VERSION } from '../src/version.ts';
 
 const io = realProcessIO();
-const logging = createPluginLogging(io.writeStderr);
-let logSocket: string | undefined;
-const handlers = createHandlers({
-  env: io.env,
-  clock: systemClock,
-  exec: new SpawnExec(),
-  applyCaptureRules,
-  logging: {
-    logger: logging.logger,
-    setLevel: logging.setLevel,
-    configureForwarding(runDir) {
-      const socket = `${runDir.replace(/\/+$/, '')}/${LOG_SOCKET_FILE}`;
-      if (runDir !== '' && logSocketExists(socket)) {
-        logSocket = socket;
-        logging.startForwarding();
-      }
+let flushLogs: () => Promise<void> = () => Promise.resolve();
+
+async function loadHandlers(): Promise<CniHandlers> {
+  const [{ createHandlers, LOG_SOCKET_FILE }, { createPluginLogging }] = await Promise.all([
+    import('../src/plugin/handlers.ts'),
+    import('../src/log/plugin-logger.ts'),
+  ]);
+  const logging = createPluginLogging(io.writeStderr);
+  let exec: Exec | undefined;
+  return createHandlers({
+    env: io.env,
+    clock: systemClock,
+    exec: {
+      run: async (request) => {
+        exec ??= new (await import('../src/sys/spawn-exec.ts')).SpawnExec();
+        return exec.run(request);
+      },
     },
-  },
-  openPodSource: (path, requestTimeoutMs) =>
-    createHttpsPodSource(path, { userAgent: `istio-cni/${VERSION}`, requestTimeoutMs }),
-});
+    applyCaptureRules: async (config, target, deps) =>
+      (await import('../src/rules/apply.ts')).applyCaptureRules(config, target, deps),
+    logging: {
+      logger: logging.logger,
+      setLevel: logging.setLevel,
+      configureForwarding(runDir) {
+        const socket = `${runDir.replace(/\/+$/, '')}/${LOG_SOCKET_FILE}`;
+        if (runDir === '' || !pathExists(socket)) return;
+        logging.startForwarding();
+        flushLogs = async () =>
+          (await import('../src/sys/log-forwarder.ts')).forwardLogs(
+            socket,
+            logging.takeForwardRecords(),
+            1000,
+          );
+      },
+    },
+    openPodSource: async (path, requestTimeoutMs) =>
+      (await import('../src/kube/pod-source.ts')).createHttpsPodSource(path, {
+        userAgent: `istio-cni/${VERSION}`,
+        requestTimeoutMs,
+      }),
+  });
+}
+
+const handlers: CniHandlers = {
+  add: async (args) => (await loadHandlers()).add(args),
+  // Upstream's DEL, CHECK, STATUS and GC do nothing: answer without loading anything.
+  del: () => Promise.resolve(),
+  check: () => Promise.resolve(),
+  status: () => Promise.resolve(),
+  gc: () => Promise.resolve(),
+};
+
 void dispatch(io, handlers, `CNI plugin istio-cni ${VERSION}`).then(async (exitCode) => {
   process.exitCode = exitCode;
-  if (logSocket !== undefined) await forwardLogs(logSocket, logging.takeForwardRecords(), 1000);
+  await flushLogs();
 });

@@ -2,17 +2,7 @@
 // with a JSON array of JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never
 // fail an ADD): a missing socket, a refused connection, a non-200 or a slow agent are all ignored, and the wait is
 // bounded by a short timeout.
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-
-/** Whether the agent's log socket exists right now (checked once, when logging is configured). */
-export function logSocketExists(socketPath: string): boolean {
-  try {
-    return existsSync(socketPath);
-  } catch {
-    return false;
-  }
-}
 
 /** Sends the records; always resolves, within about `timeoutMs`. */
 export function forwardLogs(

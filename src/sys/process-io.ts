@@ -1,7 +1,7 @@
 // The real process as a ProcessIO (src/cni/dispatch.ts): an env snapshot, stdin read once with a size limit,
 // synchronous writes to fd 1/2 (stdout is a pipe to the runtime: a synchronous write cannot be lost when the
 // process ends), and the own-netns check skel does for ADD/DEL.
-import { readSync, statSync, writeSync } from 'node:fs';
+import { existsSync, readSync, statSync, writeSync } from 'node:fs';
 import type { ProcessIO } from '../cni/dispatch.ts';
 
 /** Far above any real netconf (a few KiB, prevResult included); stops a runaway writer from exhausting memory. */
@@ -97,3 +97,12 @@ export const systemClock = {
       });
     }),
 };
+
+/** Whether a file exists right now (the agent's log socket is checked once, when logging is configured). */
+export function pathExists(target: string): boolean {
+  try {
+    return existsSync(target);
+  } catch {
+    return false;
+  }
+}
