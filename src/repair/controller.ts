@@ -224,20 +224,22 @@ export function startRepairController(
 
   background.push(
     (async () => {
+      const aborted = new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
       let attempt = 0;
       while (!signal.aborted) {
         const failed = new Promise<void>((resolve) => (wake = resolve));
         try {
           await informer.start();
+          const startedAt = Date.now();
           logger.info({ ...selectors }, 'repair controller watching pods');
           resolveSynced();
-          attempt = 0;
           // Run until the watch fails (onError) or we stop.
-          await Promise.race([
-            failed,
-            new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })),
-          ]);
+          await Promise.race([failed, aborted]);
           if (signal.aborted) return;
+          // A watch that held for a while resets the back-off; one failing right after the list does not.
+          if (Date.now() - startedAt > 60_000) attempt = 0;
           await informer.stop();
         } catch (error) {
           logger.warn(
