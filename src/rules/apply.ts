@@ -287,38 +287,43 @@ function conflict(plan: FamilyPlan, delta: readonly string[], result?: ExecResul
   );
 }
 
-/** `ip -force -batch -` lines for §2.8 step 5 ("exists" tolerated everywhere so re-ADD stays idempotent). */
-export function routeCommands(config: CaptureConfig, ipv6: boolean): string[] {
-  // `ip -batch` takes no per-line -4/-6: the family comes from the addresses (`from ::/0` = IPv6 "all").
-  const lines: string[] = [];
-  if (ipv6) lines.push('address replace ::6/128 dev lo');
+/** `ip -force -batch -` input for §2.8 step 5, per batch: `ip -batch` takes no per-line -4/-6, so IPv4 (and
+ * family-neutral address lines) go in one batch and the IPv6 policy rule in an `ip -6` batch. The kernel accepts
+ * duplicate policy rules, so each rule is deleted before it is added: a re-ADD leaves exactly one. */
+export function routeCommands(config: CaptureConfig, ipv6: boolean): { inet: string[]; inet6: string[] } {
+  const inet: string[] = [];
+  const inet6: string[] = [];
+  if (ipv6) inet.push('address replace ::6/128 dev lo');
   if (config.inboundInterceptionMode === 'TPROXY' && config.inboundPortsInclude !== '') {
-    const mark = config.inboundTProxyMark;
+    const rule = `fwmark ${config.inboundTProxyMark} lookup ${config.inboundTProxyRouteTable}`;
     const table = config.inboundTProxyRouteTable;
-    lines.push(`rule add fwmark ${mark} lookup ${table}`);
-    lines.push(`route replace local 0.0.0.0/0 dev lo table ${table}`);
-    if (ipv6) {
-      lines.push(`rule add from ::/0 fwmark ${mark} lookup ${table}`);
-      lines.push(`route replace local ::/0 dev lo table ${table}`);
-    }
+    inet.push(`rule del ${rule}`, `rule add ${rule}`, `route replace local 0.0.0.0/0 dev lo table ${table}`);
+    if (ipv6)
+      inet6.push(`rule del ${rule}`, `rule add ${rule}`, `route replace local ::/0 dev lo table ${table}`);
   }
-  return lines;
+  return { inet, inet6 };
 }
 
-async function configureRoutes(ns: PodNetns, config: CaptureConfig, ipv6: boolean): Promise<void> {
-  const lines = routeCommands(config, ipv6);
+async function runIpBatch(ns: PodNetns, family: string[], lines: readonly string[]): Promise<void> {
   if (lines.length === 0) return;
-  const result = await ns.run(['ip', '-force', '-batch', '-'], `${lines.join('\n')}\n`);
+  const result = await ns.run(['ip', ...family, '-force', '-batch', '-'], `${lines.join('\n')}\n`);
   if (result.exitCode === 0) return;
+  // Tolerated: "File exists" (already there) and "No such file or directory" (the `rule del` before an add).
   const real = result.stderr
     .split('\n')
-    .filter((line) => line !== '' && !/File exists|^Command failed/.test(line));
+    .filter((line) => line !== '' && !/File exists|No such file or directory|^Command failed/.test(line));
   if (real.length > 0) {
     throw new ExecError('EXEC_FAILED', `failed to configure routes: ${real.join('; ')}`, {
       exitCode: result.exitCode,
       stderr: result.stderr,
     });
   }
+}
+
+async function configureRoutes(ns: PodNetns, config: CaptureConfig, ipv6: boolean): Promise<void> {
+  const commands = routeCommands(config, ipv6);
+  await runIpBatch(ns, [], commands.inet);
+  await runIpBatch(ns, ['-6'], commands.inet6);
 }
 
 /** `config.enableIpv6` is ignored: IPv6 is decided by local IP detection inside the netns (§2.8). */

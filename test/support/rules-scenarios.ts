@@ -98,15 +98,20 @@ export async function checkDefault(backend: Backend, ipv6: boolean): Promise<voi
 }
 
 export async function checkTproxy(backend: Backend): Promise<void> {
-  await withLab({}, async (pair, servers) => {
-    await applyTwice(pair, backend, { ...POD_CONFIG, inboundInterceptionMode: 'TPROXY' });
+  await withLab({ ipv6: true }, async (pair, servers) => {
+    await applyTwice(pair, backend, { ...POD_CONFIG, inboundInterceptionMode: 'TPROXY', dualStack: true });
     servers.push(await startOrigDstServer(pair.pod.path, { tcp: [15001, 15006], transparent: true }));
     servers.push(await startOrigDstServer(pair.peer.path, { tcp: [8080] }));
     const { pod, peer } = pair;
     assert.equal(await connectFrom(peer.path, pod.ip, 9090), `15006 ${pod.ip} 9090`);
     assert.equal(await connectFrom(pod.path, peer.ip, 8080), `15001 ${peer.ip} 8080`);
-    const rules = await runIn(pod.path, ['ip', 'rule', 'show']);
-    assert.match(rules.stdout, /fwmark 0x539 lookup 133/);
+    const pod6 = pod.ip6 ?? '';
+    assert.equal(await connectFrom(peer.path, pod6, 9090), `15006 ${pod6} 9090`);
+    // Applied twice, still exactly one policy rule per family.
+    for (const family of ['-4', '-6']) {
+      const rules = await runIn(pod.path, ['ip', family, 'rule', 'show']);
+      assert.equal(rules.stdout.match(/fwmark 0x539 lookup 133/g)?.length, 1, `${family} ${rules.stdout}`);
+    }
   });
 }
 

@@ -249,18 +249,27 @@ test('restore failure: error carries stderr in the xtables wording', async () =>
   );
 });
 
-test('routes: TPROXY policy routing per family, nothing for REDIRECT IPv4', () => {
-  assert.deepEqual(routeCommands(POD_DEFAULT, false), []);
-  assert.deepEqual(routeCommands({ ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' }, true), [
-    'address replace ::6/128 dev lo',
-    'rule add fwmark 1337 lookup 133',
-    'route replace local 0.0.0.0/0 dev lo table 133',
-    'rule add from ::/0 fwmark 1337 lookup 133',
-    'route replace local ::/0 dev lo table 133',
-  ]);
+test('routes: TPROXY policy routing per family (delete-then-add keeps one rule), nothing for REDIRECT IPv4', () => {
+  assert.deepEqual(routeCommands(POD_DEFAULT, false), { inet: [], inet6: [] });
+  assert.deepEqual(routeCommands({ ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' }, true), {
+    inet: [
+      'address replace ::6/128 dev lo',
+      'rule del fwmark 1337 lookup 133',
+      'rule add fwmark 1337 lookup 133',
+      'route replace local 0.0.0.0/0 dev lo table 133',
+    ],
+    inet6: [
+      'rule del fwmark 1337 lookup 133',
+      'rule add fwmark 1337 lookup 133',
+      'route replace local ::/0 dev lo table 133',
+    ],
+  });
   assert.deepEqual(
     routeCommands({ ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY', inboundPortsInclude: '' }, false),
-    [],
+    {
+      inet: [],
+      inet6: [],
+    },
   );
 });
 
