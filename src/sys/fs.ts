@@ -2,7 +2,7 @@
 // (kubelet/containerd read net.d; the runtime execs the plugin binary).
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { AgentFs, DirEntry, FileStat } from '../installer/fs-port.ts';
@@ -94,11 +94,28 @@ export function createNodeFs(): AgentFs {
       });
     },
     async copyFileAtomic(source, target) {
+      // Kernel-side copy (copy_file_range) into the temp file, then the same chmod/fsync/rename as writes; the
+      // target itself is never opened, so a running binary is never written to (ETXTBSY).
       const info = await stat(source);
-      const data = await readFile(source);
-      return writeVia(target, info.mode, async (handle) => {
-        await handle.writeFile(data);
-      });
+      const temp = tempPathFor(target);
+      let written: FileStat;
+      try {
+        await copyFile(source, temp, constants.COPYFILE_EXCL);
+        const handle = await open(temp, constants.O_RDWR);
+        try {
+          await handle.chmod(info.mode & 0o7777);
+          await handle.sync();
+          written = toStat(await handle.stat());
+        } finally {
+          await handle.close();
+        }
+        await rename(temp, target);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+      await fsyncDir(path.dirname(target));
+      return written;
     },
     async remove(file) {
       try {

@@ -1,0 +1,220 @@
+// Node agent (issue 5), running the built dist/install-cni against temp dirs:
+//  - start → ready (plugin binary copied — the real dist/istio-cni when built —, conflist merged, kubeconfig
+//    written), floor: the same executable's `version` (process start-up alone);
+//  - drift repair: another agent atomically rewrites the primary conflist without our entry 100 times, one at a
+//    time, waiting for our entry to come back each time; floor: the same write observed through fs.watch alone;
+//    the fight must be detected and reported;
+//  - steady state: CPU over a few idle seconds and RSS.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { BenchSection } from './report.ts';
+import { median, percentile } from './report.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const AGENT = path.join(root, 'dist/install-cni');
+const PLUGIN = path.join(root, 'dist/istio-cni');
+const CALICO = `${JSON.stringify({ name: 'k8s-pod-network', cniVersion: '0.3.1', plugins: [{ type: 'calico' }, { type: 'portmap' }] }, null, 2)}\n`;
+
+interface Tree {
+  root: string;
+  net: string;
+  env: Record<string, string>;
+}
+
+function makeTree(): Tree {
+  const base = mkdtempSync(path.join(tmpdir(), 'ic-bench-'));
+  for (const dir of ['net', 'bin', 'src', 'run', 'sa']) mkdirSync(`${base}/${dir}`);
+  if (existsSync(PLUGIN)) copyFileSync(PLUGIN, `${base}/src/istio-cni`);
+  else writeFileSync(`${base}/src/istio-cni`, 'plugin', { mode: 0o755 });
+  writeFileSync(`${base}/sa/token`, 'token');
+  writeFileSync(`${base}/sa/ca.crt`, 'ca');
+  writeFileSync(`${base}/net/10-calico.conflist`, CALICO);
+  return {
+    root: base,
+    net: `${base}/net`,
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      REPAIR_ENABLED: 'false',
+      MONITORING_PORT: '0',
+      READINESS_PORT: '0',
+      LISTEN_ADDRESS: '127.0.0.1',
+      MOUNTED_CNI_NET_DIR: `${base}/net`,
+      CNI_BIN_SOURCE_DIR: `${base}/src`,
+      CNI_BIN_TARGET_DIRS: `${base}/bin`,
+      CNI_AGENT_RUN_DIR: `${base}/run`,
+      SERVICE_ACCOUNT_DIR: `${base}/sa`,
+    },
+  };
+}
+
+function startAgent(tree: Tree): { child: ChildProcess; waitFor(text: string): Promise<number> } {
+  const child = spawn(AGENT, ['--log_as_json'], { env: tree.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let seen = '';
+  const waiters: { text: string; resolve: (at: number) => void }[] = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    seen += chunk;
+    const now = performance.now();
+    for (const waiter of [...waiters]) {
+      if (seen.includes(waiter.text)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(now);
+      }
+    }
+  });
+  return {
+    child,
+    waitFor: (text) =>
+      new Promise((resolve) => {
+        if (seen.includes(text)) resolve(performance.now());
+        else waiters.push({ text, resolve });
+      }),
+  };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Atomically replaces `file` with `content` and resolves when `done(text)` holds, observed through fs.watch. */
+function rewriteAndWait(
+  dir: string,
+  file: string,
+  content: string,
+  done: (text: string) => boolean,
+): Promise<number> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const check = (): boolean => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        return false;
+      }
+      if (!done(text)) return false;
+      watcher.close();
+      resolve(performance.now() - start);
+      return true;
+    };
+    const watcher = watch(dir, () => void check());
+    writeFileSync(`${file}.tmp.bench`, content);
+    renameSync(`${file}.tmp.bench`, file);
+    check();
+  });
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) / 1024;
+}
+
+export async function runBench(): Promise<BenchSection> {
+  // Floor for start: the executable's own start-up.
+  const versionRuns: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    spawnSync(AGENT, ['version']);
+    versionRuns.push(performance.now() - start);
+  }
+  const startRuns: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const tree = makeTree();
+    const start = performance.now();
+    const agent = startAgent(tree);
+    const readyAt = await agent.waitFor('CNI plugin installed; ready');
+    startRuns.push(readyAt - start);
+    await stop(agent.child);
+    rmSync(tree.root, { recursive: true, force: true });
+  }
+
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  const agent = startAgent(tree);
+  await agent.waitFor('CNI plugin installed; ready');
+  const pid = agent.child.pid!;
+  const repairs: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    repairs.push(await rewriteAndWait(tree.net, file, CALICO, (text) => text.includes('"istio-cni"')));
+  }
+  const fightReported = await Promise.race([
+    agent.waitFor('another agent is fighting over it').then(() => 1),
+    new Promise<number>((resolve) => setTimeout(() => resolve(0), 2000)),
+  ]);
+  // Floor: the same atomic rewrite, observed through fs.watch, with nobody repairing.
+  const floorDir = mkdtempSync(path.join(tmpdir(), 'ic-bench-floor-'));
+  const floors: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    floors.push(
+      await rewriteAndWait(floorDir, `${floorDir}/x.conflist`, `${CALICO}${i}`, (t) => t.endsWith(`${i}`)),
+    );
+  }
+  rmSync(floorDir, { recursive: true, force: true });
+
+  // Idle: let the throttle settle, then measure CPU over 3 s.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const ticksBefore = cpuTicks(pid);
+  const idleStart = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const idleCpu = ((cpuTicks(pid) - ticksBefore) * 10 * 100) / (performance.now() - idleStart);
+  const rss = rssMiB(pid);
+  await stop(agent.child);
+  rmSync(tree.root, { recursive: true, force: true });
+
+  return {
+    title: 'Node agent (dist/install-cni)',
+    rows: [
+      {
+        metric: 'start → ready median',
+        value: median(startRuns),
+        unit: 'ms',
+        floor: median(versionRuns),
+        budget: 1000,
+        note: `5 runs; plugin binary ${existsSync(PLUGIN) ? 'dist/istio-cni' : 'stub'}`,
+      },
+      {
+        metric: 'drift repair p50',
+        value: median(repairs),
+        unit: 'ms',
+        floor: median(floors),
+        budget: 50,
+        note: '100 rewrites',
+      },
+      {
+        metric: 'drift repair p99',
+        value: percentile(repairs, 99),
+        unit: 'ms',
+        floor: percentile(floors, 99),
+        budget: 250,
+      },
+      {
+        metric: 'fight detected and reported',
+        value: fightReported,
+        unit: 'count',
+        note: 'warning logged (1 = yes)',
+      },
+      { metric: 'idle CPU', value: idleCpu, unit: '%', budget: 1, note: '3 s, after the fight' },
+      { metric: 'RSS', value: rss, unit: 'MiB', budget: 80 },
+    ],
+  };
+}
