@@ -1,5 +1,6 @@
 // install-cni: the node agent (DaemonSet main process) and its subcommands (contract.md). Composition root: the
 // only agent file that reads process.*; builds the real adapters and hands them to src/installer.
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { loadAgentConfig, type AgentConfig } from '../src/config/load.ts';
@@ -232,10 +233,20 @@ async function runUninstall(config: AgentConfig): Promise<number> {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === 'rules') {
-    process.stderr.write(
-      'install-cni rules: not available in this build (the rule CLI is not wired in yet)\n',
-    );
-    process.exitCode = 1;
+    // Raw args go to the rule CLI (istio-iptables flag forms); loaded lazily to keep the agent's start-up lean.
+    const { runRulesCommand } = await import('../src/rules/cli.ts');
+    const result = await runRulesCommand(args.slice(1), {
+      env: process.env,
+      readStdin: async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      },
+      readFile: (file) => readFile(file, 'utf8'),
+    });
+    process.stdout.write(result.stdout);
+    process.stderr.write(result.stderr);
+    process.exitCode = result.exitCode;
     return;
   }
   const program = buildProgram();
