@@ -80,3 +80,31 @@ for (const variant of ['nft', 'legacy'] as const) {
     });
   });
 }
+
+test('every iptables golden parses in iptables-restore --test (nft and legacy, both families)', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { createPodPair } = await import('../support/netns.ts');
+  const dir = fileURLToPath(new URL('../unit/rules/testdata/', import.meta.url));
+  const pair = await createPodPair({ prefix: 'ib' });
+  try {
+    for (const name of readdirSync(dir).filter((file) => file.endsWith('.iptables.golden'))) {
+      const [v4 = '', v6 = ''] = readFileSync(dir + name, 'utf8')
+        .replace('# IPv4\n', '')
+        .split('# IPv6\n');
+      for (const variant of ['nft', 'legacy']) {
+        for (const [binary, document] of [
+          [`iptables-${variant}-restore`, v4],
+          [`ip6tables-${variant}-restore`, v6],
+        ] as const) {
+          if (document === '') continue;
+          const result = await runIn(pair.pod.path, [binary, '--test', '--noflush'], { input: document });
+          if (result.exitCode !== 0)
+            assert.match(result.stderr, /--gid-owner/, `${name} ${binary}: ${result.stderr}`);
+        }
+      }
+    }
+  } finally {
+    await pair.destroy();
+  }
+});
