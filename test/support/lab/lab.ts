@@ -138,6 +138,13 @@ async function ensureHostPackages(): Promise<void> {
       timeoutMs: 600_000,
     });
   }
+  // the SO_ORIGINAL_DST probe (test/support/orig-dst-server.py) needs Debian's python3
+  if (!existsSync('/usr/bin/python3')) {
+    await mustRun(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'python3'], {
+      timeoutMs: 600_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  }
 }
 
 /** Processes of a lab: containerd, shims and forwarders (their command line names the lab directory) and the
