@@ -45,6 +45,8 @@ async function loadHandlers(): Promise<CniHandlers> {
           );
       },
     },
+    postCniEvent: async (socketPath, body) =>
+      (await import('../src/sys/log-forwarder.ts')).postCniEvent(socketPath, body),
     openPodSource: async (path, requestTimeoutMs) =>
       (await import('../src/kube/pod-source.ts')).createHttpsPodSource(path, {
         userAgent: `istio-cni/${VERSION}`,

@@ -86,6 +86,8 @@ export function parsePluginKubeconfig(text: string): KubeconfigCredentials {
 export interface PodSource {
   /** GETs one pod; resolves with the parsed JSON object. Rejects with KubeError (retryable set per cause). */
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown>;
+  /** GETs one namespace (ambient detection needs its labels). */
+  getNamespace(name: string): Promise<unknown>;
   /** Releases the keep-alive connection so the process can exit at once. */
   close(): void;
 }
@@ -132,11 +134,20 @@ export class HttpsPodSource implements PodSource {
   }
 
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
-    const what = `get pod ${namespace}/${name}`;
-    const base = this.#credentials.server.replace(/\/+$/, '');
-    const url = new URL(
-      `${base}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+    return this.#get(
+      `get pod ${namespace}/${name}`,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+      signal,
     );
+  }
+
+  getNamespace(name: string): Promise<unknown> {
+    return this.#get(`get namespace ${name}`, `/api/v1/namespaces/${encodeURIComponent(name)}`);
+  }
+
+  #get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
+    const base = this.#credentials.server.replace(/\/+$/, '');
+    const url = new URL(`${base}${apiPath}`);
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (error: KubeError | undefined, value?: unknown) => {
@@ -195,7 +206,9 @@ export class HttpsPodSource implements PodSource {
         req.destroy();
       }, this.#options.requestTimeoutMs);
       req.on('error', (error: NodeJS.ErrnoException) => {
-        const tls = typeof error.code === 'string' && /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/.test(error.code);
+        const tls =
+          typeof error.code === 'string' &&
+          /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/.test(error.code);
         finish(
           new KubeError(`${what}: ${errorMessage(error)}`, {
             // A certificate the CA does not verify needs an operator (or a rewritten kubeconfig): not retryable.

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { CmdArgs, CniHandlers } from '../cni/dispatch.ts';
 import { parseCniArgs } from '../cni/cni-args.ts';
+import type { ResultIp } from '../cni/result.ts';
 import { emptyResult, encodeResult, parsePrevResult } from '../cni/result.ts';
 import { AppError, errorMessage } from '../errors.ts';
 import type { ApplyDeps, ApplyOutcome, RuleTarget } from '../rules/apply.ts';
@@ -14,9 +15,12 @@ import { decideBeforeLookup, decideForPod } from './decide.ts';
 import type { LookupPolicy, PodGetter } from './pod-lookup.ts';
 import { DEFAULT_LOOKUP_POLICY, lookupPod } from './pod-lookup.ts';
 import { captureConfigFromPodWithWarnings, podInfoFromManifest } from './redirect.ts';
+import type { PodInfo } from './redirect.ts';
+import { cniAddEvent, compileEnablementSelectors, isAmbientPod } from './ambient.ts';
 
 export const KUBECONFIG_FILE = 'istio-cni-kubeconfig';
 export const LOG_SOCKET_FILE = 'log.sock';
+export const EVENT_SOCKET_FILE = 'pluginevent.sock';
 
 export interface PluginLoggingControl {
   readonly logger: Logger;
@@ -26,6 +30,7 @@ export interface PluginLoggingControl {
 }
 
 export interface PodSourceHandle extends PodGetter {
+  getNamespace(name: string): Promise<unknown>;
   close(): void;
 }
 
@@ -38,6 +43,8 @@ export interface PluginDeps {
   /** Reads the kubeconfig and builds the pod source; throws when it is missing or invalid. */
   openPodSource(kubeconfigPath: string, requestTimeoutMs: number): Promise<PodSourceHandle>;
   applyCaptureRules(config: CaptureConfig, target: RuleTarget, deps: ApplyDeps): Promise<ApplyOutcome>;
+  /** Ambient: POST the add event to `<run dir>/pluginevent.sock` (rejects on transport error or non-200). */
+  postCniEvent(socketPath: string, body: string): Promise<void>;
   readonly lookupPolicy?: LookupPolicy;
 }
 
@@ -51,19 +58,61 @@ function policyFor(config: PluginConfig, base: LookupPolicy): LookupPolicy {
   return { ...base, deadlineMs, requestTimeoutMs: Math.min(base.requestTimeoutMs, deadlineMs) };
 }
 
+function labelsOf(object: unknown): Record<string, string> {
+  const labels = (object as { metadata?: { labels?: unknown } } | null)?.metadata?.labels;
+  if (typeof labels !== 'object' || labels === null) return {};
+  return Object.fromEntries(
+    Object.entries(labels).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
+}
+
 export function createHandlers(deps: PluginDeps): CniHandlers {
   const basePolicy = deps.lookupPolicy ?? DEFAULT_LOOKUP_POLICY;
+
+  /** §2.6.2: pod + namespace GET per attempt, constant 1 s backoff, 2 attempts (31 with the retry flag). */
+  async function detectAmbient(
+    source: PodSourceHandle,
+    config: PluginConfig,
+    namespace: string,
+    name: string,
+    logger: Logger,
+  ): Promise<{ isAmbient: boolean }> {
+    const selectors = compileEnablementSelectors(config.enablementSelectors);
+    const attempts = config.enableAmbientDetectionRetry ? 31 : 2;
+    let podErr = '<nil>';
+    let nsErr = '<nil>';
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
+      const [podResult, nsResult] = await Promise.allSettled([
+        source.getPod(namespace, name),
+        source.getNamespace(namespace),
+      ]);
+      if (podResult.status === 'fulfilled' && nsResult.status === 'fulfilled') {
+        const pod = podInfoFromManifest(podResult.value);
+        return { isAmbient: isAmbientPod(pod, labelsOf(nsResult.value), selectors) };
+      }
+      podErr = podResult.status === 'rejected' ? errorMessage(podResult.reason) : '<nil>';
+      nsErr = nsResult.status === 'rejected' ? errorMessage(nsResult.reason) : '<nil>';
+      if (attempt < attempts) await deps.clock.sleep(1000);
+    }
+    const message = `failed to get pod or namespace info: podErr=${podErr}, nsErr=${nsErr}`;
+    if (config.enableAmbientDetectionRetry) throw new AppError('KUBE_API', message);
+    logger.error(`${message}; treating the pod as not ambient`);
+    return { isAmbient: false };
+  }
 
   async function add(args: CmdArgs): Promise<string> {
     let config: PluginConfig;
     let output: string;
+    let ips: readonly ResultIp[] | undefined;
     try {
       config = parsePluginConfig(args.netConf, args.cniVersion);
-      output = encodeResult(
-        config.prevResult === undefined || config.prevResult === null
-          ? emptyResult(args.cniVersion)
-          : parsePrevResult(config.prevResult, args.cniVersion).json,
-      );
+      if (config.prevResult === undefined || config.prevResult === null) {
+        output = encodeResult(emptyResult(args.cniVersion));
+      } else {
+        const prev = parsePrevResult(config.prevResult, args.cniVersion);
+        output = encodeResult(prev.json);
+        ips = prev.ips;
+      }
     } catch (error) {
       throw new AppError('CONFIG_INVALID', errorMessage(error), { cause: error });
     }
@@ -86,12 +135,6 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
       logger.info(`skipping: ${early.reason}`);
       return output;
     }
-    if (config.ambientEnabled) {
-      logger.warn(
-        'ambient_enabled is set but this plugin implements the sidecar path only; continuing as sidecar',
-      );
-    }
-
     const policy = policyFor(config, basePolicy);
     let source: PodSourceHandle;
     try {
@@ -104,9 +147,34 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
         cause: error,
       });
     }
-    let manifest: unknown;
+    let pod: PodInfo;
     try {
-      manifest = await lookupPod(
+      if (config.ambientEnabled) {
+        const ambient = await detectAmbient(
+          source,
+          config,
+          k8sArgs.K8S_POD_NAMESPACE,
+          k8sArgs.K8S_POD_NAME,
+          logger,
+        );
+        if (ambient.isAmbient) {
+          const body = JSON.stringify(
+            cniAddEvent(args.netns, k8sArgs.K8S_POD_NAME, k8sArgs.K8S_POD_NAMESPACE, ips),
+          );
+          try {
+            await deps.postCniEvent(joinPath(config.cniAgentRunDir, EVENT_SOCKET_FILE), body);
+          } catch (error) {
+            throw new AppError(
+              'CNI_PROTOCOL',
+              `istio-cni cmdAdd failed to contact node Istio CNI agent: ${errorMessage(error)}`,
+              { cause: error },
+            );
+          }
+          logger.info('pod is enabled for ambient: sent the add event to the node agent');
+          return output;
+        }
+      }
+      const manifest = await lookupPod(
         source,
         k8sArgs.K8S_POD_NAMESPACE,
         k8sArgs.K8S_POD_NAME,
@@ -116,10 +184,10 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
           logger.warn(`pod lookup attempt ${attempt} failed, retrying in ${waitMs} ms: ${error.message}`);
         },
       );
+      pod = podInfoFromManifest(manifest);
     } finally {
       source.close();
     }
-    const pod = podInfoFromManifest(manifest);
     const decision = decideForPod(pod);
     if (decision.action === 'skip') {
       logger.info(`skipping: ${decision.reason}`);

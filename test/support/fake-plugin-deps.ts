@@ -42,6 +42,13 @@ export class ScriptedPodSource implements PodSourceHandle {
     this.calls.push(`${namespace}/${name}`);
     return entry instanceof Error ? Promise.reject(entry) : Promise.resolve(entry);
   }
+  /** Namespaces answered by getNamespace (labels), or an error for all. */
+  namespaces: Record<string, Record<string, string>> | Error = {};
+  getNamespace(name: string): Promise<unknown> {
+    this.calls.push(`namespace ${name}`);
+    if (this.namespaces instanceof Error) return Promise.reject(this.namespaces);
+    return Promise.resolve({ metadata: { name, labels: this.namespaces[name] ?? {} } });
+  }
   close(): void {
     this.closed += 1;
   }
@@ -53,6 +60,7 @@ export interface FakePluginDeps extends PluginDeps {
   readonly logLines: string[];
   readonly levels: PluginLogLevel[];
   readonly forwardingDirs: string[];
+  readonly events: { socket: string; body: unknown }[];
   readonly clock: FakeClock;
   readonly exec: RecordingExec;
 }
@@ -62,6 +70,7 @@ export function fakePluginDeps(
     source?: ScriptedPodSource | Error;
     env?: Record<string, string | undefined>;
     applyResult?: ApplyOutcome | Error;
+    eventResult?: Error;
   } = {},
 ): FakePluginDeps {
   const logLines: string[] = [];
@@ -70,7 +79,13 @@ export function fakePluginDeps(
   const opened: string[] = [];
   const levels: PluginLogLevel[] = [];
   const forwardingDirs: string[] = [];
+  const events: { socket: string; body: unknown }[] = [];
   return {
+    events,
+    postCniEvent: (socket, body) => {
+      events.push({ socket, body: JSON.parse(body) as unknown });
+      return options.eventResult === undefined ? Promise.resolve() : Promise.reject(options.eventResult);
+    },
     env: options.env ?? {},
     clock: new FakeClock(),
     exec: new RecordingExec(),
