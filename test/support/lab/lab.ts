@@ -140,6 +140,7 @@ async function ensureHostPackages(): Promise<void> {
   }
   // the SO_ORIGINAL_DST probe (test/support/orig-dst-server.py) needs Debian's python3
   if (!existsSync('/usr/bin/python3')) {
+    await mustRun(['apt-get', 'update', '-qq'], { timeoutMs: 600_000 });
     await mustRun(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'python3'], {
       timeoutMs: 600_000,
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
