@@ -393,7 +393,7 @@ export async function applyCaptureRules(
     const rules = built.rules[family];
     const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
     if (family === 'v4' && speculative !== undefined) {
-      if (chosen.bin.variant === speculative.plan.bin.variant && chosen.saved === undefined) {
+      if (chosen.bin.variant === (target.iptablesVariant ?? 'nft') && chosen.saved === undefined) {
         plans.push(speculative.plan);
         started = speculative.started;
         continue;

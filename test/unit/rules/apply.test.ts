@@ -284,3 +284,20 @@ test('checkCaptureRules reports missing rules', async () => {
     /table nat is missing/,
   );
 });
+
+test('speculative restore that fell back to plain iptables-restore is kept (not redone)', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'iptables-nft-restore') throw new ExecError('BINARY_MISSING', 'missing');
+    return ok(probe());
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'plain' });
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv[0]),
+    ['iptables-nft-restore', 'head', 'iptables-restore'],
+  );
+});
