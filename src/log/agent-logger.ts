@@ -23,7 +23,7 @@ export interface RelayedRecord {
 export interface AgentLogging {
   readonly logger: Logger;
   /** Re-emits plugin records under scope `cni-plugin`, keeping their timestamps; one batch is written at once. */
-  relay(records: readonly RelayedRecord[]): void;
+  readonly relay: (records: readonly RelayedRecord[]) => void;
 }
 
 const RANK: Record<string, number> = { debug: 20, info: 30, warn: 40, error: 50, none: 100 };

@@ -153,3 +153,21 @@ test('invalid settings and a busy READINESS_PORT: exit 1 with the fix, nothing w
   assert.equal(hasIstio(`${t.net}/10-calico.conflist`), false);
   assert.equal(existsSync(`${t.bin}/istio-cni`), false);
 });
+
+test('a second SIGTERM during cleanup does not interrupt it: entry removed before the binary, exit 0', async () => {
+  const t = tree();
+  const conflist = `${t.net}/10-calico.conflist`;
+  writeFileSync(conflist, CALICO);
+  const agent = startAgent(NODE_AGENT, agentEnv(t));
+  await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+  agent.child.kill('SIGTERM');
+  agent.child.kill('SIGTERM');
+  assert.equal(await agent.exited, 0);
+  assert.equal(hasIstio(conflist), false);
+  assert.equal(existsSync(`${t.bin}/istio-cni`), false);
+  const order = agent.logs.map((l) => String(l.msg));
+  assert.ok(
+    order.findIndex((m) => m.includes('removed istio-cni entry')) <
+      order.findIndex((m) => m.includes('removed istio-cni binary')),
+  );
+});

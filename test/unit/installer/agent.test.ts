@@ -488,3 +488,24 @@ test('watcher death is fatal', async () => {
   fail?.(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));
   await assert.rejects(done, /inotify limit/);
 });
+
+test('fight detection: repeated rewrites by another agent → one warning naming the file, repairs throttled not stopped', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+    for (let i = 0; i < 13; i++) {
+      writeFileSync(`${file}.tmp.other`, CALICO);
+      renameSync(`${file}.tmp.other`, file);
+      await until(tree.net, () => hasIstio(file));
+    }
+    const warnings = running.logs.filter((l) => String(l['msg']).includes('fighting over it'));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.['file'], file);
+    assert.ok((running.metrics.value('istio_cni_config_fights_total') ?? 0) >= 1);
+  } finally {
+    await running.stop();
+  }
+});

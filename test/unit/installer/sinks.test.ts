@@ -1,0 +1,85 @@
+// The agent's sinks (src/sys/log-sink.ts record parsing, src/sys/metrics.ts exposition); kept beside the installer
+// tests because they are the agent's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseLogBody } from '../../../src/sys/log-sink.ts';
+import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
+import { createAgentLogging } from '../../../src/log/agent-logger.ts';
+
+test('log body: valid records kept (msg trimmed, labels kept), invalid ones dropped, non-array is malformed', () => {
+  const time = '2026-01-02T03:04:05.123456Z';
+  const body = JSON.stringify([
+    JSON.stringify({ level: 'info', time, msg: ' hello \n', pod: 'a' }),
+    JSON.stringify({ level: 'trace', time, msg: 'dropped level' }),
+    JSON.stringify({ level: 'info', time: 'yesterday', msg: 'bad time' }),
+    JSON.stringify({ level: 'info', time }),
+    'not json',
+    42,
+  ]);
+  const parsed = parseLogBody(body);
+  assert.equal(parsed.malformed, false);
+  assert.deepEqual(parsed.records, [{ level: 'info', time, msg: 'hello', labels: { pod: 'a' } }]);
+  assert.equal(parsed.dropped, 5);
+  assert.equal(parseLogBody('{}').malformed, true);
+  assert.equal(parseLogBody('[').malformed, true);
+});
+
+test('relay keeps the plugin timestamp, applies the cni-plugin level, redacts tokens in agent logs', () => {
+  const lines: string[] = [];
+  const { logger, relay } = createAgentLogging({
+    level: 'info',
+    pluginLevel: 'warn',
+    json: true,
+    write: (l) => lines.push(l),
+  });
+  relay([
+    { level: 'info', time: '2026-01-01T00:00:00Z', msg: 'below plugin level', labels: {} },
+    { level: 'error', time: '2026-01-01T00:00:00Z', msg: 'kept', labels: { pod: 'p' } },
+  ]);
+  logger.info({ token: 'secret', nested: { token: 'secret2' } }, 'agent');
+  const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(records.length, 2);
+  assert.deepEqual(records[0], {
+    pod: 'p',
+    level: 'error',
+    time: '2026-01-01T00:00:00Z',
+    scope: 'cni-plugin',
+    msg: 'kept',
+  });
+  assert.equal(records[1]?.['scope'], 'cni-agent');
+  assert.doesNotMatch(lines[1] ?? '', /secret/);
+});
+
+test('text log format: time, level, scope, msg, then key=value', () => {
+  const lines: string[] = [];
+  const { logger } = createAgentLogging({ level: 'info', json: false, write: (l) => lines.push(l) });
+  logger.info({ file: '/a b' }, 'wrote');
+  assert.match(lines[0] ?? '', /^\S+Z\tinfo\tcni-agent\twrote\tfile="\/a b"\n$/);
+});
+
+test('Prometheus text exposition', () => {
+  const metrics = new PrometheusMetrics([0.1, 1]);
+  metrics.increment('istio_cni_installs_total', 'installs', { result: 'SUCCESS' });
+  metrics.increment('istio_cni_installs_total', 'installs', { result: 'SUCCESS' });
+  metrics.setGauge('istio_cni_install_ready', 'ready', 1);
+  metrics.observe('istio_cni_reinstall_duration_seconds', 'latency', 0.05);
+  assert.equal(
+    metrics.render(),
+    [
+      '# HELP istio_cni_install_ready ready',
+      '# TYPE istio_cni_install_ready gauge',
+      'istio_cni_install_ready 1',
+      '# HELP istio_cni_installs_total installs',
+      '# TYPE istio_cni_installs_total counter',
+      'istio_cni_installs_total{result="SUCCESS"} 2',
+      '# HELP istio_cni_reinstall_duration_seconds latency',
+      '# TYPE istio_cni_reinstall_duration_seconds histogram',
+      'istio_cni_reinstall_duration_seconds_bucket{le="0.1"} 1',
+      'istio_cni_reinstall_duration_seconds_bucket{le="1"} 1',
+      'istio_cni_reinstall_duration_seconds_bucket{le="+Inf"} 1',
+      'istio_cni_reinstall_duration_seconds_sum 0.05',
+      'istio_cni_reinstall_duration_seconds_count 1',
+      '',
+    ].join('\n'),
+  );
+});
