@@ -343,7 +343,12 @@ function containerdConfig(defaults: string, root: string, binDir: string, confDi
   return config;
 }
 
-export async function startLab(options: { name?: string } = {}): Promise<Lab> {
+export async function startLab(
+  options: {
+    name?: string;
+    /** false: the primary CNI has not written its conflist yet */ primaryConflist?: boolean;
+  } = {},
+): Promise<Lab> {
   await ensureHostPackages();
   await reapLabLeftovers();
   const id = hex(3);
@@ -410,7 +415,7 @@ export async function startLab(options: { name?: string } = {}): Promise<Lab> {
     for (const plugin of readdirSync('/usr/lib/cni'))
       copyFileSync(path.join('/usr/lib/cni', plugin), path.join(binDir, plugin));
     for (const plugin of readdirSync(binDir)) chmodSync(path.join(binDir, plugin), 0o755);
-    writePrimaryConflist();
+    if (options.primaryConflist !== false) writePrimaryConflist();
 
     writeFileSync(path.join(root, 'node-netns'), nodeNetns);
     await mustRun(['ip', 'netns', 'add', nodeNetns]);

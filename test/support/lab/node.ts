@@ -84,7 +84,12 @@ export type Agent = {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
 
-export type AgentOptions = { env?: Record<string, string>; name?: string };
+export type AgentOptions = {
+  env?: Record<string, string>;
+  name?: string;
+  /** false: return once the agent process runs, without waiting for /readyz */
+  waitReady?: boolean;
+};
 
 /** The CNI chain containerd has loaded (plugin types of the node network), from CRI Status. */
 export async function loadedChain(lab: Lab): Promise<string[]> {
@@ -187,9 +192,9 @@ export function plainPod(namespace: string, name: string): KubeObject {
 }
 
 export async function startNode(
-  options: { startAgent?: boolean; agent?: AgentOptions } = {},
+  options: { startAgent?: boolean; agent?: AgentOptions; primaryConflist?: boolean } = {},
 ): Promise<TestNode> {
-  const lab = await startLab();
+  const lab = await startLab(options.primaryConflist === false ? { primaryConflist: false } : {});
   let api: KubeApiServer | undefined;
   try {
     api = await startKubeApiServer();
@@ -295,7 +300,7 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
         if (child.exitCode === null) child.kill('SIGKILL');
       });
       node.agent = agent;
-      await agent.waitReady();
+      if (options.waitReady !== false) await agent.waitReady();
       return agent;
     },
     async waitForChain(withIstio, timeoutMs = 15_000) {
