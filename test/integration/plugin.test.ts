@@ -288,3 +288,12 @@ test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
     rmSync(socket, { force: true });
   }
 });
+
+test('meshed pod whose netns is gone → ADD fails (999) naming the problem, nothing else on stdout', async () => {
+  api.upsertPod(sidecarPod('app-3'));
+  const result = await runPlugin(env('ADD', 'app-3', { CNI_NETNS: '/var/run/netns/ia-gone-000' }), netconf());
+  assert.equal(result.exitCode, 1);
+  const error = assertOnlyJson(result);
+  assert.equal(error['code'], 999);
+  assert.match(String(error['msg']), /ia-gone-000/);
+});
