@@ -1,0 +1,116 @@
+// Plugin logging: Istio-shaped records, level control, and the best-effort log.sock / pluginevent.sock clients
+// (field-lessons item 51: log plumbing must never fail or stall an ADD).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { createPluginLogging, istioTime } from '../../../src/log/plugin-logger.ts';
+import { forwardLogs, postCniEvent } from '../../../src/sys/log-forwarder.ts';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ia-log-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function unixServer(
+  name: string,
+  handler: (req: IncomingMessage, body: string, res: ServerResponse) => void,
+): Promise<{ socket: string; server: Server }> {
+  const socket = path.join(dir, name);
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => handler(req, body, res));
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  return { socket, server };
+}
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+test('records are Istio-shaped JSON with microsecond UTC time', () => {
+  const lines: string[] = [];
+  const logging = createPluginLogging(
+    (line) => lines.push(line),
+    () => new Date('2026-01-02T03:04:05.678Z'),
+  );
+  logging.logger.child({ pod: 'ns/p' }).info('hello');
+  assert.deepEqual(JSON.parse(lines[0] ?? ''), {
+    level: 'info',
+    time: '2026-01-02T03:04:05.678000Z',
+    scope: 'cni-plugin',
+    pod: 'ns/p',
+    msg: 'hello',
+  });
+  assert.equal(istioTime(new Date(0)), '1970-01-01T00:00:00.000000Z');
+});
+
+test('plugin_log_level: debug shows debug; none silences; forwarding keeps emitted records only', () => {
+  const lines: string[] = [];
+  const logging = createPluginLogging((line) => lines.push(line));
+  logging.logger.debug('hidden');
+  logging.setLevel('debug');
+  logging.startForwarding();
+  logging.logger.debug('shown');
+  logging.setLevel('none');
+  logging.logger.error('silenced');
+  assert.deepEqual(
+    lines.map((line) => (JSON.parse(line) as { msg: string }).msg),
+    ['shown'],
+  );
+  assert.equal(logging.takeForwardRecords().length, 1);
+  assert.deepEqual(logging.takeForwardRecords(), []);
+});
+
+test('forwardLogs POSTs a JSON array of encoded records to /log', async () => {
+  const received: string[] = [];
+  const { socket, server } = await unixServer('log.sock', (req, body, res) => {
+    received.push(`${req.method ?? ''} ${req.url ?? ''} ${body}`);
+    res.end();
+  });
+  try {
+    await forwardLogs(socket, ['{"msg":"a"}', '{"msg":"b"}'], 1000);
+    assert.deepEqual(received, ['POST /log ["{\\"msg\\":\\"a\\"}","{\\"msg\\":\\"b\\"}"]']);
+  } finally {
+    await close(server);
+  }
+});
+
+test('forwardLogs never fails and never waits past its timeout', async () => {
+  await forwardLogs(path.join(dir, 'missing.sock'), ['{}'], 1000);
+  const { socket, server } = await unixServer('hung.sock', () => {
+    // never answers
+  });
+  try {
+    const started = performance.now();
+    await forwardLogs(socket, ['{}'], 100);
+    assert.ok(performance.now() - started < 1000);
+  } finally {
+    await close(server);
+  }
+});
+
+test('postCniEvent: 200 resolves; non-200 rejects with upstream text; missing socket rejects', async () => {
+  let status = 200;
+  const bodies: string[] = [];
+  const { socket, server } = await unixServer('pluginevent.sock', (req, body, res) => {
+    bodies.push(`${req.url ?? ''} ${req.headers['content-type'] ?? ''} ${body}`);
+    res.statusCode = status;
+    res.end(status === 200 ? '' : 'agent says no');
+  });
+  try {
+    await postCniEvent(socket, '{"PodName":"p"}');
+    assert.deepEqual(bodies, ['/cmdadd application/json {"PodName":"p"}']);
+    status = 500;
+    await assert.rejects(postCniEvent(socket, '{}'), {
+      message: 'unable to push CNI event (status code 500): agent says no',
+    });
+  } finally {
+    await close(server);
+  }
+  await assert.rejects(postCniEvent(path.join(dir, 'nope.sock'), '{}'), /ENOENT/);
+});
