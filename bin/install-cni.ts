@@ -11,7 +11,7 @@ import { createAgentLogging, type AgentLogging } from '../src/log/agent-logger.t
 import type { RepairHandle } from '../src/repair/controller.ts';
 import { createNodeFs } from '../src/sys/fs.ts';
 import { startHealthServer, startMetricsServer, type RunningServer } from '../src/sys/http-servers.ts';
-import { startLogSink, type LogSink } from '../src/sys/log-sink.ts';
+import { addOutcomeOf, startLogSink, type LogSink } from '../src/sys/log-sink.ts';
 import { PrometheusMetrics } from '../src/sys/metrics.ts';
 import { watchDirectory } from '../src/sys/watch.ts';
 import { VERSION } from '../src/version.ts';
@@ -129,8 +129,8 @@ async function runAgent(config: AgentConfig): Promise<number> {
         (records) => {
           logs.relay(records);
           for (const record of records) {
-            const outcome = record.labels['add_outcome'];
-            if (typeof outcome === 'string') {
+            const outcome = addOutcomeOf(record);
+            if (outcome !== undefined) {
               metrics.increment('istio_cni_plugin_adds_total', 'CNI ADD outcomes reported by the plugin.', {
                 outcome,
               });

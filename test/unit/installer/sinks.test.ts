@@ -2,7 +2,7 @@
 // tests because they are the agent's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseLogBody } from '../../../src/sys/log-sink.ts';
+import { addOutcomeOf, parseLogBody } from '../../../src/sys/log-sink.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { createAgentLogging } from '../../../src/log/agent-logger.ts';
 
@@ -82,4 +82,17 @@ test('Prometheus text exposition', () => {
       '',
     ].join('\n'),
   );
+});
+
+test('ADD outcomes from plugin records', () => {
+  const r = (msg: string, labels: Record<string, unknown> = {}) => ({
+    level: 'info' as const,
+    time: 't',
+    msg,
+    labels,
+  });
+  assert.equal(addOutcomeOf(r('anything', { add_outcome: 'failed' })), 'failed');
+  assert.equal(addOutcomeOf(r('skipping: excluded namespace')), 'skipped');
+  assert.equal(addOutcomeOf(r('redirect rules programmed (ipv6: false)')), 'redirected');
+  assert.equal(addOutcomeOf(r('pod lookup attempt 1 failed')), undefined);
 });
