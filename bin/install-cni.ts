@@ -266,7 +266,17 @@ async function main(): Promise<void> {
   program.action(() => {
     mode = 'agent';
   });
-  await program.parseAsync(process.argv);
+  // Go bool flags never consume the next argument: `--log_as_json uninstall` is the flag plus a subcommand.
+  const boolFlags = new Set([
+    ...SETTINGS.filter((setting) => setting.kind === 'bool' && !setting.envOnly).map(
+      (setting) => `--${setting.flag}`,
+    ),
+    '--log_as_json',
+  ]);
+  await program.parseAsync(
+    args.map((arg) => (boolFlags.has(arg) ? `${arg}=true` : arg)),
+    { from: 'user' },
+  );
   if (mode === 'version') {
     process.stdout.write(`${VERSION}\n`);
     return;
