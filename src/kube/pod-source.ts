@@ -209,8 +209,10 @@ export class HttpsPodSource implements PodSource {
         const tls =
           typeof error.code === 'string' &&
           /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/.test(error.code);
+        const detail =
+          error.name === 'AbortError' ? 'no answer before the lookup deadline' : errorMessage(error);
         finish(
-          new KubeError(`${what}: ${errorMessage(error)}`, {
+          new KubeError(`${what}: ${detail}`, {
             // A certificate the CA does not verify needs an operator (or a rewritten kubeconfig): not retryable.
             retryable: !tls,
             cause: error,

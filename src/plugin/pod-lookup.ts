@@ -39,7 +39,8 @@ export async function lookupPod(
   for (let attempt = 1; ; attempt += 1) {
     let error: KubeError;
     try {
-      return await source.getPod(namespace, name);
+      // The attempt may not outlive the overall deadline (the source's own per-request timeout also applies).
+      return await source.getPod(namespace, name, AbortSignal.timeout(Math.max(1, deadline - clock.now())));
     } catch (caught) {
       error =
         caught instanceof KubeError
