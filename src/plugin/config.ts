@@ -19,7 +19,7 @@ export const PluginConfigSchema = z.looseObject({
   native_nftables: optionalBool,
   enable_ambient_detection_retry: optionalBool,
   /** Ours: overall pod-lookup deadline, written by the agent only when POD_LOOKUP_DEADLINE_SECONDS is set. */
-  pod_lookup_deadline_seconds: z.optional(z.nullable(z.number().check(z.positive(), z.lte(600)))),
+  pod_lookup_deadline_seconds: z.optional(z.nullable(z.number().check(z.positive()))),
 });
 
 export type PluginLogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'none';
