@@ -255,6 +255,9 @@ export class Installer {
       try {
         const handle = this.#deps.watchDir(watched, onChange, (error) => this.#die(error, watched));
         this.#watches.set(key, { handle, ino: info.ino, watched });
+        // Changes made before this watch existed (or queued on a watch just closed) produced no event for it:
+        // validate again now that the watch is in place.
+        this.#markDirty('all');
       } catch (error) {
         if (fsCode(error) === 'ENOENT') {
           this.#markDirty('all');

@@ -509,3 +509,20 @@ test('fight detection: repeated rewrites by another agent → one warning naming
     await running.stop();
   }
 });
+
+test('net dir deleted and recreated: the watch follows it and the entry comes back', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+    rmSync(tree.net, { recursive: true });
+    await until(tree.root, () => !running.installer.state.ready);
+    mkdirSync(tree.net);
+    writeFileSync(file, CALICO);
+    await until(tree.root, () => hasIstio(file) && running.installer.state.ready);
+  } finally {
+    await running.stop();
+  }
+});
