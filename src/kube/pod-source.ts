@@ -7,6 +7,9 @@ import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { AppError, KubeError, errorMessage } from '../errors.ts';
 
+/** Error codes of certificate/TLS failures: an operator must act, retrying will not help. */
+const TLS_ERROR = /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/;
+
 export interface KubeconfigCredentials {
   /** e.g. https://10.96.0.1:443 */
   readonly server: string;
@@ -206,9 +209,7 @@ export class HttpsPodSource implements PodSource {
         req.destroy();
       }, this.#options.requestTimeoutMs);
       req.on('error', (error: NodeJS.ErrnoException) => {
-        const tls =
-          typeof error.code === 'string' &&
-          /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/.test(error.code);
+        const tls = typeof error.code === 'string' && TLS_ERROR.test(error.code);
         const detail =
           error.name === 'AbortError' ? 'no answer before the lookup deadline' : errorMessage(error);
         finish(
@@ -228,11 +229,93 @@ export class HttpsPodSource implements PodSource {
   }
 }
 
+interface BunFetchInit extends RequestInit {
+  /** Bun's per-request TLS options (not in the standard RequestInit). */
+  readonly tls?: { readonly ca?: string; readonly rejectUnauthorized?: boolean };
+}
+
+/** The same GET through Bun's native fetch, used when the plugin runs as the bun-compiled executable: node:https
+ * costs ≈7 ms more per process there (runtime-measurements.md), and Bun's fetch takes a per-request CA. */
+export class BunFetchPodSource implements PodSource {
+  readonly #credentials: KubeconfigCredentials;
+  readonly #options: HttpsPodSourceOptions;
+
+  constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
+    this.#credentials = credentials;
+    this.#options = options;
+  }
+
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
+    return this.#get(
+      `get pod ${namespace}/${name}`,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+      signal,
+    );
+  }
+
+  getNamespace(name: string): Promise<unknown> {
+    return this.#get(`get namespace ${name}`, `/api/v1/namespaces/${encodeURIComponent(name)}`);
+  }
+
+  async #get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
+    const base = this.#credentials.server.replace(/\/+$/, '');
+    const timeout = AbortSignal.timeout(this.#options.requestTimeoutMs);
+    const init: BunFetchInit = {
+      method: 'GET',
+      headers: {
+        Accept: 'application/json',
+        Authorization: `Bearer ${this.#credentials.token}`,
+        'User-Agent': this.#options.userAgent,
+      },
+      signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+      tls: {
+        ...(this.#credentials.caPem === undefined ? {} : { ca: this.#credentials.caPem }),
+        rejectUnauthorized: !this.#credentials.insecureSkipTlsVerify,
+      },
+    };
+    let response: Response;
+    let body: string;
+    try {
+      response = await fetch(`${base}${apiPath}`, init);
+      body = await response.text();
+    } catch (error) {
+      const rawCode = (error as { code?: unknown }).code;
+      const code = typeof rawCode === 'string' ? rawCode : '';
+      const name = (error as { name?: unknown }).name;
+      if (name === 'TimeoutError' || name === 'AbortError') {
+        const detail = timeout.aborted
+          ? `no answer within ${this.#options.requestTimeoutMs} ms`
+          : 'no answer before the lookup deadline';
+        throw new KubeError(`${what}: ${detail}`, { retryable: true, cause: error });
+      }
+      throw new KubeError(`${what}: ${errorMessage(error)}`, {
+        retryable: !TLS_ERROR.test(code),
+        cause: error,
+      });
+    }
+    if (response.status !== 200) {
+      throw new KubeError(statusMessage(response.status, body, what), {
+        status: response.status,
+        retryable: isRetryableStatus(response.status),
+      });
+    }
+    try {
+      return JSON.parse(body);
+    } catch (error) {
+      throw new KubeError(`${what}: response is not JSON`, { status: 200, retryable: true, cause: error });
+    }
+  }
+
+  close(): void {
+    // Bun pools fetch connections itself; nothing keeps the process alive.
+  }
+}
+
 /** Reads `<run dir>/istio-cni-kubeconfig` and builds the source. Throws AppError 'KUBECONFIG_INVALID'. */
 export async function createHttpsPodSource(
   kubeconfigPath: string,
   options: HttpsPodSourceOptions,
-): Promise<HttpsPodSource> {
+): Promise<PodSource> {
   let text: string;
   try {
     text = await readFile(kubeconfigPath, 'utf8');
@@ -245,5 +328,8 @@ export async function createHttpsPodSource(
       },
     );
   }
-  return new HttpsPodSource(parsePluginKubeconfig(text), options);
+  const credentials = parsePluginKubeconfig(text);
+  return 'Bun' in globalThis
+    ? new BunFetchPodSource(credentials, options)
+    : new HttpsPodSource(credentials, options);
 }

@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import os from 'node:os';
@@ -44,15 +44,15 @@ let pair: PodPair;
 let runDir: string;
 let kubeconfig: string;
 
-function writeKubeconfig(token: string): void {
-  const ca = Buffer.from(api.caPem).toString('base64');
+function writeKubeconfig(token: string, tls: { caPem?: string; insecure?: boolean } = {}): void {
+  const ca = Buffer.from(tls.caPem ?? api.caPem).toString('base64');
   writeFileSync(
     kubeconfig,
     [
       'apiVersion: v1',
       'clusters:',
       '- cluster:',
-      `    certificate-authority-data: ${ca}`,
+      tls.insecure === true ? '    insecure-skip-tls-verify: true' : `    certificate-authority-data: ${ca}`,
       `    server: ${api.url}`,
       '  name: local',
       'contexts:',
@@ -296,4 +296,28 @@ test('meshed pod whose netns is gone → ADD fails (999) naming the problem, not
   const error = assertOnlyJson(result);
   assert.equal(error['code'], 999);
   assert.match(String(error['msg']), /ia-gone-000/);
+});
+
+test('TLS: insecure-skip-tls-verify works; a CA that does not sign the server fails 999 without retries', async () => {
+  api.upsertPod(sidecarPod('app-4', { 'sidecar.istio.io/inject': 'false' }));
+  try {
+    writeKubeconfig(api.token, { insecure: true });
+    const insecure = await runPlugin(env('ADD', 'app-4'), netconf());
+    assert.equal(insecure.exitCode, 0, insecure.stdout);
+
+    const foreignCa = readFileSync(
+      path.join(ROOT, '../shared/conformance/istio-install-testdata/kube-ca.crt'),
+      'utf8',
+    );
+    writeKubeconfig(api.token, { caPem: foreignCa });
+    const before = api.requests.length;
+    const started = Date.now();
+    const wrongCa = await runPlugin(env('ADD', 'app-4'), netconf());
+    assert.equal(wrongCa.exitCode, 1);
+    assert.equal(assertOnlyJson(wrongCa)['code'], 999);
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(api.requests.length, before);
+  } finally {
+    writeKubeconfig(api.token);
+  }
 });
