@@ -100,7 +100,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     return { isAmbient: false };
   }
 
-  async function add(args: CmdArgs): Promise<string> {
+  async function addSteps(args: CmdArgs): Promise<string> {
     let config: PluginConfig;
     let output: string;
     let ips: readonly ResultIp[] | undefined;
@@ -132,7 +132,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     });
     const early = decideBeforeLookup(k8sArgs, config);
     if (early.action === 'skip') {
-      logger.info(`skipping: ${early.reason}`);
+      logger.info({ add_outcome: 'skipped' }, `skipping: ${early.reason}`);
       return output;
     }
     const policy = policyFor(config, basePolicy);
@@ -170,7 +170,10 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
               { cause: error },
             );
           }
-          logger.info('pod is enabled for ambient: sent the add event to the node agent');
+          logger.info(
+            { add_outcome: 'ambient' },
+            'pod is enabled for ambient: sent the add event to the node agent',
+          );
           return output;
         }
       }
@@ -190,7 +193,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     }
     const decision = decideForPod(pod);
     if (decision.action === 'skip') {
-      logger.info(`skipping: ${decision.reason}`);
+      logger.info({ add_outcome: 'skipped' }, `skipping: ${decision.reason}`);
       return output;
     }
     const { config: capture, warnings } = captureConfigFromPodWithWarnings(pod, deps.env);
@@ -204,9 +207,23 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
       { exec: deps.exec, logger },
     );
     logger.info(
+      { add_outcome: 'redirected' },
       `redirect rules ${outcome.changed ? 'programmed' : 'already present'} (ipv6: ${outcome.ipv6})`,
     );
     return output;
+  }
+
+  async function add(args: CmdArgs): Promise<string> {
+    try {
+      return await addSteps(args);
+    } catch (error) {
+      // Also in the logs (stderr, log.sock): the agent counts ADD outcomes from these records.
+      deps.logging.logger.error(
+        { add_outcome: 'failed', containerID: args.containerId, netns: args.netns },
+        `ADD failed: ${errorMessage(error)}`,
+      );
+      throw error;
+    }
   }
 
   return {

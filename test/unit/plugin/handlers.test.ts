@@ -340,3 +340,17 @@ test('DEL and CHECK succeed with no side effects, DEL even without a netns', asy
   }
   assert.deepEqual(deps.opened, []);
 });
+
+test('records carry add_outcome for the agent metrics: skipped, redirected, failed', async () => {
+  const outcomes = async (deps: FakePluginDeps, env = cniEnv('ADD')) => {
+    await add(deps, netconf(), env);
+    return deps.logLines
+      .map((line) => (JSON.parse(line) as { add_outcome?: string }).add_outcome)
+      .filter((outcome) => outcome !== undefined);
+  };
+  assert.deepEqual(await outcomes(fakePluginDeps({ source: new ScriptedPodSource([pod()]) })), [
+    'redirected',
+  ]);
+  assert.deepEqual(await outcomes(fakePluginDeps(), cniEnv('ADD', { CNI_ARGS: '' })), ['skipped']);
+  assert.deepEqual(await outcomes(fakePluginDeps({ source: new Error('no kubeconfig') })), ['failed']);
+});
