@@ -35,6 +35,9 @@ function runPlugin(env: Record<string, string>, stdin: string): Promise<PluginRu
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
+    child.stdin.on('error', () => {
+      // EPIPE when the plugin stops reading an oversized stdin.
+    });
     child.stdin.end(stdin);
   });
 }
@@ -320,4 +323,20 @@ test('TLS: insecure-skip-tls-verify works; a CA that does not sign the server fa
   } finally {
     writeKubeconfig(api.token);
   }
+});
+
+test('huge stdin: a 3 MiB netconf still works; above the 4 MiB limit → code 5, nothing else on stdout', async () => {
+  const big = await runPlugin(
+    env('ADD', 'x', { CNI_ARGS: '' }),
+    netconf({ padding: 'x'.repeat(3 * 1024 * 1024) }),
+  );
+  assert.equal(big.exitCode, 0, big.stdout.slice(0, 200));
+  const huge = await runPlugin(
+    env('ADD', 'x', { CNI_ARGS: '' }),
+    netconf({ padding: 'x'.repeat(5 * 1024 * 1024) }),
+  );
+  assert.equal(huge.exitCode, 1);
+  const error = assertOnlyJson(huge);
+  assert.equal(error['code'], 5);
+  assert.match(String(error['msg']), /larger than 4194304 bytes/);
 });
