@@ -142,7 +142,11 @@ async function natRules(): Promise<string> {
 
 before(async () => {
   if (!existsSync(PLUGIN)) {
-    const build = await run(['node_modules/.bin/node', path.join(ROOT, 'scripts/build.ts'), 'plugin']);
+    const build = await run([
+      path.join(ROOT, 'node_modules/.bin/node'),
+      path.join(ROOT, 'scripts/build.ts'),
+      'plugin',
+    ]);
     assert.equal(build.exitCode, 0, build.stderr);
   }
   api = await startKubeApiServer();
