@@ -1,7 +1,7 @@
 // The CNI plugin executable (contract.md "istio-cni"): composition only — build the real process, run one
 // dispatch, set the exit code (never process.exit(): let stdout/log writes finish). The ADD machinery (pino, zod,
 // the rule engine) and the HTTPS client are loaded on first use (esbuild keeps dynamically imported modules lazy in
-// the bundle), so VERSION, DEL, CHECK, STATUS and GC start without them, and a pass-through ADD loads neither
+// the bundle), so VERSION, DEL, STATUS and GC start without them, and a pass-through ADD (or CHECK) loads neither
 // node:http(s), child_process nor the rule engine.
 import type { CniHandlers } from '../src/cni/dispatch.ts';
 import { dispatch } from '../src/cni/dispatch.ts';
@@ -30,6 +30,8 @@ async function loadHandlers(): Promise<CniHandlers> {
     },
     applyCaptureRules: async (config, target, deps) =>
       (await import('../src/rules/apply.ts')).applyCaptureRules(config, target, deps),
+    checkCaptureRules: async (config, target, deps) =>
+      (await import('../src/rules/apply.ts')).checkCaptureRules(config, target, deps),
     logging: {
       logger: logging.logger,
       setLevel: logging.setLevel,
@@ -57,9 +59,10 @@ async function loadHandlers(): Promise<CniHandlers> {
 
 const handlers: CniHandlers = {
   add: async (args) => (await loadHandlers()).add(args),
-  // Upstream's DEL, CHECK, STATUS and GC do nothing: answer without loading anything.
+  // CHECK runs ADD's decision flow and verifies the rules of a meshed pod.
+  check: async (args) => (await loadHandlers()).check(args),
+  // Upstream's DEL, STATUS and GC do nothing: answer without loading anything.
   del: () => Promise.resolve(),
-  check: () => Promise.resolve(),
   status: () => Promise.resolve(),
   gc: () => Promise.resolve(),
 };

@@ -1,5 +1,6 @@
 // The plugin's CNI handlers (behaviour §2.5, style-anchors §D4). `add` follows upstream's order; everything that
-// costs time (kubeconfig read, TLS, rule programming) happens only once a pod really has to be looked up.
+// costs time (kubeconfig read, TLS, rule programming) happens only once a pod really has to be looked up. `check`
+// runs the same decision flow and, for a pod that must be meshed, verifies the rules instead of applying them.
 import type { Logger } from 'pino';
 import type { CmdArgs, CniHandlers } from '../cni/dispatch.ts';
 import { parseCniArgs } from '../cni/cni-args.ts';
@@ -43,6 +44,8 @@ export interface PluginDeps {
   /** Reads the kubeconfig and builds the pod source; throws when it is missing or invalid. */
   openPodSource(kubeconfigPath: string, requestTimeoutMs: number): Promise<PodSourceHandle>;
   applyCaptureRules(config: CaptureConfig, target: RuleTarget, deps: ApplyDeps): Promise<ApplyOutcome>;
+  /** CHECK: rejects (AppError 'RULES_INVALID') when the netns does not hold exactly the expected rules. */
+  checkCaptureRules(config: CaptureConfig, target: RuleTarget, deps: ApplyDeps): Promise<void>;
   /** Ambient: POST the add event to `<run dir>/pluginevent.sock` (rejects on transport error or non-200). */
   postCniEvent(socketPath: string, body: string): Promise<void>;
   readonly lookupPolicy?: LookupPolicy;
@@ -100,7 +103,14 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     return { isAmbient: false };
   }
 
-  async function addSteps(args: CmdArgs): Promise<string> {
+  /**
+   * ADD and CHECK share the decision flow (same skips, same lookup, same parameters). ADD applies the rules and
+   * posts the ambient event; CHECK verifies the rules and posts nothing. Only ADD's records carry `add_outcome`
+   * (the agent counts ADD outcomes from them).
+   */
+  async function steps(args: CmdArgs, mode: 'add' | 'check'): Promise<string> {
+    const outcome = (label: 'skipped' | 'redirected' | 'ambient'): { add_outcome?: string } =>
+      mode === 'add' ? { add_outcome: label } : {};
     let config: PluginConfig;
     let output: string;
     let ips: readonly ResultIp[] | undefined;
@@ -132,7 +142,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     });
     const early = decideBeforeLookup(k8sArgs, config);
     if (early.action === 'skip') {
-      logger.info({ add_outcome: 'skipped' }, `skipping: ${early.reason}`);
+      logger.info(outcome('skipped'), `skipping: ${early.reason}`);
       return output;
     }
     const policy = policyFor(config, basePolicy);
@@ -157,6 +167,10 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
           k8sArgs.K8S_POD_NAME,
           logger,
         );
+        if (ambient.isAmbient && mode === 'check') {
+          logger.info('pod is enabled for ambient: no redirect rules to check in its netns');
+          return output;
+        }
         if (ambient.isAmbient) {
           const body = JSON.stringify(
             cniAddEvent(args.netns, k8sArgs.K8S_POD_NAME, k8sArgs.K8S_POD_NAMESPACE, ips),
@@ -170,10 +184,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
               { cause: error },
             );
           }
-          logger.info(
-            { add_outcome: 'ambient' },
-            'pod is enabled for ambient: sent the add event to the node agent',
-          );
+          logger.info(outcome('ambient'), 'pod is enabled for ambient: sent the add event to the node agent');
           return output;
         }
       }
@@ -193,29 +204,32 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     }
     const decision = decideForPod(pod);
     if (decision.action === 'skip') {
-      logger.info({ add_outcome: 'skipped' }, `skipping: ${decision.reason}`);
+      logger.info(outcome('skipped'), `skipping: ${decision.reason}`);
       return output;
     }
     const { config: capture, warnings } = captureConfigFromPodWithWarnings(pod, deps.env);
     for (const warning of warnings) logger.warn(warning);
+    const target: RuleTarget = {
+      netns: args.netns,
+      backend: config.nativeNftables ? 'nftables' : 'iptables',
+    };
+    if (mode === 'check') {
+      await deps.checkCaptureRules(capture, target, { exec: deps.exec, logger });
+      logger.info(`redirect rules for ${pod.name} are present (${target.backend})`);
+      return output;
+    }
+    logger.info(`============= Start ${target.backend} configuration for ${pod.name}`);
+    const applied = await deps.applyCaptureRules(capture, target, { exec: deps.exec, logger });
     logger.info(
-      `============= Start ${config.nativeNftables ? 'nftables' : 'iptables'} configuration for ${pod.name}`,
-    );
-    const outcome = await deps.applyCaptureRules(
-      capture,
-      { netns: args.netns, backend: config.nativeNftables ? 'nftables' : 'iptables' },
-      { exec: deps.exec, logger },
-    );
-    logger.info(
-      { add_outcome: 'redirected' },
-      `redirect rules ${outcome.changed ? 'programmed' : 'already present'} (ipv6: ${outcome.ipv6})`,
+      outcome('redirected'),
+      `redirect rules ${applied.changed ? 'programmed' : 'already present'} (ipv6: ${applied.ipv6})`,
     );
     return output;
   }
 
   async function add(args: CmdArgs): Promise<string> {
     try {
-      return await addSteps(args);
+      return await steps(args, 'add');
     } catch (error) {
       // Also in the logs (stderr, log.sock): the agent counts ADD outcomes from these records.
       deps.logging.logger.error(
@@ -231,8 +245,18 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     // No cleanup on DEL: the netns is being destroyed with its rules (upstream). Idempotent, and it succeeds when
     // the netns is already gone.
     del: () => Promise.resolve(),
-    // Upstream's CHECK is a no-op success.
-    check: () => Promise.resolve(),
+    // Upstream's CHECK is a no-op success; ours verifies the rules of a pod that must be meshed.
+    async check(args: CmdArgs): Promise<void> {
+      try {
+        await steps(args, 'check');
+      } catch (error) {
+        deps.logging.logger.error(
+          { containerID: args.containerId, netns: args.netns },
+          `CHECK failed: ${errorMessage(error)}`,
+        );
+        throw error;
+      }
+    },
     status: () => Promise.resolve(),
     gc: () => Promise.resolve(),
   };

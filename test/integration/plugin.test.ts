@@ -196,14 +196,50 @@ test('sidecar pod: ADD programs the netns, passes prevResult through; a second A
   assert.equal(await natRules(), rules);
 });
 
-test('DEL succeeds twice, also when the netns is gone; CHECK succeeds', async () => {
+test('CHECK after the meshed ADD succeeds with no output', async () => {
+  const check = await runPlugin(env('CHECK', 'app-1'), netconf());
+  assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+  assert.equal(check.stdout, '');
+});
+
+test('CHECK fails (999, CNI error on stdout) on a netns without the rules and after a flush; a re-ADD restores', async () => {
+  // The peer netns never had any rules.
+  const fresh = await runPlugin(env('CHECK', 'app-1', { CNI_NETNS: pair.peer.path }), netconf());
+  assert.equal(fresh.exitCode, 1, fresh.stdout);
+  const freshError = assertOnlyJson(fresh);
+  assert.equal(freshError['code'], 999);
+  assert.equal(freshError['details'], 'RULES_INVALID');
+  assert.match(String(freshError['msg']), /not as expected/);
+
+  const before = await natRules();
+  for (const argv of [
+    ['iptables-nft', '-t', 'nat', '-F'],
+    ['iptables-nft', '-t', 'nat', '-X'],
+  ]) {
+    const flushed = await runIn(pair.pod.path, argv);
+    assert.equal(flushed.exitCode, 0, flushed.stderr);
+  }
+  assert.equal(await natRules(), '');
+  const check = await runPlugin(env('CHECK', 'app-1'), netconf());
+  assert.equal(check.exitCode, 1, check.stdout);
+  const error = assertOnlyJson(check);
+  assert.equal(error['code'], 999);
+  assert.match(String(error['msg']), /not as expected/);
+  assert.match(check.stderr, /CHECK failed/);
+
+  const readd = await runPlugin(env('ADD', 'app-1'), netconf());
+  assert.equal(readd.exitCode, 0, readd.stdout);
+  assert.equal(await natRules(), before);
+  const again = await runPlugin(env('CHECK', 'app-1'), netconf());
+  assert.equal(again.exitCode, 0, again.stdout);
+});
+
+test('DEL succeeds twice, also when the netns is gone', async () => {
   for (const extra of [{}, {}, { CNI_NETNS: '/var/run/netns/ia-gone-000' }, { CNI_NETNS: '' }]) {
     const result = await runPlugin(env('DEL', 'app-1', extra), netconf());
     assert.equal(result.exitCode, 0, result.stdout);
     assert.equal(result.stdout, '');
   }
-  const check = await runPlugin(env('CHECK', 'app-1'), netconf());
-  assert.equal(check.exitCode, 0, check.stdout);
 });
 
 test('pod missing from the API → code 11 within the configured deadline; no rules for it', async () => {

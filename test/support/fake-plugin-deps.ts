@@ -56,6 +56,7 @@ export class ScriptedPodSource implements PodSourceHandle {
 
 export interface FakePluginDeps extends PluginDeps {
   readonly applied: { config: CaptureConfig; target: RuleTarget }[];
+  readonly checked: { config: CaptureConfig; target: RuleTarget }[];
   readonly opened: string[];
   readonly logLines: string[];
   readonly levels: PluginLogLevel[];
@@ -70,12 +71,15 @@ export function fakePluginDeps(
     source?: ScriptedPodSource | Error;
     env?: Record<string, string | undefined>;
     applyResult?: ApplyOutcome | Error;
+    /** What checkCaptureRules rejects with (it resolves by default). */
+    checkResult?: Error;
     eventResult?: Error;
   } = {},
 ): FakePluginDeps {
   const logLines: string[] = [];
   const logging = createPluginLogging((line) => logLines.push(line));
   const applied: { config: CaptureConfig; target: RuleTarget }[] = [];
+  const checked: { config: CaptureConfig; target: RuleTarget }[] = [];
   const opened: string[] = [];
   const levels: PluginLogLevel[] = [];
   const forwardingDirs: string[] = [];
@@ -90,6 +94,7 @@ export function fakePluginDeps(
     clock: new FakeClock(),
     exec: new RecordingExec(),
     applied,
+    checked,
     opened,
     logLines,
     levels,
@@ -113,6 +118,10 @@ export function fakePluginDeps(
       applied.push({ config, target });
       const result = options.applyResult ?? { changed: true, ipv6: false };
       return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
+    },
+    checkCaptureRules: (config, target) => {
+      checked.push({ config, target });
+      return options.checkResult === undefined ? Promise.resolve() : Promise.reject(options.checkResult);
     },
   };
 }

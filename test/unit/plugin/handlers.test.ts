@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dispatch } from '../../../src/cni/dispatch.ts';
 import { createHandlers } from '../../../src/plugin/handlers.ts';
-import { KubeError } from '../../../src/errors.ts';
+import { AppError, KubeError } from '../../../src/errors.ts';
 import { cniEnv, fakeProcessIO } from '../../support/fake-process-io.ts';
 import { ScriptedPodSource, fakePluginDeps } from '../../support/fake-plugin-deps.ts';
 import type { FakePluginDeps } from '../../support/fake-plugin-deps.ts';
@@ -331,14 +331,108 @@ test('logs go to the logger (stderr), never stdout', async () => {
   );
 });
 
-test('DEL and CHECK succeed with no side effects, DEL even without a netns', async () => {
+test('DEL succeeds with no side effects, even without a netns', async () => {
   const deps = fakePluginDeps({ source: new Error('must not be used') });
-  for (const env of [cniEnv('DEL', { CNI_NETNS: '' }), cniEnv('DEL'), cniEnv('CHECK')]) {
+  for (const env of [cniEnv('DEL', { CNI_NETNS: '' }), cniEnv('DEL')]) {
     const io = fakeProcessIO(env, netconf());
     assert.equal(await dispatch(io, createHandlers(deps), 'about'), 0);
     assert.equal(io.stdout.join(''), '');
   }
   assert.deepEqual(deps.opened, []);
+});
+
+async function check(deps: FakePluginDeps, stdin = netconf(), env = cniEnv('CHECK')) {
+  const io = fakeProcessIO(env, stdin);
+  const exitCode = await dispatch(io, createHandlers(deps), 'about');
+  return { exitCode, stdout: io.stdout.join('') };
+}
+
+test('CHECK of a meshed pod verifies the rules with the ADD parameters, applies nothing, prints nothing', async () => {
+  const source = new ScriptedPodSource([pod()]);
+  const deps = fakePluginDeps({ source });
+  const result = await check(deps);
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.stdout, '');
+  assert.deepEqual(source.calls, ['default/app-1']);
+  assert.equal(source.closed, 1);
+  assert.deepEqual(deps.applied, []);
+  await add(deps);
+  assert.deepEqual(deps.checked, deps.applied);
+  // CHECK's records carry no add_outcome: the agent counts only ADDs.
+  const checkRecords = deps.logLines.slice(
+    0,
+    deps.logLines.findIndex((line) => line.includes('Start')),
+  );
+  assert.ok(checkRecords.some((line) => line.includes('are present')));
+  assert.ok(checkRecords.every((line) => !line.includes('add_outcome')));
+});
+
+test('CHECK with missing rules → 999 naming the difference, on stdout as a CNI error', async () => {
+  const deps = fakePluginDeps({
+    source: new ScriptedPodSource([pod()]),
+    checkResult: new AppError(
+      'RULES_INVALID',
+      'istio v4 rules are not as expected: chain ISTIO_OUTPUT missing',
+    ),
+  });
+  const result = await check(deps);
+  assert.equal(result.exitCode, 1);
+  assert.deepEqual(JSON.parse(result.stdout), {
+    code: 999,
+    msg: 'istio v4 rules are not as expected: chain ISTIO_OUTPUT missing',
+    details: 'RULES_INVALID',
+  });
+  assert.ok(deps.logLines.some((line) => line.includes('CHECK failed: istio v4 rules')));
+});
+
+test('CHECK skips like ADD: agent pod, non-Kubernetes, excluded namespace, unmeshed pod → success unchecked', async () => {
+  for (const cniArgs of [
+    'K8S_POD_NAMESPACE=istio-system;K8S_POD_NAME=istio-cni-node-x7k2p',
+    '',
+    'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns',
+  ]) {
+    const deps = fakePluginDeps({ source: new Error('kubeconfig missing') });
+    const result = await check(deps, netconf(), cniEnv('CHECK', { CNI_ARGS: cniArgs }));
+    assert.equal(result.exitCode, 0, result.stdout);
+    assert.deepEqual(deps.opened, []);
+    assert.deepEqual(deps.checked, []);
+  }
+  const unmeshed = fakePluginDeps({
+    source: new ScriptedPodSource([pod({ containers: [{ name: 'app' }] })]),
+  });
+  assert.equal((await check(unmeshed)).exitCode, 0);
+  assert.deepEqual(unmeshed.checked, []);
+});
+
+test('CHECK fails closed like ADD: lookup errors keep their codes; cniVersion below 0.4.0 is refused', async () => {
+  const unauthorized = fakePluginDeps({
+    source: new ScriptedPodSource([new KubeError('Unauthorized', { status: 401, retryable: false })]),
+  });
+  const denied = await check(unauthorized);
+  assert.equal(denied.exitCode, 1);
+  assert.equal((JSON.parse(denied.stdout) as { code: number }).code, 999);
+  const old = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+  const refused = await check(old, netconf({ cniVersion: '0.3.1', prevResult: undefined }));
+  assert.equal(refused.exitCode, 1);
+  assert.deepEqual(old.checked, []);
+});
+
+test('CHECK of an ambient pod posts no event and checks no rules', async () => {
+  const source = new ScriptedPodSource([
+    pod({ annotations: {}, labels: { 'istio.io/dataplane-mode': 'ambient' } }),
+  ]);
+  const deps = fakePluginDeps({ source });
+  const result = await check(
+    deps,
+    netconf({
+      ambient_enabled: true,
+      enablement_selectors: [{ podSelector: { matchLabels: { 'istio.io/dataplane-mode': 'ambient' } } }],
+    }),
+  );
+  assert.equal(result.exitCode, 0, result.stdout);
+  assert.deepEqual(deps.events, []);
+  assert.deepEqual(deps.checked, []);
+  assert.ok(deps.logLines.some((line) => line.includes('no redirect rules to check')));
 });
 
 test('records carry add_outcome for the agent metrics: skipped, redirected, failed', async () => {
