@@ -56,6 +56,40 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
     }
   }
 
+  /**
+   * Runs one action with upstream's event and metric bookkeeping: a Warning event saying what happened, the
+   * counter `{type, result}`, and the error handed back to the work queue for a retry. A pod that is already gone
+   * (404) needs no delete or label: that is done, not failed.
+   */
+  async function act(
+    pod: RepairPod,
+    action: {
+      type: 'repair' | 'delete' | 'label';
+      reason: string;
+      verb: string;
+      done: string;
+      failed: string;
+    },
+    run: () => Promise<void>,
+    logger: Logger,
+  ): Promise<void> {
+    logger.info(`pod detected as broken, ${action.verb}`);
+    try {
+      await run();
+    } catch (error) {
+      if (action.type !== 'repair' && error instanceof KubeError && error.status === 404) {
+        logger.info('pod already gone');
+        return;
+      }
+      const message = `pod detected as broken, but failed to ${action.failed}: ${errorMessage(error)}`;
+      await event(pod, action.reason, message, logger);
+      count(action.type, 'fail');
+      throw error;
+    }
+    await event(pod, action.reason, `pod detected as broken, ${action.done}`, logger);
+    count(action.type, 'success');
+  }
+
   async function repairPod(key: string, pod: RepairPod, logger: Logger): Promise<void> {
     const known = repaired.get(key);
     if (known === pod.uid) {
@@ -67,44 +101,26 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
       // while we missed the delete), so we repair it.
       logger.warn({ previousUid: known }, 'pod was recreated since it was repaired; repairing the new pod');
     }
-    logger.info('pod detected as broken, repairing in place');
-    try {
-      await deps.repairInPlace(pod);
-    } catch (error) {
-      await event(
-        pod,
-        'RepairBrokenPod',
-        `pod detected as broken, but failed to repair: ${errorMessage(error)}`,
-        logger,
-      );
-      count('repair', 'fail');
-      throw error;
-    }
+    const action = {
+      type: 'repair',
+      reason: 'RepairBrokenPod',
+      verb: 'repairing in place',
+      done: 'repaired in place',
+      failed: 'repair',
+    } as const;
+    await act(pod, action, () => deps.repairInPlace(pod), logger);
     repaired.set(key, pod.uid);
-    await event(pod, 'RepairBrokenPod', 'pod detected as broken, repaired in place', logger);
-    count('repair', 'success');
   }
 
-  async function deletePod(pod: RepairPod, logger: Logger): Promise<void> {
-    logger.info('pod detected as broken, deleting');
-    try {
-      await api.deletePod(ref(pod));
-    } catch (error) {
-      if (error instanceof KubeError && error.status === 404) {
-        logger.info('pod already gone');
-        return;
-      }
-      await event(
-        pod,
-        'DeleteBrokenPod',
-        `pod detected as broken, but failed to delete: ${errorMessage(error)}`,
-        logger,
-      );
-      count('delete', 'fail');
-      throw error;
-    }
-    await event(pod, 'DeleteBrokenPod', 'pod detected as broken, deleted', logger);
-    count('delete', 'success');
+  function deletePod(pod: RepairPod, logger: Logger): Promise<void> {
+    const action = {
+      type: 'delete',
+      reason: 'DeleteBrokenPod',
+      verb: 'deleting',
+      done: 'deleted',
+      failed: 'delete',
+    } as const;
+    return act(pod, action, () => api.deletePod(ref(pod)), logger);
   }
 
   async function labelPod(pod: RepairPod, logger: Logger): Promise<void> {
@@ -112,25 +128,15 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
       count('label', 'skip');
       return;
     }
-    logger.info('pod detected as broken, adding label');
-    try {
-      await api.labelPod(ref(pod), { [settings.brokenPodLabelKey]: settings.brokenPodLabelValue });
-    } catch (error) {
-      if (error instanceof KubeError && error.status === 404) {
-        logger.info('pod already gone');
-        return;
-      }
-      await event(
-        pod,
-        'LabelBrokenPod',
-        `pod detected as broken, but failed to label: ${errorMessage(error)}`,
-        logger,
-      );
-      count('label', 'fail');
-      throw error;
-    }
-    await event(pod, 'LabelBrokenPod', 'pod detected as broken, labeled', logger);
-    count('label', 'success');
+    const action = {
+      type: 'label',
+      reason: 'LabelBrokenPod',
+      verb: 'adding label',
+      done: 'labeled',
+      failed: 'label',
+    } as const;
+    const labels = { [settings.brokenPodLabelKey]: settings.brokenPodLabelValue };
+    await act(pod, action, () => api.labelPod(ref(pod), labels), logger);
   }
 
   return {
