@@ -1,8 +1,7 @@
 // Host file-system adapter (style-anchors §D2): atomic writes and copies for files other processes read
 // (kubelet/containerd read net.d; the runtime execs the plugin binary).
 import { constants, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { copyFile, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { AgentFs, DirEntry, FileStat } from '../installer/fs-port.ts';
@@ -37,20 +36,24 @@ function toStat(info: Stats): FileStat {
   };
 }
 
-/** Returns the written file's stat (taken before the rename, so it describes our file even if another process
- * replaces the target right after). */
-async function writeVia(
+/**
+ * Atomic replace: `createTemp` fills a new `<target>.tmp.<random>` (created exclusively, never the target
+ * itself, so a running binary is never written to — ETXTBSY), then chmod, fsync, rename over the target, fsync
+ * the directory. Returns the written file's stat, taken before the rename, so it describes our file even if
+ * another process replaces the target right after. The temp file never survives a failure.
+ */
+async function replaceAtomically(
   target: string,
   mode: number,
-  fill: (fd: FileHandle) => Promise<void>,
+  createTemp: (temp: string) => Promise<void>,
 ): Promise<FileStat> {
   const temp = tempPathFor(target);
   let written: FileStat;
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode & 0o7777);
   try {
+    await createTemp(temp);
+    const handle = await open(temp, constants.O_RDWR);
     try {
       await handle.chmod(mode & 0o7777);
-      await fill(handle);
       await handle.sync();
       written = toStat(await handle.stat());
     } finally {
@@ -88,34 +91,16 @@ export function createNodeFs(): AgentFs {
     async readBytes(file) {
       return new Uint8Array(await readFile(file));
     },
-    async writeFileAtomic(target, data, mode) {
-      return writeVia(target, mode, async (handle) => {
-        await handle.writeFile(data);
-      });
+    writeFileAtomic(target, data, mode) {
+      // Created with the final mode (minus umask) so a token is never readable by others, not even briefly.
+      return replaceAtomically(target, mode, (temp) =>
+        writeFile(temp, data, { flag: 'wx', mode: mode & 0o7777 }),
+      );
     },
     async copyFileAtomic(source, target) {
-      // Kernel-side copy (copy_file_range) into the temp file, then the same chmod/fsync/rename as writes; the
-      // target itself is never opened, so a running binary is never written to (ETXTBSY).
+      // Kernel-side copy (copy_file_range): the 100 MiB plugin never passes through the agent's heap.
       const info = await stat(source);
-      const temp = tempPathFor(target);
-      let written: FileStat;
-      try {
-        await copyFile(source, temp, constants.COPYFILE_EXCL);
-        const handle = await open(temp, constants.O_RDWR);
-        try {
-          await handle.chmod(info.mode & 0o7777);
-          await handle.sync();
-          written = toStat(await handle.stat());
-        } finally {
-          await handle.close();
-        }
-        await rename(temp, target);
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw error;
-      }
-      await fsyncDir(path.dirname(target));
-      return written;
+      return replaceAtomically(target, info.mode, (temp) => copyFile(source, temp, constants.COPYFILE_EXCL));
     },
     async remove(file) {
       try {
