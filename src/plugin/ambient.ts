@@ -3,23 +3,28 @@
 import * as z from 'zod/mini';
 import type { ResultIp } from '../cni/result.ts';
 
-const RequirementSchema = z.object({
-  key: z.string(),
-  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-  values: z.optional(z.nullable(z.array(z.string()))),
-});
-const LabelSelectorSchema = z.optional(
-  z.nullable(
-    z.looseObject({
-      matchLabels: z.optional(z.nullable(z.record(z.string(), z.string()))),
-      matchExpressions: z.optional(z.nullable(z.array(RequirementSchema))),
-    }),
-  ),
-);
-const SelectorPairSchema = z.looseObject({
-  podSelector: LabelSelectorSchema,
-  namespaceSelector: LabelSelectorSchema,
-});
+// Built on first use (only an ambient-enabled ADD compiles selectors): zod schema construction costs start-up time.
+function buildSelectorPairSchema() {
+  const RequirementSchema = z.object({
+    key: z.string(),
+    operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+    values: z.optional(z.nullable(z.array(z.string()))),
+  });
+  const LabelSelectorSchema = z.optional(
+    z.nullable(
+      z.looseObject({
+        matchLabels: z.optional(z.nullable(z.record(z.string(), z.string()))),
+        matchExpressions: z.optional(z.nullable(z.array(RequirementSchema))),
+      }),
+    ),
+  );
+  return z.looseObject({
+    podSelector: LabelSelectorSchema,
+    namespaceSelector: LabelSelectorSchema,
+  });
+}
+let selectorPairSchema: ReturnType<typeof buildSelectorPairSchema> | undefined;
+type LabelSelector = z.infer<ReturnType<typeof buildSelectorPairSchema>>['podSelector'];
 
 export type LabelMatcher = (labels: Readonly<Record<string, string>>) => boolean;
 
@@ -28,7 +33,7 @@ export interface EnablementSelector {
   readonly namespace: LabelMatcher;
 }
 
-function compileSelector(selector: z.infer<typeof LabelSelectorSchema>): LabelMatcher {
+function compileSelector(selector: LabelSelector): LabelMatcher {
   const matchLabels = Object.entries(selector?.matchLabels ?? {});
   const expressions = (selector?.matchExpressions ?? []).map((requirement) => {
     const values = requirement.values ?? [];
@@ -60,7 +65,7 @@ function compileSelector(selector: z.infer<typeof LabelSelectorSchema>): LabelMa
 /** Throws Error("failed to instantiate ambient enablement selector: …"). */
 export function compileEnablementSelectors(raw: readonly unknown[]): readonly EnablementSelector[] {
   return raw.map((entry, index) => {
-    const parsed = SelectorPairSchema.safeParse(entry);
+    const parsed = (selectorPairSchema ??= buildSelectorPairSchema()).safeParse(entry);
     try {
       if (!parsed.success) {
         throw new Error(

@@ -25,36 +25,41 @@ export interface PodInfo {
   readonly hostNetwork: boolean;
 }
 
-const stringMap = z.optional(z.nullable(z.record(z.string(), z.string())));
-const ContainerSchema = z.looseObject({
-  name: z.string(),
-  args: z.optional(z.nullable(z.array(z.string()))),
-  env: z.optional(
-    z.nullable(z.array(z.looseObject({ name: z.string(), value: z.optional(z.nullable(z.string())) }))),
-  ),
-  securityContext: z.optional(
-    z.nullable(
-      z.looseObject({
-        runAsUser: z.optional(z.nullable(z.number())),
-        runAsGroup: z.optional(z.nullable(z.number())),
-      }),
+// Built on first use: constructing zod schemas costs start-up time, and a pass-through ADD (no pod lookup) never
+// parses a pod.
+function buildPodSchema() {
+  const stringMap = z.optional(z.nullable(z.record(z.string(), z.string())));
+  const ContainerSchema = z.looseObject({
+    name: z.string(),
+    args: z.optional(z.nullable(z.array(z.string()))),
+    env: z.optional(
+      z.nullable(z.array(z.looseObject({ name: z.string(), value: z.optional(z.nullable(z.string())) }))),
     ),
-  ),
-});
-const PodSchema = z.looseObject({
-  metadata: z.looseObject({
-    name: z.optional(z.nullable(z.string())),
-    namespace: z.optional(z.nullable(z.string())),
-    labels: stringMap,
-    annotations: stringMap,
-  }),
-  spec: z.looseObject({
-    containers: z.optional(z.nullable(z.array(ContainerSchema))),
-    initContainers: z.optional(z.nullable(z.array(ContainerSchema))),
-    hostNetwork: z.optional(z.nullable(z.boolean())),
-  }),
-});
-type Container = z.infer<typeof ContainerSchema>;
+    securityContext: z.optional(
+      z.nullable(
+        z.looseObject({
+          runAsUser: z.optional(z.nullable(z.number())),
+          runAsGroup: z.optional(z.nullable(z.number())),
+        }),
+      ),
+    ),
+  });
+  return z.looseObject({
+    metadata: z.looseObject({
+      name: z.optional(z.nullable(z.string())),
+      namespace: z.optional(z.nullable(z.string())),
+      labels: stringMap,
+      annotations: stringMap,
+    }),
+    spec: z.looseObject({
+      containers: z.optional(z.nullable(z.array(ContainerSchema))),
+      initContainers: z.optional(z.nullable(z.array(ContainerSchema))),
+      hostNetwork: z.optional(z.nullable(z.boolean())),
+    }),
+  });
+}
+let podSchema: ReturnType<typeof buildPodSchema> | undefined;
+type Container = NonNullable<z.infer<ReturnType<typeof buildPodSchema>>['spec']['containers']>[number];
 
 function describeIssues(error: z.core.$ZodError): string {
   return error.issues
@@ -69,7 +74,7 @@ function describeIssues(error: z.core.$ZodError): string {
 /** Validates a Pod object (JSON as returned by the API server) and extracts the plugin's view of it (§2.5 step 10).
  * Throws AppError 'KUBE_API' when the object is not a Pod the plugin can read. */
 export function podInfoFromManifest(manifest: unknown): PodInfo {
-  const parsed = PodSchema.safeParse(manifest);
+  const parsed = (podSchema ??= buildPodSchema()).safeParse(manifest);
   if (!parsed.success) {
     throw new AppError('KUBE_API', `invalid pod object: ${describeIssues(parsed.error)}`);
   }
