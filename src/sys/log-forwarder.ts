@@ -1,16 +1,50 @@
 // Plugin → agent log forwarding (behaviour §2.10): at exit, one `POST http://unix/log` over `<run dir>/log.sock`
 // with a JSON array of JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never
 // fail an ADD): a missing socket, a refused connection, a non-200 or a slow agent are all ignored, and the wait is
-// bounded by a short timeout.
-import { request } from 'node:http';
+// bounded by a short timeout. The agent always listens, so this runs on every ADD and sits between printing the
+// result and the exit the runtime waits for: in the bun-compiled plugin it goes through Bun's native fetch over
+// the unix socket (measured: loading node:http plus the request cost ≈14 ms per ADD, fetch ≈1 ms).
+import type { request as httpRequest } from 'node:http';
+
+interface BunUnixFetchInit extends RequestInit {
+  /** Bun's fetch option for HTTP over a unix socket (not in the standard RequestInit). */
+  readonly unix: string;
+}
 
 /** Sends the records; always resolves, within about `timeoutMs`. */
-export function forwardLogs(
+export async function forwardLogs(
   socketPath: string,
   records: readonly string[],
   timeoutMs: number,
 ): Promise<void> {
-  if (records.length === 0) return Promise.resolve();
+  if (records.length === 0) return;
+  const body = JSON.stringify(records);
+  if ('Bun' in globalThis) {
+    const init: BunUnixFetchInit = {
+      unix: socketPath,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    };
+    try {
+      const response = await fetch('http://unix/log', init);
+      await response.arrayBuffer();
+    } catch {
+      // Best effort: the agent may be down or slow; the records are also on stderr.
+    }
+    return;
+  }
+  const { request } = await import('node:http');
+  await postWithNodeHttp(request, socketPath, body, timeoutMs);
+}
+
+function postWithNodeHttp(
+  request: typeof httpRequest,
+  socketPath: string,
+  body: string,
+  timeoutMs: number,
+): Promise<void> {
   return new Promise((resolve) => {
     let done = false;
     const finish = () => {
@@ -19,7 +53,6 @@ export function forwardLogs(
       clearTimeout(timer);
       resolve();
     };
-    const body = JSON.stringify(records);
     const req = request(
       {
         socketPath,
@@ -44,7 +77,8 @@ export function forwardLogs(
 
 /** The ambient add event (behaviour §2.6.3): `POST http://unix/cmdadd` over `<run dir>/pluginevent.sock`, 5 s
  * timeout. Rejects with "unable to push CNI event (status code N): <body>" on a non-200, or the transport error. */
-export function postCniEvent(socketPath: string, body: string, timeoutMs = 5000): Promise<void> {
+export async function postCniEvent(socketPath: string, body: string, timeoutMs = 5000): Promise<void> {
+  const { request } = await import('node:http');
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (error?: Error) => {
