@@ -18,7 +18,7 @@ export interface LookupPolicy {
   readonly maxBackoffMs: number;
 }
 
-/** Defaults: 15 s overall (upstream: ≈30 s), 5 s per request, 200 ms backoff doubling to 2 s. See docs/readme/plugin.md. */
+/** Defaults: 15 s overall (upstream: ≈30 s), 5 s per request, 200 ms backoff doubling to 2 s. See README.md, "The CNI plugin". */
 export const DEFAULT_LOOKUP_POLICY: LookupPolicy = Object.freeze({
   deadlineMs: 15_000,
   requestTimeoutMs: 5_000,
