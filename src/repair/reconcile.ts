@@ -108,8 +108,16 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
       done: 'repaired in place',
       failed: 'repair',
     } as const;
-    await act(pod, action, () => deps.repairInPlace(pod), logger);
-    repaired.set(key, pod.uid);
+    // Remembered before the event and the counter, so anyone who saw the success also sees the record.
+    await act(
+      pod,
+      action,
+      async () => {
+        await deps.repairInPlace(pod);
+        repaired.set(key, pod.uid);
+      },
+      logger,
+    );
   }
 
   function deletePod(pod: RepairPod, logger: Logger): Promise<void> {
