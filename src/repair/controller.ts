@@ -177,6 +177,8 @@ export function startRepairController(
     const target: RuleTarget = {
       netns: netnsPath,
       backend: config.nativeNftables ? 'nftables' : 'iptables',
+      // A running pod carries live traffic: no speculative IPv4 restore that may have to be taken back.
+      speculative: false,
       ...(variant === undefined ? {} : { iptablesVariant: variant }),
     };
     const outcome = await applyCaptureRules(capture, target, { exec, logger });
