@@ -47,6 +47,7 @@ async function loadHandlers(): Promise<CniHandlers> {
           );
       },
     },
+    netnsUserns: async (netns) => (await import('../src/sys/netns-owner.ts')).netnsUserns(netns),
     postCniEvent: async (socketPath, body) =>
       (await import('../src/sys/log-forwarder.ts')).postCniEvent(socketPath, body),
     openPodSource: async (path, requestTimeoutMs) =>

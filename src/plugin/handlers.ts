@@ -10,6 +10,7 @@ import { AppError, errorMessage } from '../errors.ts';
 import type { ApplyDeps, ApplyOutcome, RuleTarget } from '../rules/apply.ts';
 import type { CaptureConfig } from '../rules/capture-config.ts';
 import type { Clock, Exec } from '../sys/ports.ts';
+import type { NetnsUserns } from '../sys/netns-owner.ts';
 import type { PluginConfig, PluginLogLevel } from './config.ts';
 import { parsePluginConfig } from './config.ts';
 import { decideBeforeLookup, decideForPod } from './decide.ts';
@@ -46,6 +47,8 @@ export interface PluginDeps {
   applyCaptureRules(config: CaptureConfig, target: RuleTarget, deps: ApplyDeps): Promise<ApplyOutcome>;
   /** CHECK: rejects (AppError 'RULES_INVALID') when the netns does not hold exactly the expected rules. */
   checkCaptureRules(config: CaptureConfig, target: RuleTarget, deps: ApplyDeps): Promise<void>;
+  /** The user namespace owning CNI_NETNS (§2.8 step 6); asked only for a pod whose rules are applied/checked. */
+  netnsUserns(netns: string): Promise<NetnsUserns>;
   /** Ambient: POST the add event to `<run dir>/pluginevent.sock` (rejects on transport error or non-200). */
   postCniEvent(socketPath: string, body: string): Promise<void>;
   readonly lookupPolicy?: LookupPolicy;
@@ -209,9 +212,20 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     }
     const { config: capture, warnings } = captureConfigFromPodWithWarnings(pod, deps.env);
     for (const warning of warnings) logger.warn(warning);
+    // `hostUsers: false` pods: their netns belongs to the pod's user namespace, and `-m owner` rules must be
+    // written from there (the kernel rejects them from the host's, and the uid is the pod's view).
+    const owner = await deps.netnsUserns(args.netns);
+    if (owner.kind === 'other') {
+      logger.info(
+        `the pod netns belongs to a non-initial user namespace: writing the rules through ${owner.path}`,
+      );
+    } else if (owner.kind === 'unknown') {
+      logger.debug(`owning user namespace not detected (${owner.reason}): writing the rules from this one`);
+    }
     const target: RuleTarget = {
       netns: args.netns,
       backend: config.nativeNftables ? 'nftables' : 'iptables',
+      ...(owner.kind === 'other' ? { userns: owner.path } : {}),
     };
     if (mode === 'check') {
       await deps.checkCaptureRules(capture, target, { exec: deps.exec, logger });

@@ -6,6 +6,7 @@ import type { CaptureConfig } from '../../src/rules/capture-config.ts';
 import type { Clock, Exec, ExecRequest } from '../../src/sys/ports.ts';
 import { createPluginLogging } from '../../src/log/plugin-logger.ts';
 import type { PluginLogLevel } from '../../src/plugin/config.ts';
+import type { NetnsUserns } from '../../src/sys/netns-owner.ts';
 
 export class RecordingExec implements Exec {
   readonly requests: ExecRequest[] = [];
@@ -62,6 +63,8 @@ export interface FakePluginDeps extends PluginDeps {
   readonly levels: PluginLogLevel[];
   readonly forwardingDirs: string[];
   readonly events: { socket: string; body: unknown }[];
+  /** The netns paths whose owning user namespace was asked for. */
+  readonly usernsQueries: string[];
   readonly clock: FakeClock;
   readonly exec: RecordingExec;
 }
@@ -74,6 +77,8 @@ export function fakePluginDeps(
     /** What checkCaptureRules rejects with (it resolves by default). */
     checkResult?: Error;
     eventResult?: Error;
+    /** What netnsUserns answers (default: the plugin's own user namespace). */
+    userns?: NetnsUserns;
   } = {},
 ): FakePluginDeps {
   const logLines: string[] = [];
@@ -84,8 +89,14 @@ export function fakePluginDeps(
   const levels: PluginLogLevel[] = [];
   const forwardingDirs: string[] = [];
   const events: { socket: string; body: unknown }[] = [];
+  const usernsQueries: string[] = [];
   return {
     events,
+    usernsQueries,
+    netnsUserns: (netns) => {
+      usernsQueries.push(netns);
+      return Promise.resolve(options.userns ?? { kind: 'same' });
+    },
     postCniEvent: (socket, body) => {
       events.push({ socket, body: JSON.parse(body) as unknown });
       return options.eventResult === undefined ? Promise.resolve() : Promise.reject(options.eventResult);
