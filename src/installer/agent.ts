@@ -126,7 +126,7 @@ export class Installer {
   #dirtySince: number | undefined;
   #wake: (() => void) | undefined;
   #fatal: Error | undefined;
-  #watches = new Map<string, { handle: DirWatchHandle; ino: number; watched: string }>();
+  #watches = new Map<string, { handle: DirWatchHandle; ino: number; watched: string; gone: boolean }>();
 
   #tracked: string | undefined;
   #binaryNames: string[] = [];
@@ -249,12 +249,23 @@ export class Installer {
       const key = `${spec.dir}\u0000${watched}`;
       wanted.add(key);
       const existing = this.#watches.get(key);
-      if (existing !== undefined && existing.ino === info.ino) continue;
+      // A directory deleted and re-created can get the same inode back: a watch that saw its own directory go
+      // (inotify reports the directory's own name then) is renewed whatever the inode says.
+      if (existing !== undefined && existing.ino === info.ino && !existing.gone) continue;
       existing?.handle.close();
       const onChange = watched === spec.dir ? spec.onChange : () => this.#markDirty('all');
+      const entry = { handle: { close() {} }, ino: info.ino, watched, gone: false };
+      const ownName = path.basename(watched);
       try {
-        const handle = this.#deps.watchDir(watched, onChange, (error) => this.#die(error, watched));
-        this.#watches.set(key, { handle, ino: info.ino, watched });
+        entry.handle = this.#deps.watchDir(
+          watched,
+          (name) => {
+            if (name === ownName) entry.gone = true;
+            onChange(name);
+          },
+          (error) => this.#die(error, watched),
+        );
+        this.#watches.set(key, entry);
         // Changes made before this watch existed (or queued on a watch just closed) produced no event for it:
         // validate again now that the watch is in place.
         this.#markDirty('all');
