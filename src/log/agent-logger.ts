@@ -96,3 +96,13 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
     },
   };
 }
+
+/** The ADD outcome a plugin record reports: an explicit `add_outcome` label, else recognised from the plugin's
+ * messages (`skipping: …` → skipped, `redirect rules …` → redirected); undefined for other records. */
+export function addOutcomeOf(record: RelayedRecord): string | undefined {
+  const label = record.labels['add_outcome'];
+  if (typeof label === 'string' && label !== '') return label;
+  if (record.msg.startsWith('skipping: ')) return 'skipped';
+  if (record.msg.startsWith('redirect rules ')) return 'redirected';
+  return undefined;
+}

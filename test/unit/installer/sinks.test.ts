@@ -2,7 +2,8 @@
 // tests because they are the agent's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addOutcomeOf, parseLogBody } from '../../../src/sys/log-sink.ts';
+import { addOutcomeOf } from '../../../src/log/agent-logger.ts';
+import { parseLogBody } from '../../../src/sys/log-sink.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { createAgentLogging } from '../../../src/log/agent-logger.ts';
 

@@ -1,0 +1,175 @@
+// The agent's main process (behaviour §1.2, §1.3, §1.10): servers, log sink, the install loop, the repair
+// controller once the install is first valid, and cleanup on shutdown — with every host adapter injected by the
+// composition root (bin/install-cni.ts), which is the only place that touches the real process.
+import type { AgentConfig } from '../config/load.ts';
+import { errorMessage } from '../errors.ts';
+import { addOutcomeOf, type AgentLogging, type RelayedRecord } from '../log/agent-logger.ts';
+import type { RepairHandle, startRepairController } from '../repair/controller.ts';
+import type { Metrics } from '../sys/ports.ts';
+import { VERSION } from '../version.ts';
+import { Installer, cleanupNode, type WatchDir } from './agent.ts';
+import type { AgentFs } from './fs-port.ts';
+
+/** A cleanup that takes longer than this is abandoned (the entry is removed first, so the node stays usable). */
+const CLEANUP_TIMEOUT_MS = 20_000;
+
+export interface RunningServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface AgentRuntime {
+  readonly logging: AgentLogging;
+  readonly fs: AgentFs;
+  readonly metrics: Metrics & { render(): string };
+  readonly watchDir: WatchDir;
+  startMetricsServer(port: number, host: string, render: () => string): Promise<RunningServer>;
+  startHealthServer(port: number, host: string, isReady: () => boolean): Promise<RunningServer>;
+  startLogSink(
+    runDir: string,
+    onRecords: (records: RelayedRecord[]) => void,
+    onMalformed: (problem: string) => void,
+  ): Promise<{ close(): Promise<void> }>;
+  /** Loaded lazily: the API client is not paid for at start-up, before the plugin is installed. */
+  loadRepairController(): Promise<typeof startRepairController>;
+  /** Registers the shutdown listener (SIGTERM/SIGINT in the real process). */
+  onShutdownSignal(listener: (name: string) => void): void;
+}
+
+export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Promise<number> {
+  const { logging: logs, fs, metrics } = runtime;
+  const { logger } = logs;
+  logger.info(
+    { version: VERSION, config },
+    'starting install-cni (ambient mode is not supported by this agent)',
+  );
+
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: string): void => {
+    signals++;
+    if (signals === 1) {
+      logger.info({ signal: name }, 'shutting down: removing the istio-cni entry, kubeconfig and binary');
+      controller.abort();
+    } else {
+      logger.warn({ signal: name }, 'cleanup already in progress; it will finish (or time out) before exit');
+    }
+  };
+  runtime.onShutdownSignal(onSignal);
+
+  const servers: RunningServer[] = [];
+  let sink: { close(): Promise<void> } | undefined;
+  let repair: RepairHandle | undefined;
+  let installer: Installer | undefined;
+  let exitCode = 0;
+  try {
+    if (config.monitoringPort > 0) {
+      try {
+        const server = await runtime.startMetricsServer(config.monitoringPort, config.listenAddress, () =>
+          metrics.render(),
+        );
+        servers.push(server);
+        logger.info({ port: server.port }, 'metrics server listening');
+      } catch (error) {
+        logger.error(
+          { port: config.monitoringPort, err: errorMessage(error) },
+          'cannot start the metrics server; continuing without /metrics (set MONITORING_PORT to a free port, or 0 to disable)',
+        );
+      }
+    }
+    try {
+      sink = await runtime.startLogSink(
+        config.runDir,
+        (records) => {
+          logs.relay(records);
+          for (const record of records) {
+            const outcome = addOutcomeOf(record);
+            if (outcome !== undefined) {
+              metrics.increment('istio_cni_plugin_adds_total', 'CNI ADD outcomes reported by the plugin.', {
+                outcome,
+              });
+            }
+          }
+        },
+        (problem) => logger.warn(problem),
+      );
+    } catch (error) {
+      logger.error(
+        { err: errorMessage(error) },
+        `cannot start the log server at ${config.runDir}/log.sock; check CNI_AGENT_RUN_DIR is a writable host path`,
+      );
+      return 1;
+    }
+    installer = new Installer(config, {
+      fs,
+      watchDir: runtime.watchDir,
+      logger,
+      metrics,
+    });
+    const health = installer;
+    try {
+      const server = await runtime.startHealthServer(
+        config.readinessPort,
+        config.listenAddress,
+        () => health.state.ready,
+      );
+      servers.push(server);
+      logger.info({ port: server.port }, 'health server listening');
+    } catch (error) {
+      logger.error(
+        { port: config.readinessPort, err: errorMessage(error) },
+        `cannot listen on READINESS_PORT ${config.readinessPort}: set READINESS_PORT (and the readiness probe) to a free port`,
+      );
+      return 1;
+    }
+    installer.onFirstReady(() => {
+      // The controller handles REPAIR_ENABLED=false itself and still removes the not-ready taint (issue 8).
+      // Loaded lazily: the API client is not paid for at start-up, before the plugin is installed.
+      runtime
+        .loadRepairController()
+        .then((startRepairController) => {
+          if (controller.signal.aborted) return;
+          repair = startRepairController(config, {
+            logger: logger.child({ scope: 'repair' }),
+            metrics,
+            signal: controller.signal,
+          });
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: errorMessage(error) }, 'cannot start the repair controller');
+        });
+    });
+    try {
+      await installer.run(controller.signal);
+    } catch (error) {
+      logger.error({ err: errorMessage(error) }, 'installer failed; cleaning up and exiting');
+      exitCode = 1;
+    }
+    const cleanup = cleanupNode(config, fs, logger, installer.state.trackedConfig).then(
+      () => true,
+      (error: unknown) => {
+        logger.error(
+          { err: errorMessage(error) },
+          'cleanup failed (later steps skipped so the config never names a missing binary)',
+        );
+        return false;
+      },
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => {
+        logger.error('cleanup timed out; exiting');
+        resolve(false);
+      }, CLEANUP_TIMEOUT_MS);
+    });
+    const cleaned = await Promise.race([cleanup, timedOut]);
+    clearTimeout(timer);
+    if (!cleaned) exitCode = 1;
+    return exitCode;
+  } finally {
+    controller.abort();
+    await repair?.stop().catch(() => undefined);
+    await Promise.all(servers.map((server) => server.close()));
+    await sink?.close();
+  }
+}
