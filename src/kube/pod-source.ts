@@ -120,12 +120,32 @@ export function isRetryableStatus(status: number): boolean {
   return status === 404 || status === 408 || status === 429 || status >= 500;
 }
 
-export class HttpsPodSource implements PodSource {
+/** The two reads the plugin makes, over whichever transport a subclass implements in `get`. */
+abstract class ApiReader implements PodSource {
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
+    return this.get(
+      `get pod ${namespace}/${name}`,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+      signal,
+    );
+  }
+
+  getNamespace(name: string): Promise<unknown> {
+    return this.get(`get namespace ${name}`, `/api/v1/namespaces/${encodeURIComponent(name)}`);
+  }
+
+  abstract close(): void;
+
+  protected abstract get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown>;
+}
+
+export class HttpsPodSource extends ApiReader {
   readonly #credentials: KubeconfigCredentials;
   readonly #options: HttpsPodSourceOptions;
   readonly #agent: Agent;
 
   constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
+    super();
     this.#credentials = credentials;
     this.#options = options;
     this.#agent = new Agent({
@@ -136,19 +156,7 @@ export class HttpsPodSource implements PodSource {
     });
   }
 
-  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
-    return this.#get(
-      `get pod ${namespace}/${name}`,
-      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
-      signal,
-    );
-  }
-
-  getNamespace(name: string): Promise<unknown> {
-    return this.#get(`get namespace ${name}`, `/api/v1/namespaces/${encodeURIComponent(name)}`);
-  }
-
-  #get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
+  protected override get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
     const base = this.#credentials.server.replace(/\/+$/, '');
     const url = new URL(`${base}${apiPath}`);
     return new Promise((resolve, reject) => {
@@ -224,7 +232,7 @@ export class HttpsPodSource implements PodSource {
     });
   }
 
-  close(): void {
+  override close(): void {
     this.#agent.destroy();
   }
 }
@@ -236,28 +244,17 @@ interface BunFetchInit extends RequestInit {
 
 /** The same GET through Bun's native fetch, used when the plugin runs as the bun-compiled executable: node:https
  * costs ≈7 ms more per process there (runtime-measurements.md), and Bun's fetch takes a per-request CA. */
-export class BunFetchPodSource implements PodSource {
+export class BunFetchPodSource extends ApiReader {
   readonly #credentials: KubeconfigCredentials;
   readonly #options: HttpsPodSourceOptions;
 
   constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
+    super();
     this.#credentials = credentials;
     this.#options = options;
   }
 
-  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
-    return this.#get(
-      `get pod ${namespace}/${name}`,
-      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
-      signal,
-    );
-  }
-
-  getNamespace(name: string): Promise<unknown> {
-    return this.#get(`get namespace ${name}`, `/api/v1/namespaces/${encodeURIComponent(name)}`);
-  }
-
-  async #get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
+  protected override async get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
     const base = this.#credentials.server.replace(/\/+$/, '');
     const timeout = AbortSignal.timeout(this.#options.requestTimeoutMs);
     const init: BunFetchInit = {
@@ -306,7 +303,7 @@ export class BunFetchPodSource implements PodSource {
     }
   }
 
-  close(): void {
+  override close(): void {
     // Bun pools fetch connections itself; nothing keeps the process alive.
   }
 }

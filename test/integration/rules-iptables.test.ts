@@ -5,25 +5,9 @@ import pino from 'pino';
 import { applyCaptureRules } from '../../src/rules/apply.ts';
 import { SpawnExec } from '../../src/sys/spawn-exec.ts';
 import { runIn } from '../support/netns.ts';
-import {
-  BACKENDS,
-  POD_CONFIG,
-  checkDefault,
-  checkDns,
-  checkIncludeExclude,
-  checkIpv6Only,
-  checkTproxy,
-  withLab,
-} from '../support/rules-scenarios.ts';
+import { registerCaptureScenarios, POD_CONFIG, withLab } from '../support/rules-scenarios.ts';
 
-for (const backend of BACKENDS.filter((b) => b.target.backend === 'iptables')) {
-  test(`${backend.name}: default capture (IPv4)`, () => checkDefault(backend, false));
-  test(`${backend.name}: default capture, dual-stack`, () => checkDefault(backend, true));
-  test(`${backend.name}: IPv6-only pod`, () => checkIpv6Only(backend));
-  test(`${backend.name}: TPROXY`, () => checkTproxy(backend));
-  test(`${backend.name}: DNS capture`, () => checkDns(backend));
-  test(`${backend.name}: include/exclude ports and CIDRs`, () => checkIncludeExclude(backend));
-}
+registerCaptureScenarios('iptables');
 
 test('variant detection: a fresh netns gets iptables-nft; legacy with existing rules wins', async () => {
   await withLab({}, async (pair) => {

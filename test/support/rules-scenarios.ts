@@ -1,6 +1,7 @@
 // Behaviour checks shared by the rule-engine integration tests (iptables-nft, iptables-legacy, nftables): apply
 // a capture config twice in a fresh pod/peer netns pair, then prove with real connections where traffic lands.
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import pino from 'pino';
 import type { CaptureConfig } from '../../src/rules/capture-config.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../../src/rules/capture-config.ts';
@@ -170,4 +171,16 @@ export async function checkIpv6Only(backend: Backend): Promise<void> {
       /inet6 ::6\/128/,
     );
   });
+}
+
+/** Registers the real-connection scenarios for every backend of one kind (each applied twice). */
+export function registerCaptureScenarios(kind: RuleTarget['backend']): void {
+  for (const backend of BACKENDS.filter((b) => b.target.backend === kind)) {
+    test(`${backend.name}: default capture (IPv4)`, () => checkDefault(backend, false));
+    test(`${backend.name}: default capture, dual-stack`, () => checkDefault(backend, true));
+    test(`${backend.name}: IPv6-only pod`, () => checkIpv6Only(backend));
+    test(`${backend.name}: TPROXY`, () => checkTproxy(backend));
+    test(`${backend.name}: DNS capture`, () => checkDns(backend));
+    test(`${backend.name}: include/exclude ports and CIDRs`, () => checkIncludeExclude(backend));
+  }
 }
