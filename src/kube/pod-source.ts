@@ -1,14 +1,13 @@
-// The plugin's pod lookup (behaviour §2.6.1): one HTTPS GET /api/v1/namespaces/{ns}/pods/{name} through
-// node:https, with the server, CA and token from the kubeconfig the agent writes (§1.6). No @kubernetes/client-node
+// The plugin's pod lookup (behaviour §2.6.1): one HTTPS GET /api/v1/namespaces/{ns}/pods/{name}, with the server,
+// CA and token from the kubeconfig the agent writes (§1.6); the transport (pod-source-bun.ts in the compiled plugin,
+// pod-source-node.ts under Node) is loaded only when a pod is looked up. No @kubernetes/client-node
 // (≈ +10 ms start-up in the compiled plugin, runtime-measurements.md) and no YAML library: the agent writes one
 // fixed shape, which a small line parser reads.
-import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import { AppError, KubeError, errorMessage } from '../errors.ts';
+import { readFileSync } from 'node:fs';
+import { AppError, errorMessage } from '../errors.ts';
 
 /** Error codes of certificate/TLS failures: an operator must act, retrying will not help. */
-const TLS_ERROR = /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/;
+export const TLS_ERROR = /CERT|SELF_SIGNED|TLS|SSL|VERIFY|SIGNATURE|ISSUER/;
 
 export interface KubeconfigCredentials {
   /** e.g. https://10.96.0.1:443 */
@@ -101,7 +100,7 @@ export interface HttpsPodSourceOptions {
   readonly requestTimeoutMs: number;
 }
 
-function statusMessage(status: number, body: string, what: string): string {
+export function statusMessage(status: number, body: string, what: string): string {
   try {
     const parsed = JSON.parse(body) as { kind?: unknown; message?: unknown };
     if (parsed.kind === 'Status' && typeof parsed.message === 'string' && parsed.message !== '') {
@@ -121,7 +120,7 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 /** The two reads the plugin makes, over whichever transport a subclass implements in `get`. */
-abstract class ApiReader implements PodSource {
+export abstract class ApiReader implements PodSource {
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
     return this.get(
       `get pod ${namespace}/${name}`,
@@ -139,175 +138,6 @@ abstract class ApiReader implements PodSource {
   protected abstract get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown>;
 }
 
-export class HttpsPodSource extends ApiReader {
-  readonly #credentials: KubeconfigCredentials;
-  readonly #options: HttpsPodSourceOptions;
-  readonly #agent: Agent;
-
-  constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
-    super();
-    this.#credentials = credentials;
-    this.#options = options;
-    this.#agent = new Agent({
-      keepAlive: true,
-      maxSockets: 1,
-      ...(credentials.caPem === undefined ? {} : { ca: credentials.caPem }),
-      rejectUnauthorized: !credentials.insecureSkipTlsVerify,
-    });
-  }
-
-  protected override get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
-    const base = this.#credentials.server.replace(/\/+$/, '');
-    const url = new URL(`${base}${apiPath}`);
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const finish = (error: KubeError | undefined, value?: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (error === undefined) resolve(value);
-        else reject(error);
-      };
-      const req = request(
-        url,
-        {
-          method: 'GET',
-          agent: this.#agent,
-          headers: {
-            Accept: 'application/json',
-            Authorization: `Bearer ${this.#credentials.token}`,
-            'User-Agent': this.#options.userAgent,
-          },
-          ...(signal === undefined ? {} : { signal }),
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', (error) =>
-            finish(new KubeError(`${what}: ${errorMessage(error)}`, { retryable: true, cause: error })),
-          );
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            const body = Buffer.concat(chunks).toString('utf8');
-            if (status !== 200) {
-              finish(
-                new KubeError(statusMessage(status, body, what), {
-                  status,
-                  retryable: isRetryableStatus(status),
-                }),
-              );
-              return;
-            }
-            try {
-              finish(undefined, JSON.parse(body));
-            } catch (error) {
-              finish(
-                new KubeError(`${what}: response is not JSON`, { status, retryable: true, cause: error }),
-              );
-            }
-          });
-        },
-      );
-      const timer = setTimeout(() => {
-        finish(
-          new KubeError(`${what}: no answer within ${this.#options.requestTimeoutMs} ms`, {
-            retryable: true,
-          }),
-        );
-        req.destroy();
-      }, this.#options.requestTimeoutMs);
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        const tls = typeof error.code === 'string' && TLS_ERROR.test(error.code);
-        const detail =
-          error.name === 'AbortError' ? 'no answer before the lookup deadline' : errorMessage(error);
-        finish(
-          new KubeError(`${what}: ${detail}`, {
-            // A certificate the CA does not verify needs an operator (or a rewritten kubeconfig): not retryable.
-            retryable: !tls,
-            cause: error,
-          }),
-        );
-      });
-      req.end();
-    });
-  }
-
-  override close(): void {
-    this.#agent.destroy();
-  }
-}
-
-interface BunFetchInit extends RequestInit {
-  /** Bun's per-request TLS options (not in the standard RequestInit). */
-  readonly tls?: { readonly ca?: string; readonly rejectUnauthorized?: boolean };
-}
-
-/** The same GET through Bun's native fetch, used when the plugin runs as the bun-compiled executable: node:https
- * costs ≈7 ms more per process there (runtime-measurements.md), and Bun's fetch takes a per-request CA. */
-export class BunFetchPodSource extends ApiReader {
-  readonly #credentials: KubeconfigCredentials;
-  readonly #options: HttpsPodSourceOptions;
-
-  constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
-    super();
-    this.#credentials = credentials;
-    this.#options = options;
-  }
-
-  protected override async get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
-    const base = this.#credentials.server.replace(/\/+$/, '');
-    const timeout = AbortSignal.timeout(this.#options.requestTimeoutMs);
-    const init: BunFetchInit = {
-      method: 'GET',
-      headers: {
-        Accept: 'application/json',
-        Authorization: `Bearer ${this.#credentials.token}`,
-        'User-Agent': this.#options.userAgent,
-      },
-      signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
-      tls: {
-        ...(this.#credentials.caPem === undefined ? {} : { ca: this.#credentials.caPem }),
-        rejectUnauthorized: !this.#credentials.insecureSkipTlsVerify,
-      },
-    };
-    let response: Response;
-    let body: string;
-    try {
-      response = await fetch(`${base}${apiPath}`, init);
-      body = await response.text();
-    } catch (error) {
-      const rawCode = (error as { code?: unknown }).code;
-      const code = typeof rawCode === 'string' ? rawCode : '';
-      const name = (error as { name?: unknown }).name;
-      if (name === 'TimeoutError' || name === 'AbortError') {
-        const detail = timeout.aborted
-          ? `no answer within ${this.#options.requestTimeoutMs} ms`
-          : 'no answer before the lookup deadline';
-        throw new KubeError(`${what}: ${detail}`, { retryable: true, cause: error });
-      }
-      throw new KubeError(`${what}: ${errorMessage(error)}`, {
-        retryable: !TLS_ERROR.test(code),
-        cause: error,
-      });
-    }
-    if (response.status !== 200) {
-      throw new KubeError(statusMessage(response.status, body, what), {
-        status: response.status,
-        retryable: isRetryableStatus(response.status),
-      });
-    }
-    try {
-      return JSON.parse(body);
-    } catch (error) {
-      throw new KubeError(`${what}: response is not JSON`, { status: 200, retryable: true, cause: error });
-    }
-  }
-
-  override close(): void {
-    // Bun pools fetch connections itself; nothing keeps the process alive.
-  }
-}
-
 /** Reads `<run dir>/istio-cni-kubeconfig` and builds the source. Throws AppError 'KUBECONFIG_INVALID'. */
 export async function createHttpsPodSource(
   kubeconfigPath: string,
@@ -315,7 +145,8 @@ export async function createHttpsPodSource(
 ): Promise<PodSource> {
   let text: string;
   try {
-    text = await readFile(kubeconfigPath, 'utf8');
+    // Synchronous: a small file, and node:fs is loaded already (the async API is one more module to load).
+    text = readFileSync(kubeconfigPath, 'utf8');
   } catch (error) {
     throw new AppError(
       'KUBECONFIG_INVALID',
@@ -326,7 +157,8 @@ export async function createHttpsPodSource(
     );
   }
   const credentials = parsePluginKubeconfig(text);
+  // Each transport is its own module, loaded on use: node:https alone costs the compiled plugin ≈ 4 ms.
   return 'Bun' in globalThis
-    ? new BunFetchPodSource(credentials, options)
-    : new HttpsPodSource(credentials, options);
+    ? new (await import('./pod-source-bun.ts')).BunFetchPodSource(credentials, options)
+    : new (await import('./pod-source-node.ts')).HttpsPodSource(credentials, options);
 }

@@ -2,7 +2,7 @@
 // agent, and how each failure maps to KubeError.retryable (→ CNI code 11 vs 999).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HttpsPodSource } from '../../src/kube/pod-source.ts';
+import { HttpsPodSource } from '../../src/kube/pod-source-node.ts';
 import type { KubeconfigCredentials } from '../../src/kube/pod-source.ts';
 import { KubeError } from '../../src/errors.ts';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
