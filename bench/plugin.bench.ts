@@ -1,18 +1,19 @@
 // Plugin start-up (issue 3): the built dist/istio-cni as the runtime runs it, against a static C floor compiled in
-// this run (reads stdin, prints one JSON line). Rows: VERSION and pass-through ADD median wall and peak RSS
-// (budget ≤ 15 ms, ≤ 50 MiB), the cost a pod lookup adds over pass-through against a local HTTPS API server
-// (budget ≤ 5 ms), and the bundle: size, and a hard failure if a heavy module slipped into it.
-import { spawn, spawnSync } from 'node:child_process';
+// this run (reads stdin, prints one JSON line); both timed by bench/support/spawn-timer.c, interleaved. Rows: VERSION
+// and pass-through ADD median wall and peak RSS (budget ≤ 15 ms, ≤ 50 MiB), the cost a pod lookup adds over
+// pass-through against a local HTTPS API server (budget ≤ 5 ms), and the bundle: size, and a hard failure if a heavy
+// module slipped into it.
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BenchRow, BenchSection } from './report.ts';
-import { median } from './report.ts';
 import { startKubeApiServer } from '../test/support/kube-api-server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PLUGIN = path.join(ROOT, 'dist/istio-cni');
-const RUNS = 30;
+const RUNS = 40;
 const FORBIDDEN = ['@kubernetes/client-node', 'chokidar', 'commander', 'execa'];
 
 const FLOOR_C = `#include <stdio.h>
@@ -25,49 +26,50 @@ int main(void) {
 `;
 
 interface Invocation {
+  readonly binary: string;
   readonly env: Record<string, string>;
   readonly stdin: string;
 }
 
-function timeOnce(binary: string, invocation: Invocation): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn(binary, [], { env: invocation.env, stdio: ['pipe', 'ignore', 'ignore'] });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const elapsed = performance.now() - start;
-      if (code === 0) resolve(elapsed);
-      else reject(new Error(`${binary} exited ${code}`));
+interface Timing {
+  /** Median wall time, ms. */
+  readonly wallMs: number;
+  /** Peak RSS over all runs, MiB. */
+  readonly peakRssMiB: number;
+}
+
+function gcc(dir: string, name: string, args: string[]): string {
+  const output = path.join(dir, name);
+  const result = spawnSync('gcc', ['-O2', '-o', output, ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`gcc ${name} failed: ${result.stderr}`);
+  return output;
+}
+
+/** Times all invocations, interleaved, with bench/support/spawn-timer.c (posix_spawn + wait4: the process alone,
+ * without Node's own spawn overhead). Throws if any run of ours fails. */
+async function timeAll(dir: string, timer: string, invocations: readonly Invocation[]): Promise<Timing[]> {
+  const args = invocations.flatMap((invocation, index) => {
+    const envFile = path.join(dir, `env-${index}`);
+    const stdinFile = path.join(dir, `stdin-${index}`);
+    writeFileSync(
+      envFile,
+      Object.entries(invocation.env)
+        .map(([key, value]) => `${key}=${value}\0`)
+        .join(''),
+    );
+    writeFileSync(stdinFile, invocation.stdin);
+    return [envFile, stdinFile, invocation.binary];
+  });
+  // Asynchronous: the API test server answering the lookups lives in this process.
+  const { stdout } = await promisify(execFile)(timer, [String(RUNS), ...args], { encoding: 'utf8' });
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line, index) => {
+      const [wall, rssKiB, failures] = line.split(' ').map(Number);
+      if (failures !== 0) throw new Error(`${invocations[index]?.binary} failed ${failures} of ${RUNS} runs`);
+      return { wallMs: wall ?? NaN, peakRssMiB: (rssKiB ?? NaN) / 1024 };
     });
-    child.stdin.end(invocation.stdin);
-  });
-}
-
-/** Peak RSS (MiB) through /usr/bin/time -f %M (KiB). */
-function peakRss(binary: string, invocation: Invocation): number {
-  const result = spawnSync('/usr/bin/time', ['-f', '%M', binary], {
-    env: invocation.env,
-    input: invocation.stdin,
-    encoding: 'utf8',
-  });
-  const lines = result.stderr.trim().split('\n');
-  return Number(lines.at(-1)) / 1024;
-}
-
-/** Interleaved runs (floor, ours, floor, ours…) so drift hits both. */
-async function compare(
-  floor: string,
-  invocation: Invocation,
-  floorInvocation: Invocation,
-): Promise<{ ours: number; floor: number }> {
-  const ours: number[] = [];
-  const base: number[] = [];
-  await timeOnce(PLUGIN, invocation); // warm the page cache
-  for (let index = 0; index < RUNS; index += 1) {
-    base.push(await timeOnce(floor, floorInvocation));
-    ours.push(await timeOnce(PLUGIN, invocation));
-  }
-  return { ours: median(ours), floor: median(base) };
 }
 
 function bundleRows(): BenchRow[] {
@@ -104,11 +106,8 @@ export async function runBench(): Promise<BenchSection> {
   const api = await startKubeApiServer();
   try {
     writeFileSync(path.join(dir, 'floor.c'), FLOOR_C);
-    const floor = path.join(dir, 'floor');
-    const gcc = spawnSync('gcc', ['-O2', '-static', '-o', floor, path.join(dir, 'floor.c')], {
-      encoding: 'utf8',
-    });
-    if (gcc.status !== 0) throw new Error(`gcc failed: ${gcc.stderr}`);
+    const floor = gcc(dir, 'floor', ['-static', path.join(dir, 'floor.c')]);
+    const timer = gcc(dir, 'spawn-timer', [path.join(ROOT, 'bench/support/spawn-timer.c')]);
 
     const runDir = path.join(dir, 'run');
     spawnSync('mkdir', ['-p', runDir]);
@@ -138,54 +137,60 @@ export async function runBench(): Promise<BenchSection> {
       CNI_PATH: '/opt/cni/bin',
       CNI_ARGS: args,
     });
-    const version: Invocation = { env: { CNI_COMMAND: 'VERSION' }, stdin: '' };
-    const passThrough: Invocation = { env: cniEnv(''), stdin: netconf };
-    const lookup: Invocation = {
-      env: cniEnv('K8S_POD_NAMESPACE=default;K8S_POD_NAME=plain'),
-      stdin: netconf,
-    };
-    const floorInvocation: Invocation = { env: {}, stdin: netconf };
-
-    const versionWall = await compare(floor, version, floorInvocation);
-    const addWall = await compare(floor, passThrough, floorInvocation);
-    const lookupWall = await compare(floor, lookup, floorInvocation);
-    const floorRss = peakRss(floor, floorInvocation);
-    const rss = (invocation: Invocation) => median([1, 2, 3, 4, 5].map(() => peakRss(PLUGIN, invocation)));
+    const [floorRun, version, passThrough, lookup] = await timeAll(dir, timer, [
+      { binary: floor, env: {}, stdin: netconf },
+      { binary: PLUGIN, env: { CNI_COMMAND: 'VERSION' }, stdin: '' },
+      { binary: PLUGIN, env: cniEnv(''), stdin: netconf },
+      { binary: PLUGIN, env: cniEnv('K8S_POD_NAMESPACE=default;K8S_POD_NAME=plain'), stdin: netconf },
+    ]);
+    if (!floorRun || !version || !passThrough || !lookup) throw new Error('spawn-timer: missing results');
 
     return {
-      title: 'Plugin start-up (dist/istio-cni vs static C)',
+      title: 'Plugin start-up (dist/istio-cni vs static C, both timed by posix_spawn + wait4)',
       rows: [
         {
           metric: 'VERSION median wall',
-          value: versionWall.ours,
-          floor: versionWall.floor,
+          value: version.wallMs,
+          floor: floorRun.wallMs,
           unit: 'ms',
           budget: 15,
         },
-        { metric: 'VERSION peak RSS', value: rss(version), floor: floorRss, unit: 'MiB', budget: 50 },
+        {
+          metric: 'VERSION peak RSS',
+          value: version.peakRssMiB,
+          floor: floorRun.peakRssMiB,
+          unit: 'MiB',
+          budget: 50,
+        },
         {
           metric: 'pass-through ADD median wall',
-          value: addWall.ours,
-          floor: addWall.floor,
+          value: passThrough.wallMs,
+          floor: floorRun.wallMs,
           unit: 'ms',
           budget: 15,
           note: 'prevResult re-encoded, no pod lookup',
         },
         {
           metric: 'pass-through ADD peak RSS',
-          value: rss(passThrough),
-          floor: floorRss,
+          value: passThrough.peakRssMiB,
+          floor: floorRun.peakRssMiB,
           unit: 'MiB',
           budget: 50,
         },
         {
           metric: 'pod lookup added over pass-through',
-          value: Math.max(0, lookupWall.ours - addWall.ours),
+          value: Math.max(0, lookup.wallMs - passThrough.wallMs),
           unit: 'ms',
           budget: 5,
-          note: `kubeconfig read + TLS + one GET, local HTTPS; whole ADD ${lookupWall.ours.toFixed(1)} ms`,
+          note: `kubeconfig read + TLS + one GET, local HTTPS; whole ADD ${lookup.wallMs.toFixed(1)} ms`,
         },
-        { metric: 'pod lookup ADD peak RSS', value: rss(lookup), floor: floorRss, unit: 'MiB', budget: 50 },
+        {
+          metric: 'pod lookup ADD peak RSS',
+          value: lookup.peakRssMiB,
+          floor: floorRun.peakRssMiB,
+          unit: 'MiB',
+          budget: 50,
+        },
         ...bundleRows(),
       ],
     };
