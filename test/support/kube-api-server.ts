@@ -87,7 +87,7 @@ type Watcher = {
 
 const KINDS: Record<Resource, string> = { pods: 'Pod', nodes: 'Node', namespaces: 'Namespace' };
 
-function makeCertificates(dir: string): { caPem: string; certPem: string; keyPem: string } {
+function makeCertificates(dir: string, host: string): { caPem: string; certPem: string; keyPem: string } {
   const run = (args: string[]): void => {
     execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   };
@@ -108,7 +108,7 @@ function makeCertificates(dir: string): { caPem: string; certPem: string; keyPem
   run(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
   writeFileSync(
     path.join(dir, 'ext.cnf'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=IP:127.0.0.1,${host === '127.0.0.1' ? '' : `IP:${host},`}DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
   );
   run([
     'x509',
@@ -318,9 +318,13 @@ class HttpError extends Error {
   }
 }
 
-export async function startKubeApiServer(options: { token?: string } = {}): Promise<KubeApiServer> {
+/** `host`: the address to listen on (and to name in the certificate); 127.0.0.1 unless given. */
+export async function startKubeApiServer(
+  options: { token?: string; host?: string } = {},
+): Promise<KubeApiServer> {
+  const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'id-kube-'));
-  const { caPem, certPem, keyPem } = makeCertificates(dir);
+  const { caPem, certPem, keyPem } = makeCertificates(dir, host);
   const caFile = path.join(dir, 'ca.crt');
   writeFileSync(caFile, caPem);
   // a test process that ends without close() (a crash, a forgotten close) still leaves no directory behind
@@ -730,13 +734,13 @@ export async function startKubeApiServer(options: { token?: string } = {}): Prom
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
 
   return {
-    url: `https://127.0.0.1:${port}`,
-    host: '127.0.0.1',
+    url: `https://${host}:${port}`,
+    host,
     port,
     caPem,
     caFile,

@@ -197,8 +197,8 @@ export async function startNode(
   const lab = await startLab(options.primaryConflist === false ? { primaryConflist: false } : {});
   let api: KubeApiServer | undefined;
   try {
-    api = await startKubeApiServer();
-    await lab.exposeHostPort(api.port);
+    // On the host end of the node's link: the agent (host netns) and the plugin (node netns) use one URL.
+    api = await startKubeApiServer({ host: lab.hostAddress });
     api.upsertNode({
       metadata: { name: NODE_NAME, labels: { 'kubernetes.io/hostname': NODE_NAME } },
       spec: {},
@@ -245,7 +245,7 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
         CNI_BIN_TARGET_DIRS: lab.binDir,
         CNI_AGENT_RUN_DIR: runDir,
         SERVICE_ACCOUNT_DIR: saDir,
-        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBERNETES_SERVICE_HOST: api.host,
         KUBERNETES_SERVICE_PORT: String(api.port),
         KUBERNETES_SERVICE_PROTOCOL: 'https',
         KUBE_CA_FILE: path.join(saDir, 'ca.crt'),
