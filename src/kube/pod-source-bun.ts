@@ -1,16 +1,17 @@
-// The plugin's pod GET through Bun's native fetch (the transport of the bun-compiled plugin).
-import { KubeError, errorMessage } from '../errors.ts';
+// The plugin's pod GET in the bun-compiled plugin: one HTTP/1.1 request per attempt over Bun's native TLS socket
+// (src/sys/bun-http.ts). node:https costs ≈7 ms more per process there (runtime-measurements.md); Bun's fetch
+// loads the caller's NODE_EXTRA_CA_CERTS bundle into every TLS context (+7 ms per lookup when containerd's
+// environment has one) and would also let that bundle widen the trust the kubeconfig's CA defines.
+import { KubeError } from '../errors.ts';
+import { BunHttpError, bunHttpRequest } from '../sys/bun-http.ts';
+import type { Http1Response } from '../sys/http1.ts';
 import type { HttpsPodSourceOptions, KubeconfigCredentials } from './pod-source.ts';
 import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
 
-interface BunFetchInit extends RequestInit {
-  /** Bun's per-request TLS options (not in the standard RequestInit). */
-  readonly tls?: { readonly ca?: string; readonly rejectUnauthorized?: boolean };
-}
+/** A pod is at most etcd's 1.5 MiB object limit; anything much larger is not an API server answering. */
+const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
-/** The same GET through Bun's native fetch, used when the plugin runs as the bun-compiled executable: node:https
- * costs ≈7 ms more per process there (runtime-measurements.md), and Bun's fetch takes a per-request CA. */
-export class BunFetchPodSource extends ApiReader {
+export class BunPodSource extends ApiReader {
   readonly #credentials: KubeconfigCredentials;
   readonly #options: HttpsPodSourceOptions;
 
@@ -21,41 +22,55 @@ export class BunFetchPodSource extends ApiReader {
   }
 
   protected override async get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
-    const base = this.#credentials.server.replace(/\/+$/, '');
+    const url = new URL(`${this.#credentials.server.replace(/\/+$/, '')}${apiPath}`);
+    const https = url.protocol === 'https:';
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals come bracketed
     const timeout = AbortSignal.timeout(this.#options.requestTimeoutMs);
-    const init: BunFetchInit = {
-      method: 'GET',
-      headers: {
-        Accept: 'application/json',
-        Authorization: `Bearer ${this.#credentials.token}`,
-        'User-Agent': this.#options.userAgent,
-      },
-      signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
-      tls: {
-        ...(this.#credentials.caPem === undefined ? {} : { ca: this.#credentials.caPem }),
-        rejectUnauthorized: !this.#credentials.insecureSkipTlsVerify,
-      },
-    };
-    let response: Response;
-    let body: string;
+    let response: Http1Response;
     try {
-      response = await fetch(`${base}${apiPath}`, init);
-      body = await response.text();
+      response = await bunHttpRequest({
+        target: { hostname, port: url.port === '' ? (https ? 443 : 80) : Number(url.port) },
+        ...(https
+          ? {
+              tls: {
+                ...(this.#credentials.caPem === undefined ? {} : { ca: this.#credentials.caPem }),
+                serverName: hostname,
+                rejectUnauthorized: !this.#credentials.insecureSkipTlsVerify,
+              },
+            }
+          : {}),
+        request: {
+          method: 'GET',
+          path: `${url.pathname}${url.search}`,
+          host: url.host,
+          headers: {
+            Accept: 'application/json',
+            Authorization: `Bearer ${this.#credentials.token}`,
+            'User-Agent': this.#options.userAgent,
+          },
+        },
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+      });
     } catch (error) {
-      const rawCode = (error as { code?: unknown }).code;
-      const code = typeof rawCode === 'string' ? rawCode : '';
-      const name = (error as { name?: unknown }).name;
-      if (name === 'TimeoutError' || name === 'AbortError') {
+      const code = error instanceof BunHttpError ? error.code : '';
+      if (code === 'ABORT_ERR') {
         const detail = timeout.aborted
           ? `no answer within ${this.#options.requestTimeoutMs} ms`
           : 'no answer before the lookup deadline';
         throw new KubeError(`${what}: ${detail}`, { retryable: true, cause: error });
       }
-      throw new KubeError(`${what}: ${errorMessage(error)}`, {
-        retryable: !TLS_ERROR.test(code),
-        cause: error,
-      });
+      const message = error instanceof Error ? error.message : String(error);
+      throw new KubeError(
+        `${what}: ${message}${code !== '' && !message.includes(code) ? ` (${code})` : ''}`,
+        {
+          // A certificate the CA does not verify needs an operator (or a rewritten kubeconfig): not retryable.
+          retryable: !TLS_ERROR.test(code),
+          cause: error,
+        },
+      );
     }
+    const body = response.body.toString('utf8');
     if (response.status !== 200) {
       throw new KubeError(statusMessage(response.status, body, what), {
         status: response.status,
@@ -70,6 +85,6 @@ export class BunFetchPodSource extends ApiReader {
   }
 
   override close(): void {
-    // Bun pools fetch connections itself; nothing keeps the process alive.
+    // One connection per request, closed with its response: nothing keeps the process alive.
   }
 }

@@ -159,6 +159,6 @@ export async function createHttpsPodSource(
   const credentials = parsePluginKubeconfig(text);
   // Each transport is its own module, loaded on use: node:https alone costs the compiled plugin ≈ 4 ms.
   return 'Bun' in globalThis
-    ? new (await import('./pod-source-bun.ts')).BunFetchPodSource(credentials, options)
+    ? new (await import('./pod-source-bun.ts')).BunPodSource(credentials, options)
     : new (await import('./pod-source-node.ts')).HttpsPodSource(credentials, options);
 }

@@ -2,14 +2,10 @@
 // with a JSON array of JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never
 // fail an ADD): a missing socket, a refused connection, a non-200 or a slow agent are all ignored, and the wait is
 // bounded by a short timeout. The agent always listens, so this runs on every ADD and sits between printing the
-// result and the exit the runtime waits for: in the bun-compiled plugin it goes through Bun's native fetch over
-// the unix socket (measured: loading node:http plus the request cost ≈14 ms per ADD, fetch ≈1 ms).
+// result and the exit the runtime waits for: in the bun-compiled plugin it is one HTTP/1.1 request over Bun's native
+// unix socket (src/sys/bun-http.ts; loading node:http plus the request measured ≈14 ms per ADD, Bun's fetch ≈1–2 ms
+// for starting its HTTP client thread).
 import type { request as httpRequest } from 'node:http';
-
-interface BunUnixFetchInit extends RequestInit {
-  /** Bun's fetch option for HTTP over a unix socket (not in the standard RequestInit). */
-  readonly unix: string;
-}
 
 /** Sends the records; always resolves, within about `timeoutMs`. */
 export async function forwardLogs(
@@ -20,16 +16,20 @@ export async function forwardLogs(
   if (records.length === 0) return;
   const body = JSON.stringify(records);
   if ('Bun' in globalThis) {
-    const init: BunUnixFetchInit = {
-      unix: socketPath,
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body,
-      signal: AbortSignal.timeout(timeoutMs),
-    };
+    const { bunHttpRequest } = await import('./bun-http.ts');
     try {
-      const response = await fetch('http://unix/log', init);
-      await response.arrayBuffer();
+      await bunHttpRequest({
+        target: { unix: socketPath },
+        request: {
+          method: 'POST',
+          path: '/log',
+          host: 'unix',
+          headers: { 'Content-Type': 'application/json' },
+          body,
+        },
+        signal: AbortSignal.timeout(timeoutMs),
+        maxResponseBytes: 64 * 1024,
+      });
     } catch {
       // Best effort: the agent may be down or slow; the records are also on stderr.
     }

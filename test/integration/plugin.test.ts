@@ -47,7 +47,10 @@ let pair: PodPair;
 let runDir: string;
 let kubeconfig: string;
 
-function writeKubeconfig(token: string, tls: { caPem?: string; insecure?: boolean } = {}): void {
+function writeKubeconfig(
+  token: string,
+  tls: { caPem?: string; insecure?: boolean; server?: string } = {},
+): void {
   const ca = Buffer.from(tls.caPem ?? api.caPem).toString('base64');
   writeFileSync(
     kubeconfig,
@@ -56,7 +59,7 @@ function writeKubeconfig(token: string, tls: { caPem?: string; insecure?: boolea
       'clusters:',
       '- cluster:',
       tls.insecure === true ? '    insecure-skip-tls-verify: true' : `    certificate-authority-data: ${ca}`,
-      `    server: ${api.url}`,
+      `    server: ${tls.server ?? api.url}`,
       '  name: local',
       'contexts:',
       '- context:',
@@ -363,6 +366,46 @@ test('TLS: insecure-skip-tls-verify works; a CA that does not sign the server fa
   } finally {
     writeKubeconfig(api.token);
   }
+});
+
+test('TLS: a server certificate that does not name the server address fails 999 without retries', async () => {
+  const misnamed = await startKubeApiServer({ subjectAltNames: ['DNS:elsewhere.example'] });
+  try {
+    misnamed.upsertPod(sidecarPod('app-5', { 'sidecar.istio.io/inject': 'false' }));
+    writeKubeconfig(misnamed.token, { caPem: misnamed.caPem, server: misnamed.url });
+    const result = await runPlugin(env('ADD', 'app-5'), netconf());
+    assert.equal(result.exitCode, 1);
+    const error = assertOnlyJson(result);
+    assert.equal(error['code'], 999);
+    assert.match(String(error['msg']), /ALTNAME|altname|does not match/i);
+    assert.equal(misnamed.requests.length, 0);
+  } finally {
+    writeKubeconfig(api.token);
+    await misnamed.close();
+  }
+});
+
+test('API faults: a 500 and a dropped connection are retried, then the pod is read', async () => {
+  api.upsertPod(sidecarPod('app-6', { 'sidecar.istio.io/inject': 'false' }));
+  api.injectFault({ status: 500, times: 1 });
+  api.injectFault({ drop: true, times: 1 });
+  const before = api.requests.length;
+  const result = await runPlugin(env('ADD', 'app-6'), netconf());
+  assert.equal(result.exitCode, 0, result.stdout);
+  assert.match(result.stderr, /pod lookup attempt 1 failed.*500/);
+  assert.match(result.stderr, /pod lookup attempt 2 failed/);
+  assert.match(result.stderr, /skipping: .*inject/);
+  assert.ok(api.requests.length - before >= 2);
+});
+
+test('a pod larger than one buffer (sent chunked, as the real API server does) is read whole', async () => {
+  // The opt-out sits after 20 kB of annotations: a truncated body would not parse (code 11), a misread one not skip.
+  api.upsertPod(
+    sidecarPod('app-7', { 'example.com/filler': 'x'.repeat(20_000), 'sidecar.istio.io/inject': 'false' }),
+  );
+  const result = await runPlugin(env('ADD', 'app-7'), netconf());
+  assert.equal(result.exitCode, 0, result.stdout);
+  assert.match(result.stderr, /skipping: .*inject/);
 });
 
 test('huge stdin: a 3 MiB netconf still works; above the 4 MiB limit → code 5, nothing else on stdout', async () => {

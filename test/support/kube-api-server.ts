@@ -87,7 +87,10 @@ type Watcher = {
 
 const KINDS: Record<Resource, string> = { pods: 'Pod', nodes: 'Node', namespaces: 'Namespace' };
 
-function makeCertificates(dir: string, host: string): { caPem: string; certPem: string; keyPem: string } {
+function makeCertificates(
+  dir: string,
+  subjectAltNames: readonly string[],
+): { caPem: string; certPem: string; keyPem: string } {
   const run = (args: string[]): void => {
     execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   };
@@ -108,7 +111,7 @@ function makeCertificates(dir: string, host: string): { caPem: string; certPem: 
   run(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver']);
   writeFileSync(
     path.join(dir, 'ext.cnf'),
-    `subjectAltName=IP:127.0.0.1,${host === '127.0.0.1' ? '' : `IP:${host},`}DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
+    `subjectAltName=${subjectAltNames.join(',')}\nextendedKeyUsage=serverAuth\n`,
   );
   run([
     'x509',
@@ -318,13 +321,19 @@ class HttpError extends Error {
   }
 }
 
-/** `host`: the address to listen on (and to name in the certificate); 127.0.0.1 unless given. */
+/** `host`: the address to listen on (and to name in the certificate); 127.0.0.1 unless given.
+ * `subjectAltNames`: the serving certificate's names instead of the usual ones (to test name verification). */
 export async function startKubeApiServer(
-  options: { token?: string; host?: string } = {},
+  options: { token?: string; host?: string; subjectAltNames?: readonly string[] } = {},
 ): Promise<KubeApiServer> {
   const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'id-kube-'));
-  const { caPem, certPem, keyPem } = makeCertificates(dir, host);
+  const { caPem, certPem, keyPem } = makeCertificates(
+    dir,
+    options.subjectAltNames ?? [
+      ...new Set([`IP:${host}`, 'IP:127.0.0.1', 'DNS:localhost', 'DNS:kubernetes.default.svc']),
+    ],
+  );
   const caFile = path.join(dir, 'ca.crt');
   writeFileSync(caFile, caPem);
   // a test process that ends without close() (a crash, a forgotten close) still leaves no directory behind
@@ -417,10 +426,18 @@ export async function startKubeApiServer(
     }
   }
 
+  /** As the real server's Go net/http does: a body that fits its 2 KiB buffer goes out with Content-Length, a
+   * larger one chunked (a full Pod usually is). */
   function sendJson(res: ServerResponse, code: number, body: unknown): void {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
+    if (Buffer.byteLength(text) <= 2048) {
+      res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.write(text.slice(0, 2048));
+    res.end(text.slice(2048));
   }
 
   function list(
