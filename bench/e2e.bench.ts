@@ -1,11 +1,15 @@
 // Sandbox creation through CRI on the lab node: 20 pods on the node's bridge chain alone (the floor), then 20
 // meshed pods once the agent has merged istio-cni (the plugin's pod lookup + rule programming is the overhead),
-// then 20 meshed sandboxes created at once (all must succeed).
+// then 20 meshed sandboxes created at once (all must succeed). A third node runs the floor's chain plus the
+// reference `tuning` plugin with no settings (≈4 ms as a process of its own): what the runtime charges for any
+// one more plugin in a chain, the part of the overhead no plugin can avoid.
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { median, percentile } from './report.ts';
 import type { BenchSection } from './report.ts';
 import type { TestNode } from '../test/support/lab/node.ts';
-import { meshedPod, plainPod, startNode } from '../test/support/lab/node.ts';
+import { loadedChain, meshedPod, plainPod, startNode, waitFor } from '../test/support/lab/node.ts';
 
 const COUNT = 20;
 
@@ -22,22 +26,41 @@ export async function runBench(): Promise<BenchSection> {
   // istio-cni merged by the agent. Creations alternate between them so machine load hits both series alike.
   const floorNode = await startNode({ startAgent: false });
   let node: TestNode | undefined;
+  let extraPluginNode: TestNode | undefined;
   try {
     node = await startNode();
     await node.waitForChain(true);
+    extraPluginNode = await startNode({ startAgent: false });
+    const lab = extraPluginNode.lab;
+    const conflist = lab.primaryConflist() as { plugins: unknown[] };
+    writeFileSync(
+      path.join(lab.confDir, lab.conflistName),
+      JSON.stringify({ ...conflist, plugins: [...conflist.plugins, { type: 'tuning' }] }),
+    );
+    await waitFor('containerd to load the chain with tuning', async () =>
+      (await loadedChain(lab)).includes('tuning'),
+    );
     const floor: number[] = [];
     const meshedTimes: number[] = [];
     const passThrough: number[] = [];
+    const extraPlugin: number[] = [];
     const created: Array<[TestNode, string]> = [];
     for (let i = -3; i < COUNT; i++) {
       const plain = await timedPod(floorNode, `plain-${i + 3}`, false);
       const meshed = await timedPod(node, `meshed-${i + 3}`, true);
       const unmeshed = await timedPod(node, `unmeshed-${i + 3}`, false);
-      created.push([floorNode, plain.id], [node, meshed.id], [node, unmeshed.id]);
+      const tuned = await timedPod(extraPluginNode, `tuned-${i + 3}`, false);
+      created.push(
+        [floorNode, plain.id],
+        [node, meshed.id],
+        [node, unmeshed.id],
+        [extraPluginNode, tuned.id],
+      );
       if (i < 0) continue; // warm-up
       floor.push(plain.ms);
       meshedTimes.push(meshed.ms);
       passThrough.push(unmeshed.ms);
+      extraPlugin.push(tuned.ms);
     }
     for (const [owner, id] of created) await owner.lab.removePod(id);
 
@@ -82,6 +105,19 @@ export async function runBench(): Promise<BenchSection> {
           note: 'plugin start + pod lookup, no rules',
         },
         {
+          metric: 'one more trivial plugin in the chain median',
+          value: median(extraPlugin),
+          floor: median(floor),
+          unit: 'ms',
+          note: `reference tuning plugin, no settings: the runtime's cost of any chained plugin, +${(median(extraPlugin) - median(floor)).toFixed(1)} ms`,
+        },
+        {
+          metric: 'overhead of istio-cni beyond that trivial plugin',
+          value: median(meshedTimes) - median(extraPlugin),
+          unit: 'ms',
+          note: 'plugin start, pod lookup, rule programming, log forwarding',
+        },
+        {
           metric: `${COUNT} concurrent meshed sandboxes: failures`,
           value: failures,
           unit: 'count',
@@ -91,6 +127,7 @@ export async function runBench(): Promise<BenchSection> {
       ],
     };
   } finally {
+    await extraPluginNode?.close();
     await node?.close();
     await floorNode.close();
   }
