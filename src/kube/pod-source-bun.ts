@@ -5,27 +5,17 @@
 import { KubeError } from '../errors.ts';
 import { BunHttpError, bunHttpRequest } from '../sys/bun-http.ts';
 import type { Http1Response } from '../sys/http1.ts';
-import type { HttpsPodSourceOptions, KubeconfigCredentials } from './pod-source.ts';
 import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
 
 /** A pod is at most etcd's 1.5 MiB object limit; anything much larger is not an API server answering. */
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 export class BunPodSource extends ApiReader {
-  readonly #credentials: KubeconfigCredentials;
-  readonly #options: HttpsPodSourceOptions;
-
-  constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
-    super();
-    this.#credentials = credentials;
-    this.#options = options;
-  }
-
   protected override async get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
-    const url = new URL(`${this.#credentials.server.replace(/\/+$/, '')}${apiPath}`);
+    const url = this.urlOf(apiPath);
     const https = url.protocol === 'https:';
     const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals come bracketed
-    const timeout = AbortSignal.timeout(this.#options.requestTimeoutMs);
+    const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
     let response: Http1Response;
     try {
       response = await bunHttpRequest({
@@ -33,9 +23,9 @@ export class BunPodSource extends ApiReader {
         ...(https
           ? {
               tls: {
-                ...(this.#credentials.caPem === undefined ? {} : { ca: this.#credentials.caPem }),
+                ...(this.credentials.caPem === undefined ? {} : { ca: this.credentials.caPem }),
                 serverName: hostname,
-                rejectUnauthorized: !this.#credentials.insecureSkipTlsVerify,
+                rejectUnauthorized: !this.credentials.insecureSkipTlsVerify,
               },
             }
           : {}),
@@ -45,8 +35,8 @@ export class BunPodSource extends ApiReader {
           host: url.host,
           headers: {
             Accept: 'application/json',
-            Authorization: `Bearer ${this.#credentials.token}`,
-            'User-Agent': this.#options.userAgent,
+            Authorization: `Bearer ${this.credentials.token}`,
+            'User-Agent': this.options.userAgent,
           },
         },
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
@@ -56,7 +46,7 @@ export class BunPodSource extends ApiReader {
       const code = error instanceof BunHttpError ? error.code : '';
       if (code === 'ABORT_ERR') {
         const detail = timeout.aborted
-          ? `no answer within ${this.#options.requestTimeoutMs} ms`
+          ? `no answer within ${this.options.requestTimeoutMs} ms`
           : 'no answer before the lookup deadline';
         throw new KubeError(`${what}: ${detail}`, { retryable: true, cause: error });
       }

@@ -6,14 +6,10 @@ import type { HttpsPodSourceOptions, KubeconfigCredentials } from './pod-source.
 import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
 
 export class HttpsPodSource extends ApiReader {
-  readonly #credentials: KubeconfigCredentials;
-  readonly #options: HttpsPodSourceOptions;
   readonly #agent: Agent;
 
   constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
-    super();
-    this.#credentials = credentials;
-    this.#options = options;
+    super(credentials, options);
     this.#agent = new Agent({
       keepAlive: true,
       maxSockets: 1,
@@ -23,8 +19,7 @@ export class HttpsPodSource extends ApiReader {
   }
 
   protected override get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
-    const base = this.#credentials.server.replace(/\/+$/, '');
-    const url = new URL(`${base}${apiPath}`);
+    const url = this.urlOf(apiPath);
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (error: KubeError | undefined, value?: unknown) => {
@@ -41,8 +36,8 @@ export class HttpsPodSource extends ApiReader {
           agent: this.#agent,
           headers: {
             Accept: 'application/json',
-            Authorization: `Bearer ${this.#credentials.token}`,
-            'User-Agent': this.#options.userAgent,
+            Authorization: `Bearer ${this.credentials.token}`,
+            'User-Agent': this.options.userAgent,
           },
           ...(signal === undefined ? {} : { signal }),
         },
@@ -76,12 +71,12 @@ export class HttpsPodSource extends ApiReader {
       );
       const timer = setTimeout(() => {
         finish(
-          new KubeError(`${what}: no answer within ${this.#options.requestTimeoutMs} ms`, {
+          new KubeError(`${what}: no answer within ${this.options.requestTimeoutMs} ms`, {
             retryable: true,
           }),
         );
         req.destroy();
-      }, this.#options.requestTimeoutMs);
+      }, this.options.requestTimeoutMs);
       req.on('error', (error: NodeJS.ErrnoException) => {
         const tls = typeof error.code === 'string' && TLS_ERROR.test(error.code);
         const detail =

@@ -121,6 +121,19 @@ export function isRetryableStatus(status: number): boolean {
 
 /** The two reads the plugin makes, over whichever transport a subclass implements in `get`. */
 export abstract class ApiReader implements PodSource {
+  protected readonly credentials: KubeconfigCredentials;
+  protected readonly options: HttpsPodSourceOptions;
+
+  constructor(credentials: KubeconfigCredentials, options: HttpsPodSourceOptions) {
+    this.credentials = credentials;
+    this.options = options;
+  }
+
+  /** The request URL of an API path, against the kubeconfig's server (which may end in a slash). */
+  protected urlOf(apiPath: string): URL {
+    return new URL(`${this.credentials.server.replace(/\/+$/, '')}${apiPath}`);
+  }
+
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<unknown> {
     return this.get(
       `get pod ${namespace}/${name}`,
