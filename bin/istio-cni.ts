@@ -13,7 +13,7 @@ const io = realProcessIO();
 let flushLogs: () => Promise<void> = () => Promise.resolve();
 
 async function loadHandlers(): Promise<CniHandlers> {
-  const [{ createHandlers, LOG_SOCKET_FILE }, { createPluginLogging }] = await Promise.all([
+  const [{ createHandlers, LOG_FILE, LOG_SOCKET_FILE }, { createPluginLogging }] = await Promise.all([
     import('../src/plugin/handlers.ts'),
     import('../src/log/plugin-logger.ts'),
   ]);
@@ -36,15 +36,24 @@ async function loadHandlers(): Promise<CniHandlers> {
       logger: logging.logger,
       setLevel: logging.setLevel,
       configureForwarding(runDir) {
-        const socket = `${runDir.replace(/\/+$/, '')}/${LOG_SOCKET_FILE}`;
-        if (runDir === '' || !pathExists(socket)) return;
-        logging.startForwarding();
-        flushLogs = async () =>
-          (await import('../src/sys/log-forwarder.ts')).forwardLogs(
-            socket,
-            logging.takeForwardRecords(),
-            1000,
-          );
+        if (runDir === '') return;
+        const dir = runDir.replace(/\/+$/, '');
+        const socket = `${dir}/${LOG_SOCKET_FILE}`;
+        const agentListens = pathExists(socket);
+        logging.keepRecords();
+        flushLogs = async () => {
+          const records = logging.takeRecords();
+          if (records.length === 0) return;
+          const delivered =
+            agentListens &&
+            (await (await import('../src/sys/log-forwarder.ts')).forwardLogs(socket, records, 1000));
+          if (!delivered) {
+            (await import('../src/sys/plugin-log-file.ts')).appendToPluginLogFile(
+              `${dir}/${LOG_FILE}`,
+              records,
+            );
+          }
+        };
       },
     },
     netnsUserns: async (netns) => (await import('../src/sys/netns-owner.ts')).netnsUserns(netns),

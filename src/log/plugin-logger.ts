@@ -1,7 +1,8 @@
 // Plugin logging (behaviour §2.10): pino with a synchronous destination (a plain `write` function, no transports,
 // no worker threads) so nothing is lost when the short-lived process ends. Records are Istio-shaped
 // ({"level":"info","time":"2026-…123456Z","scope":"cni-plugin","msg":"…",…labels}) and never go to stdout. When
-// forwarding is enabled, records at or above the level are also kept for one POST to the agent's log.sock at exit.
+// the run dir is known, records at or above the level are also kept for one POST to the agent's log.sock at exit
+// (or the rolling file when the agent does not take them).
 import { pino, type Logger } from 'pino';
 import type { PluginLogLevel } from '../plugin/config.ts';
 
@@ -9,10 +10,10 @@ export interface PluginLogging {
   readonly logger: Logger;
   /** plugin_log_level: applies to the whole process; `none` silences it. */
   readonly setLevel: (level: PluginLogLevel) => void;
-  /** From now on keep emitted records for forwarding (the agent's log socket exists). */
-  readonly startForwarding: () => void;
+  /** From now on keep emitted records, for the agent's log socket or the rolling file. */
+  readonly keepRecords: () => void;
   /** The kept records (each one JSON-encoded record), emptied. */
-  readonly takeForwardRecords: () => string[];
+  readonly takeRecords: () => string[];
 }
 
 /** Istio's time format: RFC 3339 UTC with microseconds. */
@@ -34,12 +35,12 @@ export function createPluginLogging(
   write: (line: string) => void,
   now: () => Date = () => new Date(),
 ): PluginLogging {
-  let forwarding = false;
+  let keeping = false;
   let kept: string[] = [];
   const destination = {
     write(line: string): void {
       write(line);
-      if (forwarding) kept.push(line.trimEnd());
+      if (keeping) kept.push(line.trimEnd());
     },
   };
   const logger = pino(
@@ -57,10 +58,10 @@ export function createPluginLogging(
     setLevel: (level) => {
       logger.level = PINO_LEVEL[level];
     },
-    startForwarding: () => {
-      forwarding = true;
+    keepRecords: () => {
+      keeping = true;
     },
-    takeForwardRecords: () => {
+    takeRecords: () => {
       const records = kept;
       kept = [];
       return records;

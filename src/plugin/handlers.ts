@@ -22,12 +22,14 @@ import { cniAddEvent, compileEnablementSelectors, isAmbientPod } from './ambient
 
 export const KUBECONFIG_FILE = 'istio-cni-kubeconfig';
 export const LOG_SOCKET_FILE = 'log.sock';
+export const LOG_FILE = 'istio-cni.log';
 export const EVENT_SOCKET_FILE = 'pluginevent.sock';
 
 export interface PluginLoggingControl {
   readonly logger: Logger;
   readonly setLevel: (level: PluginLogLevel) => void;
-  /** Called once the run dir is known: turn on forwarding when `<run dir>/log.sock` exists. */
+  /** Called once the run dir is known: relay the records to the agent at exit (`<run dir>/log.sock`), or to the
+   * rolling `<run dir>/istio-cni.log` when the agent does not take them. */
   configureForwarding(runDir: string): void;
 }
 

@@ -7,18 +7,18 @@
 // for starting its HTTP client thread).
 import type { request as httpRequest } from 'node:http';
 
-/** Sends the records; always resolves, within about `timeoutMs`. */
+/** Sends the records; always resolves, within about `timeoutMs`: true when the agent took them (2xx). */
 export async function forwardLogs(
   socketPath: string,
   records: readonly string[],
   timeoutMs: number,
-): Promise<void> {
-  if (records.length === 0) return;
+): Promise<boolean> {
+  if (records.length === 0) return true;
   const body = JSON.stringify(records);
   if ('Bun' in globalThis) {
     const { bunHttpRequest } = await import('./bun-http.ts');
     try {
-      await bunHttpRequest({
+      const response = await bunHttpRequest({
         target: { unix: socketPath },
         request: {
           method: 'POST',
@@ -30,13 +30,14 @@ export async function forwardLogs(
         signal: AbortSignal.timeout(timeoutMs),
         maxResponseBytes: 64 * 1024,
       });
+      return response.status >= 200 && response.status < 300;
     } catch {
       // Best effort: the agent may be down or slow; the records are also on stderr.
+      return false;
     }
-    return;
   }
   const { request } = await import('node:http');
-  await postWithNodeHttp(request, socketPath, body, timeoutMs);
+  return postWithNodeHttp(request, socketPath, body, timeoutMs);
 }
 
 function postWithNodeHttp(
@@ -44,14 +45,15 @@ function postWithNodeHttp(
   socketPath: string,
   body: string,
   timeoutMs: number,
-): Promise<void> {
+): Promise<boolean> {
   return new Promise((resolve) => {
     let done = false;
+    let delivered = false;
     const finish = () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      resolve();
+      resolve(delivered);
     };
     const req = request(
       {
@@ -61,9 +63,13 @@ function postWithNodeHttp(
         headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
       },
       (res) => {
+        delivered = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
         res.resume();
         res.on('end', finish);
-        res.on('error', finish);
+        res.on('error', () => {
+          delivered = false;
+          finish();
+        });
       },
     );
     const timer = setTimeout(() => {

@@ -312,6 +312,7 @@ test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
     });
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));
+  rmSync(path.join(runDir, 'istio-cni.log'), { force: true });
   try {
     const result = await runPlugin(
       env('ADD', 'x', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
@@ -319,6 +320,8 @@ test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
     );
     assert.equal(result.exitCode, 0);
     assert.equal(bodies.length, 1);
+    // The agent took them: no host file write.
+    assert.equal(existsSync(path.join(runDir, 'istio-cni.log')), false);
     const [method, url, ...rest] = (bodies[0] ?? '').split(' ');
     assert.equal(`${method} ${url}`, 'POST /log');
     const records = (JSON.parse(rest.join(' ')) as string[]).map(
@@ -329,6 +332,40 @@ test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
       assert.match(record['time'] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
       assert.equal(record['level'], 'info');
     }
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(socket, { force: true });
+  }
+});
+
+test('records the agent does not take (no log.sock, or a failed POST) go to <run dir>/istio-cni.log', async () => {
+  const logFile = path.join(runDir, 'istio-cni.log');
+  const excludedAdd = () =>
+    runPlugin(env('ADD', 'x', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }), netconf());
+  const fileRecords = () =>
+    readFileSync(logFile, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, string>);
+  rmSync(logFile, { force: true });
+  assert.equal((await excludedAdd()).exitCode, 0);
+  assert.deepEqual(
+    fileRecords().map((record) => [record['level'], record['scope'], record['msg']]),
+    [['info', 'cni-plugin', 'skipping: excluded namespace kube-system']],
+  );
+
+  const socket = path.join(runDir, 'log.sock');
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.statusCode = 500;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  try {
+    assert.equal((await excludedAdd()).exitCode, 0);
+    assert.equal(fileRecords().length, 2); // appended
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(socket, { force: true });

@@ -49,12 +49,12 @@ test('records are Istio-shaped JSON with microsecond UTC time', () => {
   assert.equal(istioTime(new Date(0)), '1970-01-01T00:00:00.000000Z');
 });
 
-test('plugin_log_level: debug shows debug; none silences; forwarding keeps emitted records only', () => {
+test('plugin_log_level: debug shows debug; none silences; only emitted records are kept', () => {
   const lines: string[] = [];
   const logging = createPluginLogging((line) => lines.push(line));
   logging.logger.debug('hidden');
   logging.setLevel('debug');
-  logging.startForwarding();
+  logging.keepRecords();
   logging.logger.debug('shown');
   logging.setLevel('none');
   logging.logger.error('silenced');
@@ -62,8 +62,8 @@ test('plugin_log_level: debug shows debug; none silences; forwarding keeps emitt
     lines.map((line) => (JSON.parse(line) as { msg: string }).msg),
     ['shown'],
   );
-  assert.equal(logging.takeForwardRecords().length, 1);
-  assert.deepEqual(logging.takeForwardRecords(), []);
+  assert.equal(logging.takeRecords().length, 1);
+  assert.deepEqual(logging.takeRecords(), []);
 });
 
 test('forwardLogs POSTs a JSON array of encoded records to /log', async () => {
@@ -73,21 +73,21 @@ test('forwardLogs POSTs a JSON array of encoded records to /log', async () => {
     res.end();
   });
   try {
-    await forwardLogs(socket, ['{"msg":"a"}', '{"msg":"b"}'], 1000);
+    assert.equal(await forwardLogs(socket, ['{"msg":"a"}', '{"msg":"b"}'], 1000), true);
     assert.deepEqual(received, ['POST /log ["{\\"msg\\":\\"a\\"}","{\\"msg\\":\\"b\\"}"]']);
   } finally {
     await close(server);
   }
 });
 
-test('forwardLogs never fails and never waits past its timeout', async () => {
-  await forwardLogs(path.join(dir, 'missing.sock'), ['{}'], 1000);
+test('forwardLogs never fails and never waits past its timeout; it says when the agent did not take them', async () => {
+  assert.equal(await forwardLogs(path.join(dir, 'missing.sock'), ['{}'], 1000), false);
   const { socket, server } = await unixServer('hung.sock', () => {
     // never answers
   });
   try {
     const started = performance.now();
-    await forwardLogs(socket, ['{}'], 100);
+    assert.equal(await forwardLogs(socket, ['{}'], 100), false);
     assert.ok(performance.now() - started < 1000);
   } finally {
     await close(server);

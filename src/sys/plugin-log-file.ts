@@ -1,0 +1,75 @@
+// The plugin's rolling log file `<run dir>/istio-cni.log` (behaviour §2.10; field lessons: "log forwarding over a
+// unix socket to the daemon, with a local rolling-file fallback"). Upstream tees every record there; we write it
+// only with the records the agent did not take (no log.sock, or the POST failed): with the agent up they are in its
+// log already, and a pod start then costs no host file write. Upstream's limits and names (lumberjack): 10 MB, one
+// backup `istio-cni-<UTC time>.log`, backups older than 2 days removed, fixed minimum level info. Best effort: a
+// failure here is ignored (the records are on stderr too) and never fails an ADD.
+import { appendFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+export interface RollingLogLimits {
+  readonly maxBytes: number;
+  readonly maxBackups: number;
+  readonly maxAgeMs: number;
+}
+
+export const PLUGIN_LOG_LIMITS: RollingLogLimits = Object.freeze({
+  maxBytes: 10 * 1024 * 1024,
+  maxBackups: 1,
+  maxAgeMs: 2 * 24 * 60 * 60 * 1000,
+});
+
+/** lumberjack's backup time format, UTC: 2006-01-02T15-04-05.000 */
+export function backupName(file: string, time: Date): string {
+  const stamp = time.toISOString().replace(/:/g, '-').replace(/Z$/, '');
+  const extension = path.extname(file);
+  return `${file.slice(0, file.length - extension.length)}-${stamp}${extension}`;
+}
+
+function isBelowInfo(record: string): boolean {
+  return /^\{"level":"debug"/.test(record);
+}
+
+function removeOldBackups(file: string, limits: RollingLogLimits, now: Date): void {
+  const directory = path.dirname(file);
+  const extension = path.extname(file);
+  const prefix = `${path.basename(file, extension)}-`;
+  const backups = readdirSync(directory)
+    .filter((name) => name.startsWith(prefix) && name.endsWith(extension))
+    .sort()
+    .reverse(); // newest first: the names sort by time
+  backups.forEach((name, index) => {
+    const backup = path.join(directory, name);
+    const tooMany = index >= limits.maxBackups;
+    if (tooMany || now.getTime() - statSync(backup).mtimeMs > limits.maxAgeMs)
+      rmSync(backup, { force: true });
+  });
+}
+
+/** Appends the records (JSON lines) at level info and above; rotates first when they would not fit. */
+export function appendToPluginLogFile(
+  file: string,
+  records: readonly string[],
+  now: Date = new Date(),
+  limits: RollingLogLimits = PLUGIN_LOG_LIMITS,
+): void {
+  const lines = records.filter((record) => !isBelowInfo(record));
+  if (lines.length === 0) return;
+  const data = `${lines.join('\n')}\n`;
+  try {
+    let size = 0;
+    try {
+      size = statSync(file).size;
+    } catch {
+      // no file yet
+    }
+    if (size > 0 && size + Buffer.byteLength(data) > limits.maxBytes) {
+      renameSync(file, backupName(file, now));
+      removeOldBackups(file, limits, now);
+    }
+    // One write of whole lines in append mode: concurrent plugin processes do not interleave within a record.
+    appendFileSync(file, data, { mode: 0o644 });
+  } catch {
+    // Best effort (see the header).
+  }
+}

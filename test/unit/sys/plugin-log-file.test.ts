@@ -1,0 +1,62 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { appendToPluginLogFile, backupName } from '../../../src/sys/plugin-log-file.ts';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'ia-plugin-log-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const limits = { maxBytes: 200, maxBackups: 1, maxAgeMs: 2 * 24 * 3600 * 1000 };
+const record = (level: string, msg: string) =>
+  `{"level":"${level}","time":"t","scope":"cni-plugin","msg":"${msg}"}`;
+
+test("backups are named as upstream's lumberjack names them (UTC)", () => {
+  assert.equal(
+    backupName('/var/run/istio-cni/istio-cni.log', new Date('2026-11-23T18:15:19.042Z')),
+    '/var/run/istio-cni/istio-cni-2026-11-23T18-15-19.042.log',
+  );
+});
+
+test('appends info and above as JSON lines; debug is left out; appending twice keeps both', () => {
+  const dir = mkdtempSync(path.join(root, 'a-'));
+  const file = path.join(dir, 'istio-cni.log');
+  appendToPluginLogFile(
+    file,
+    [record('debug', 'd'), record('info', 'i'), record('error', 'e')],
+    new Date(),
+    limits,
+  );
+  appendToPluginLogFile(file, [record('warn', 'w')], new Date(), limits);
+  appendToPluginLogFile(file, [record('debug', 'only debug')], new Date(), limits);
+  assert.deepEqual(
+    readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { msg: string }).msg),
+    ['i', 'e', 'w'],
+  );
+});
+
+test('rotates before the file would pass its limit; keeps one backup; drops backups past their age', () => {
+  const dir = mkdtempSync(path.join(root, 'r-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const stale = path.join(dir, 'istio-cni-2026-11-01T00-00-00.000.log');
+  writeFileSync(stale, 'old\n');
+  utimesSync(stale, new Date('2026-11-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'));
+  const line = record('info', 'x'.repeat(60)); // ~110 bytes: two do not fit in 200
+  appendToPluginLogFile(file, [line], new Date('2026-11-23T10:00:00.000Z'), limits);
+  appendToPluginLogFile(file, [line], new Date('2026-11-23T11:00:00.000Z'), limits);
+  assert.deepEqual(readdirSync(dir).sort(), ['istio-cni-2026-11-23T11-00-00.000.log', 'istio-cni.log']);
+  appendToPluginLogFile(file, [line], new Date('2026-11-23T12:00:00.000Z'), limits);
+  // The newer backup replaces the older one (one backup at most); the current file holds one record.
+  assert.deepEqual(readdirSync(dir).sort(), ['istio-cni-2026-11-23T12-00-00.000.log', 'istio-cni.log']);
+  assert.equal(readFileSync(file, 'utf8'), `${line}\n`);
+});
+
+test('never throws: an unwritable place is ignored', () => {
+  assert.doesNotThrow(() =>
+    appendToPluginLogFile(path.join(root, 'missing-dir', 'istio-cni.log'), [record('info', 'i')]),
+  );
+});
