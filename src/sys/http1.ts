@@ -108,9 +108,11 @@ export function decodeHttp1Response(received: Buffer, ended: boolean): Http1Resp
   }
   const data = received.subarray(headEnd + HEADER_END.length);
   const code = Number(status[1]);
+  // An interim answer (103 Early Hints…): the final one follows on the same connection.
+  if (code >= 100 && code < 200) return decodeHttp1Response(data, ended);
   const respond = (body: Buffer): Http1Response => ({ status: code, headers, body });
   // No body by definition (RFC 9112 §6.3).
-  if (code === 204 || code === 304 || (code >= 100 && code < 200)) return respond(Buffer.alloc(0));
+  if (code === 204 || code === 304) return respond(Buffer.alloc(0));
   const encoding = headers.get('transfer-encoding');
   if (encoding !== undefined) {
     if (encoding.toLowerCase() !== 'chunked')

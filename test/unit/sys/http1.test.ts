@@ -69,6 +69,14 @@ test('no length and no chunking: the body ends with the connection', () => {
   assert.equal(decodeHttp1Response(wire, true)?.body.toString(), 'all of it');
 });
 
+test('an interim 1xx answer is skipped: the final response follows', () => {
+  const wire = 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+  assert.equal(decodeHttp1Response(bytes(wire.slice(0, 40)), false), undefined);
+  const response = decodeHttp1Response(bytes(wire), false);
+  assert.equal(response?.status, 200);
+  assert.equal(response?.body.toString(), 'ok');
+});
+
 test('204 has no body; repeated headers are joined', () => {
   const response = decodeHttp1Response(bytes('HTTP/1.1 204 No Content\r\nVia: a\r\nvia: b\r\n\r\n'), false);
   assert.equal(response?.status, 204);
