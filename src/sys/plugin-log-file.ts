@@ -68,7 +68,7 @@ export function appendToPluginLogFile(
       removeOldBackups(file, limits, now);
     }
     // One write of whole lines in append mode: concurrent plugin processes do not interleave within a record.
-    appendFileSync(file, data, { mode: 0o644 });
+    appendFileSync(file, data, { mode: 0o600 }); // as lumberjack creates it: the records name pods
   } catch {
     // Best effort (see the header).
   }

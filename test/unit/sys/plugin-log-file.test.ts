@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { appendToPluginLogFile, backupName } from '../../../src/sys/plugin-log-file.ts';
@@ -37,6 +37,7 @@ test('appends info and above as JSON lines; debug is left out; appending twice k
       .map((line) => (JSON.parse(line) as { msg: string }).msg),
     ['i', 'e', 'w'],
   );
+  assert.equal(statSync(file).mode & 0o777, 0o600);
 });
 
 test('rotates before the file would pass its limit; keeps one backup; drops backups past their age', () => {
