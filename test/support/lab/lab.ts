@@ -357,12 +357,13 @@ export async function startLab(
   const nodeNetns = `${NODE_NETNS_PREFIX}${id}`;
   const nodeNetnsPath = `/var/run/netns/${nodeNetns}`;
   const bridge = `idbr${id}`;
-  const [random1 = 0, random2 = 0] = randomBytes(2);
+  const [random1 = 0, random2 = 0, random3 = 0] = randomBytes(3);
   const subnetBase = `10.${64 + (random1 % 64)}.${random2}`;
   // The node's link to the host, a /30 on a veth pair (a real node reaches its API server over the network; a
   // userspace relay here added ~8 ms to every pod lookup and skewed the end-to-end figures).
-  const linkBase = `172.${16 + (random1 % 16)}.${random2}`;
-  const hostAddress = `${linkBase}.1`;
+  // 198.18.0.0/15 is reserved for network test labs (RFC 2544): no host route, VPN or container network uses it.
+  const linkAddress = (host: 1 | 2) => `198.${18 + (random1 % 2)}.${random2}.${(random3 % 64) * 4 + host}`;
+  const hostAddress = linkAddress(1);
   const hostLink = `iah${id}`;
   const subnet = `${subnetBase}.0/24`;
   const gateway = `${subnetBase}.1`;
@@ -439,7 +440,7 @@ export async function startLab(
     ]);
     await mustRun(['ip', 'addr', 'add', `${hostAddress}/30`, 'dev', hostLink]);
     await mustRun(['ip', 'link', 'set', hostLink, 'up']);
-    await mustRun(['ip', '-n', nodeNetns, 'addr', 'add', `${linkBase}.2/30`, 'dev', `ian${id}`]);
+    await mustRun(['ip', '-n', nodeNetns, 'addr', 'add', `${linkAddress(2)}/30`, 'dev', `ian${id}`]);
     await mustRun(['ip', '-n', nodeNetns, 'link', 'set', `ian${id}`, 'up']);
 
     const defaults = await mustRun(['containerd', 'config', 'default']);
