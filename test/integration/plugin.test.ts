@@ -422,6 +422,33 @@ test('TLS: a server certificate that does not name the server address fails 999 
   }
 });
 
+test('an IPv6 API server address (IPv6-only clusters) is reached, and its certificate must name it', async () => {
+  const v6 = await startKubeApiServer({ host: '::1' });
+  try {
+    assert.match(v6.url, /^https:\/\/\[::1\]:\d+$/);
+    v6.upsertPod(sidecarPod('app-8', { 'sidecar.istio.io/inject': 'false' }));
+    writeKubeconfig(v6.token, { caPem: v6.caPem, server: v6.url });
+    const result = await runPlugin(env('ADD', 'app-8'), netconf());
+    assert.equal(result.exitCode, 0, result.stdout);
+    assert.match(result.stderr, /skipping: .*inject/);
+    assert.equal(v6.requests.length, 1);
+  } finally {
+    writeKubeconfig(api.token);
+    await v6.close();
+  }
+  const misnamed = await startKubeApiServer({ host: '::1', subjectAltNames: ['IP:::2'] });
+  try {
+    misnamed.upsertPod(sidecarPod('app-8', { 'sidecar.istio.io/inject': 'false' }));
+    writeKubeconfig(misnamed.token, { caPem: misnamed.caPem, server: misnamed.url });
+    const result = await runPlugin(env('ADD', 'app-8'), netconf());
+    assert.equal(assertOnlyJson(result)['code'], 999);
+    assert.equal(misnamed.requests.length, 0);
+  } finally {
+    writeKubeconfig(api.token);
+    await misnamed.close();
+  }
+});
+
 test('API faults: a 500 and a dropped connection are retried, then the pod is read', async () => {
   api.upsertPod(sidecarPod('app-6', { 'sidecar.istio.io/inject': 'false' }));
   api.injectFault({ status: 500, times: 1 });

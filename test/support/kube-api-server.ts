@@ -756,7 +756,7 @@ export async function startKubeApiServer(
   const port = (server.address() as AddressInfo).port;
 
   return {
-    url: `https://${host}:${port}`,
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     host,
     port,
     caPem,
