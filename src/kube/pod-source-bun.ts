@@ -8,7 +8,7 @@ import type { Http1Response } from '../sys/http1.ts';
 import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
 
 /** A pod is at most etcd's 1.5 MiB object limit; anything much larger is not an API server answering. */
-const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export class BunPodSource extends ApiReader {
   protected override async get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown> {
