@@ -74,10 +74,12 @@ export async function startLogSink(
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      // Answer first: the plugin waits for this answer before its process ends, and the pod's sandbox waits for
+      // that; re-emitting the records (a write to this process's stdout) is not the plugin's business.
+      response.writeHead(200).end();
       const parsed = parseLogBody(Buffer.concat(chunks).toString('utf8'));
       if (parsed.malformed) onMalformed('log.sock: request body is not a JSON array of strings');
       if (parsed.records.length > 0) onRecords(parsed.records);
-      response.writeHead(200).end();
     });
   });
   await new Promise<void>((resolve, reject) => {
