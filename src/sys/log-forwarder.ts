@@ -1,11 +1,88 @@
-// Plugin → agent log forwarding (behaviour §2.10): at exit, one `POST http://unix/log` over `<run dir>/log.sock`
-// with a JSON array of JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never
-// fail an ADD): a missing socket, a refused connection, a non-200 or a slow agent are all ignored, and the wait is
-// bounded by a short timeout. The agent always listens, so this runs on every ADD and sits between printing the
-// result and the exit the runtime waits for: in the bun-compiled plugin it is one HTTP/1.1 request over Bun's native
-// unix socket (src/sys/bun-http.ts; loading node:http plus the request measured ≈14 ms per ADD, Bun's fetch ≈1–2 ms
-// for starting its HTTP client thread).
-import type { request as httpRequest } from 'node:http';
+// The plugin's two requests to the agent, both `POST http://unix/<path>` with a JSON body over a unix socket in the
+// run dir. In the bun-compiled plugin each is one HTTP/1.1 request over Bun's native unix socket
+// (src/sys/bun-http.ts; loading node:http plus the request measured ≈14 ms per ADD, Bun's fetch ≈1–2 ms for
+// starting its HTTP client thread); under Node (tests) they go through node:http.
+//
+// Log forwarding (behaviour §2.10): at exit, one POST /log over `<run dir>/log.sock` with a JSON array of
+// JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never fail an ADD): a
+// missing socket, a refused connection, a non-200 or a slow agent are all ignored, and the wait is bounded by a
+// short timeout. The agent always listens, so this runs on every ADD between printing the result and the exit the
+// runtime waits for.
+
+/** Cap on an answer's body: the agent answers with a status and at most an error text. */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+}
+
+class PostTimeout extends Error {}
+
+/** One POST over a unix socket; rejects on a transport error or, with PostTimeout, after `timeoutMs`. */
+async function postOverUnixSocket(
+  socketPath: string,
+  urlPath: string,
+  body: string,
+  timeoutMs: number,
+): Promise<Answer> {
+  const headers = { 'Content-Type': 'application/json' };
+  if ('Bun' in globalThis) {
+    const { BunHttpError, bunHttpRequest } = await import('./bun-http.ts');
+    try {
+      const answer = await bunHttpRequest({
+        target: { unix: socketPath },
+        request: { method: 'POST', path: urlPath, host: 'unix', headers, body },
+        signal: AbortSignal.timeout(timeoutMs),
+        maxResponseBytes: MAX_ANSWER_BYTES,
+      });
+      return { status: answer.status, body: answer.body.toString('utf8') };
+    } catch (error) {
+      if (error instanceof BunHttpError && error.code === 'ABORT_ERR') throw new PostTimeout();
+      throw error;
+    }
+  }
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (error: Error | undefined, answer?: Answer) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (error !== undefined) reject(error);
+      else if (answer !== undefined) resolve(answer);
+    };
+    const req = request(
+      {
+        socketPath,
+        path: urlPath,
+        method: 'POST',
+        headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('error', (error) => finish(error));
+        res.on('end', () =>
+          finish(undefined, {
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'),
+          }),
+        );
+      },
+    );
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish(new PostTimeout());
+    }, timeoutMs);
+    req.on('error', (error) => finish(error));
+    req.end(body);
+  });
+}
 
 /** Sends the records; always resolves, within about `timeoutMs`: true when the agent took them (2xx). */
 export async function forwardLogs(
@@ -14,118 +91,30 @@ export async function forwardLogs(
   timeoutMs: number,
 ): Promise<boolean> {
   if (records.length === 0) return true;
-  const body = JSON.stringify(records);
-  if ('Bun' in globalThis) {
-    const { bunHttpRequest } = await import('./bun-http.ts');
-    try {
-      const response = await bunHttpRequest({
-        target: { unix: socketPath },
-        request: {
-          method: 'POST',
-          path: '/log',
-          host: 'unix',
-          headers: { 'Content-Type': 'application/json' },
-          body,
-        },
-        signal: AbortSignal.timeout(timeoutMs),
-        maxResponseBytes: 64 * 1024,
-      });
-      return response.status >= 200 && response.status < 300;
-    } catch {
-      // Best effort: the agent may be down or slow; the records are also on stderr.
-      return false;
-    }
+  try {
+    const answer = await postOverUnixSocket(socketPath, '/log', JSON.stringify(records), timeoutMs);
+    return answer.status >= 200 && answer.status < 300;
+  } catch {
+    // Best effort: the agent may be down or slow; the records are also on stderr (and go to the rolling file).
+    return false;
   }
-  const { request } = await import('node:http');
-  return postWithNodeHttp(request, socketPath, body, timeoutMs);
-}
-
-function postWithNodeHttp(
-  request: typeof httpRequest,
-  socketPath: string,
-  body: string,
-  timeoutMs: number,
-): Promise<boolean> {
-  return new Promise((resolve) => {
-    let done = false;
-    let delivered = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(delivered);
-    };
-    const req = request(
-      {
-        socketPath,
-        path: '/log',
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        delivered = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
-        res.resume();
-        res.on('end', finish);
-        res.on('error', () => {
-          delivered = false;
-          finish();
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy();
-      finish();
-    }, timeoutMs);
-    req.on('error', finish);
-    req.end(body);
-  });
 }
 
 /** The ambient add event (behaviour §2.6.3): `POST http://unix/cmdadd` over `<run dir>/pluginevent.sock`, 5 s
  * timeout. Rejects with "unable to push CNI event (status code N): <body>" on a non-200, or the transport error. */
 export async function postCniEvent(socketPath: string, body: string, timeoutMs = 5000): Promise<void> {
-  const { request } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const req = request(
-      {
-        socketPath,
-        path: '/cmdadd',
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          if (size < 1024 * 1024) chunks.push(chunk);
-          size += chunk.length;
-        });
-        res.on('error', finish);
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          if (status === 200) finish();
-          else {
-            const text = Buffer.concat(chunks)
-              .subarray(0, 1024 * 1024)
-              .toString('utf8');
-            finish(new Error(`unable to push CNI event (status code ${status}): ${text}`));
-          }
-        });
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy();
-      finish(new Error(`Post "http://unix/cmdadd": context deadline exceeded (${timeoutMs} ms)`));
-    }, timeoutMs);
-    req.on('error', finish);
-    req.end(body);
-  });
+  let answer: Answer;
+  try {
+    answer = await postOverUnixSocket(socketPath, '/cmdadd', body, timeoutMs);
+  } catch (error) {
+    if (error instanceof PostTimeout) {
+      throw new Error(`Post "http://unix/cmdadd": context deadline exceeded (${timeoutMs} ms)`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (answer.status !== 200) {
+    throw new Error(`unable to push CNI event (status code ${answer.status}): ${answer.body}`);
+  }
 }
