@@ -1,9 +1,10 @@
 // Helpers for the spawned-agent integration tests (test/integration/agent*.test.ts): a temp tree standing in for
 // the host paths, the agent process with its JSON log lines as events, and fs.watch-based waits (no sleeps).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, watch } from 'node:fs';
 import path from 'node:path';
+import type { HostTree } from '../support/host-tree.ts';
+import { makeHostTree } from '../support/host-tree.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const NODE_AGENT = [path.join(ROOT, 'node_modules/.bin/node'), path.join(ROOT, 'bin/install-cni.ts')];
@@ -23,32 +24,14 @@ export const CALICO = `${JSON.stringify(
   2,
 )}\n`;
 
-export interface Tree {
-  readonly root: string;
-  readonly net: string;
-  readonly bin: string;
-  readonly src: string;
-  readonly run: string;
-  readonly sa: string;
-  remove(): void;
-}
+export type Tree = HostTree;
 
 export function makeTree(): Tree {
-  const root = mkdtempSync(path.join(tmpdir(), 'ic-it-'));
-  const tree: Tree = {
-    root,
-    net: `${root}/net`,
-    bin: `${root}/bin`,
-    src: `${root}/src`,
-    run: `${root}/run`,
-    sa: `${root}/sa`,
-    remove: () => rmSync(root, { recursive: true, force: true }),
-  };
-  for (const dir of [tree.net, tree.bin, tree.src, tree.run, tree.sa]) mkdirSync(dir);
-  writeFileSync(`${tree.src}/istio-cni`, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
-  writeFileSync(`${tree.sa}/token`, readFileSync(`${TESTDATA}/token-foo`));
-  writeFileSync(`${tree.sa}/ca.crt`, readFileSync(`${TESTDATA}/kube-ca.crt`));
-  return tree;
+  return makeHostTree('ic-it-', {
+    sources: { 'istio-cni': '#!/bin/sh\nexit 0\n' },
+    token: readFileSync(`${TESTDATA}/token-foo`),
+    ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
+  });
 }
 
 export function agentEnv(tree: Tree, extra: Record<string, string> = {}): Record<string, string> {

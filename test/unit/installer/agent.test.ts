@@ -4,7 +4,6 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -14,14 +13,14 @@ import {
   renameSync,
   watch,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import { loadAgentConfig, type AgentConfig } from '../../../src/config/load.ts';
 import { Installer, cleanupNode } from '../../../src/installer/agent.ts';
 import { createNodeFs } from '../../../src/sys/fs.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
+import type { HostTree } from '../../support/host-tree.ts';
+import { makeHostTree } from '../../support/host-tree.ts';
 
 const CALICO = JSON.stringify({
   name: 'k8s-pod-network',
@@ -52,40 +51,22 @@ const NOPLUGINS = JSON.stringify({
   pugins: [{ type: 'calico' }],
 });
 
-interface Tree {
-  root: string;
-  net: string;
-  bin: string;
-  src: string;
-  run: string;
-  sa: string;
-}
-
-const trees: string[] = [];
+const trees: HostTree[] = [];
 afterEach(() => {
-  for (const root of trees.splice(0)) rmSync(root, { recursive: true, force: true });
+  for (const tree of trees.splice(0)) tree.remove();
 });
 
-function makeTree(): Tree {
-  const root = mkdtempSync(path.join(tmpdir(), 'ic-unit-'));
-  trees.push(root);
-  const tree = {
-    root,
-    net: `${root}/net`,
-    bin: `${root}/bin`,
-    src: `${root}/src`,
-    run: `${root}/run`,
-    sa: `${root}/sa`,
-  };
-  for (const dir of [tree.net, tree.bin, tree.src, tree.run, tree.sa]) mkdirSync(dir);
-  writeFileSync(`${tree.src}/istio-cni`, 'plugin-v1', { mode: 0o755 });
-  writeFileSync(`${tree.src}/istio-iptables`, 'iptables', { mode: 0o755 });
-  writeFileSync(`${tree.sa}/token`, 'token-foo');
-  writeFileSync(`${tree.sa}/ca.crt`, 'ca-data');
+function makeTree(): HostTree {
+  const tree = makeHostTree('ic-unit-', {
+    sources: { 'istio-cni': 'plugin-v1', 'istio-iptables': 'iptables' },
+    token: 'token-foo',
+    ca: 'ca-data',
+  });
+  trees.push(tree);
   return tree;
 }
 
-function configFor(tree: Tree, env: Record<string, string> = {}): AgentConfig {
+function configFor(tree: HostTree, env: Record<string, string> = {}): AgentConfig {
   return loadAgentConfig({
     env: {
       KUBERNETES_SERVICE_HOST: '10.110.0.1',
@@ -166,7 +147,7 @@ async function until(dir: string, check: () => boolean, timeoutMs = 5000): Promi
 const read = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
 const hasIstio = (file: string): boolean => read(file).includes('"type": "istio-cni"');
 
-async function untilReady(running: Running, tree: Tree, file: string): Promise<void> {
+async function untilReady(running: Running, tree: HostTree, file: string): Promise<void> {
   await until(tree.net, () => hasIstio(file) && running.installer.state.ready);
 }
 
