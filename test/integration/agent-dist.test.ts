@@ -2,12 +2,10 @@
 // `..data` symlink swap), binary deleted, conflist .conf conversion, SIGTERM cleanup.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   DIST_AGENT,
-  ROOT,
   TESTDATA,
   agentEnv,
   makeTree,
@@ -17,14 +15,11 @@ import {
   until,
   type Tree,
 } from './agent-harness.ts';
+import { distExecutable } from '../support/dist.ts';
 
 let tree: Tree;
 before(() => {
-  if (!existsSync(DIST_AGENT[0]!)) {
-    execFileSync(path.join(ROOT, 'node_modules/.bin/node'), [path.join(ROOT, 'scripts/build.ts'), 'agent'], {
-      stdio: 'inherit',
-    });
-  }
+  distExecutable('install-cni');
   tree = makeTree();
 });
 after(() => tree.remove());

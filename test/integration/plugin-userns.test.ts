@@ -8,16 +8,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
 import type { KubeApiServer } from '../support/kube-api-server.ts';
-import { connectFrom, run, runIn, startOrigDstServer } from '../support/netns.ts';
+import { connectFrom, natRuleLines, run, runIn, startOrigDstServer } from '../support/netns.ts';
+import { distExecutable } from '../support/dist.ts';
 import type { OrigDstServer, RunResult } from '../support/netns.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const PLUGIN = path.join(ROOT, 'dist/istio-cni');
+const PLUGIN = distExecutable('istio-cni');
 const HOST_UID_BASE = 100000;
 
 let api: KubeApiServer;
@@ -79,18 +79,9 @@ function runPlugin(command: string, podName: string): Promise<RunResult> {
   });
 }
 
-async function natRules(): Promise<string> {
-  const saved = await must(['nsenter', `--net=${netns}`, 'iptables-nft-save', '-t', 'nat']);
-  return saved.stdout
-    .split('\n')
-    .filter((line) => line.startsWith('-A'))
-    .join('\n');
-}
+const natRules = (): Promise<string> => natRuleLines(netns, 'iptables-nft-save');
 
 before(async () => {
-  if (!existsSync(PLUGIN)) {
-    await must([path.join(ROOT, 'node_modules/.bin/node'), path.join(ROOT, 'scripts/build.ts'), 'plugin']);
-  }
   api = await startKubeApiServer();
   dir = mkdtempSync(path.join(os.tmpdir(), 'iu-'));
   holder = await startHolder();

@@ -11,12 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
 import type { KubeApiServer, KubeObject } from '../support/kube-api-server.ts';
-import { createPodPair, run, runIn } from '../support/netns.ts';
+import { createPodPair, natRuleLines, runIn } from '../support/netns.ts';
+import { REPO_ROOT, distExecutable } from '../support/dist.ts';
 import type { PodPair } from '../support/netns.ts';
 import { VERSION } from '../../src/version.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const PLUGIN = path.join(ROOT, 'dist/istio-cni');
+const PLUGIN = distExecutable('istio-cni');
 
 interface PluginRun {
   readonly exitCode: number;
@@ -135,23 +135,9 @@ function assertOnlyJson(result: PluginRun): Record<string, unknown> {
   return JSON.parse(result.stdout) as Record<string, unknown>;
 }
 
-async function natRules(): Promise<string> {
-  const saved = await runIn(pair.pod.path, ['iptables-save', '-t', 'nat']);
-  return saved.stdout
-    .split('\n')
-    .filter((line) => line.startsWith('-A'))
-    .join('\n');
-}
+const natRules = (): Promise<string> => natRuleLines(pair.pod.path);
 
 before(async () => {
-  if (!existsSync(PLUGIN)) {
-    const build = await run([
-      path.join(ROOT, 'node_modules/.bin/node'),
-      path.join(ROOT, 'scripts/build.ts'),
-      'plugin',
-    ]);
-    assert.equal(build.exitCode, 0, build.stderr);
-  }
   api = await startKubeApiServer();
   pair = await createPodPair({ prefix: 'ia' });
   runDir = mkdtempSync(path.join(os.tmpdir(), `ia-run-`));
@@ -389,7 +375,7 @@ test('TLS: insecure-skip-tls-verify works; a CA that does not sign the server fa
     assert.equal(insecure.exitCode, 0, insecure.stdout);
 
     const foreignCa = readFileSync(
-      path.join(ROOT, '../shared/conformance/istio-install-testdata/kube-ca.crt'),
+      path.join(REPO_ROOT, '../shared/conformance/istio-install-testdata/kube-ca.crt'),
       'utf8',
     );
     writeKubeconfig(api.token, { caPem: foreignCa });

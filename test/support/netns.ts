@@ -56,6 +56,16 @@ function asUser(argv: readonly string[], uid: number | undefined): string[] {
     : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...argv];
 }
 
+/** The `-A …` lines of a netns's nat table as `<save> -t nat` prints them (chains and counters left out). */
+export async function natRuleLines(netnsPath: string, save = 'iptables-save'): Promise<string> {
+  const saved = await runIn(netnsPath, [save, '-t', 'nat']);
+  if (saved.exitCode !== 0) throw new Error(`${save} failed: ${saved.stderr}`);
+  return saved.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('-A'))
+    .join('\n');
+}
+
 export function runIn(
   netnsPath: string,
   argv: readonly string[],
