@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, watch } from 'node:fs';
 import path from 'node:path';
 import type { HostTree } from '../support/host-tree.ts';
-import { makeHostTree } from '../support/host-tree.ts';
+import { hostTreeEnv, makeHostTree } from '../support/host-tree.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const NODE_AGENT = [path.join(ROOT, 'node_modules/.bin/node'), path.join(ROOT, 'bin/install-cni.ts')];
@@ -44,11 +44,7 @@ export function agentEnv(tree: Tree, extra: Record<string, string> = {}): Record
     MONITORING_PORT: '0',
     READINESS_PORT: '0',
     LISTEN_ADDRESS: '127.0.0.1',
-    MOUNTED_CNI_NET_DIR: tree.net,
-    CNI_BIN_SOURCE_DIR: tree.src,
-    CNI_BIN_TARGET_DIRS: tree.bin,
-    CNI_AGENT_RUN_DIR: tree.run,
-    SERVICE_ACCOUNT_DIR: tree.sa,
+    ...hostTreeEnv(tree),
     EXCLUDE_NAMESPACES: 'istio-system',
     ...extra,
   };

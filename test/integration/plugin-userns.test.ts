@@ -14,10 +14,10 @@ import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
 import type { KubeApiServer } from '../support/kube-api-server.ts';
 import { connectFrom, natRuleLines, run, runIn, startOrigDstServer } from '../support/netns.ts';
-import { distExecutable } from '../support/dist.ts';
+import { runPlugin } from '../support/dist.ts';
+import type { ProcessRun } from '../support/dist.ts';
 import type { OrigDstServer, RunResult } from '../support/netns.ts';
 
-const PLUGIN = distExecutable('istio-cni');
 const HOST_UID_BASE = 100000;
 
 let api: KubeApiServer;
@@ -45,38 +45,27 @@ function startHolder(): Promise<ChildProcess> {
   });
 }
 
-function runPlugin(command: string, podName: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PLUGIN, [], {
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-        CNI_COMMAND: command,
-        CNI_CONTAINERID: `iu${podName}`,
-        CNI_NETNS: netns,
-        CNI_IFNAME: 'eth0',
-        CNI_PATH: '/opt/cni/bin',
-        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${podName}`,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
-    child.stdin.end(
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'k8s-pod-network',
-        type: 'istio-cni',
-        cni_agent_run_dir: dir,
-        plugin_log_level: 'debug',
-        exclude_namespaces: ['kube-system'],
-        pod_namespace: 'istio-system',
-        prevResult: { cniVersion: '1.0.0', interfaces: [], ips: [{ address: `${podIp}/24` }] },
-      }),
-    );
-  });
+function runCni(command: string, podName: string): Promise<ProcessRun> {
+  return runPlugin(
+    {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: `iu${podName}`,
+      CNI_NETNS: netns,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${podName}`,
+    },
+    JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'k8s-pod-network',
+      type: 'istio-cni',
+      cni_agent_run_dir: dir,
+      plugin_log_level: 'debug',
+      exclude_namespaces: ['kube-system'],
+      pod_namespace: 'istio-system',
+      prevResult: { cniVersion: '1.0.0', interfaces: [], ips: [{ address: `${podIp}/24` }] },
+    }),
+  );
 }
 
 const natRules = (): Promise<string> => natRuleLines(netns, 'iptables-nft-save');
@@ -167,7 +156,7 @@ test('ADD of a meshed pod programs the rules through the user namespace; CHECK a
       ],
     },
   });
-  const added = await runPlugin('ADD', 'app-1');
+  const added = await runCni('ADD', 'app-1');
   assert.equal(added.exitCode, 0, added.stdout + added.stderr);
   assert.match(added.stderr, /non-initial user namespace: writing the rules through \/proc\/\d+\/fd\/\d+/);
   const rules = await natRules();
@@ -175,9 +164,9 @@ test('ADD of a meshed pod programs the rules through the user namespace; CHECK a
   // The kernel keeps (and shows) the uid as written in the pod's namespace.
   assert.match(rules, /-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN/);
 
-  const checked = await runPlugin('CHECK', 'app-1');
+  const checked = await runCni('CHECK', 'app-1');
   assert.equal(checked.exitCode, 0, checked.stdout + checked.stderr);
-  const again = await runPlugin('ADD', 'app-1');
+  const again = await runCni('ADD', 'app-1');
   assert.equal(again.exitCode, 0, again.stdout + again.stderr);
   assert.equal(await natRules(), rules);
 });

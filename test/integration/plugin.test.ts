@@ -3,7 +3,6 @@
 // stdout holds only the CNI JSON, and the rules inside the namespace.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -12,35 +11,12 @@ import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
 import type { KubeApiServer, KubeObject } from '../support/kube-api-server.ts';
 import { createPodPair, natRuleLines, runIn } from '../support/netns.ts';
-import { REPO_ROOT, distExecutable } from '../support/dist.ts';
+import { REPO_ROOT, runPlugin } from '../support/dist.ts';
+import type { ProcessRun } from '../support/dist.ts';
 import type { PodPair } from '../support/netns.ts';
 import { VERSION } from '../../src/version.ts';
 
-const PLUGIN = distExecutable('istio-cni');
-
-interface PluginRun {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runPlugin(env: Record<string, string>, stdin: string): Promise<PluginRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PLUGIN, [], {
-      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
-    child.stdin.on('error', () => {
-      // EPIPE when the plugin stops reading an oversized stdin.
-    });
-    child.stdin.end(stdin);
-  });
-}
+type PluginRun = ProcessRun;
 
 let api: KubeApiServer;
 let pair: PodPair;

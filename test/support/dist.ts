@@ -1,6 +1,6 @@
 // The shipped executables as the integration tests run them: `npm test` builds dist/ first; a single test file run
 // on its own builds what it needs once.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
@@ -17,4 +17,29 @@ export function distExecutable(name: 'istio-cni' | 'install-cni'): string {
     );
   }
   return executable;
+}
+
+export interface ProcessRun {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the plugin as a runtime does: CNI_* env (PATH added), the netconf on stdin, both outputs collected. */
+export function runPlugin(env: Record<string, string>, stdin: string): Promise<ProcessRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(distExecutable('istio-cni'), [], {
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
+    child.stdin.on('error', () => {
+      // EPIPE when the plugin stops reading an oversized stdin.
+    });
+    child.stdin.end(stdin);
+  });
 }

@@ -40,3 +40,14 @@ export function makeHostTree(prefix: string, files: HostTreeFiles): HostTree {
   writeFileSync(`${tree.sa}/ca.crt`, files.ca);
   return tree;
 }
+
+/** The agent settings that point at the tree. */
+export function hostTreeEnv(tree: HostTree): Record<string, string> {
+  return {
+    MOUNTED_CNI_NET_DIR: tree.net,
+    CNI_BIN_SOURCE_DIR: tree.src,
+    CNI_BIN_TARGET_DIRS: tree.bin,
+    CNI_AGENT_RUN_DIR: tree.run,
+    SERVICE_ACCOUNT_DIR: tree.sa,
+  };
+}

@@ -20,7 +20,7 @@ import { createNodeFs } from '../../../src/sys/fs.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
 import type { HostTree } from '../../support/host-tree.ts';
-import { makeHostTree } from '../../support/host-tree.ts';
+import { hostTreeEnv, makeHostTree } from '../../support/host-tree.ts';
 
 const CALICO = JSON.stringify({
   name: 'k8s-pod-network',
@@ -71,11 +71,7 @@ function configFor(tree: HostTree, env: Record<string, string> = {}): AgentConfi
     env: {
       KUBERNETES_SERVICE_HOST: '10.110.0.1',
       KUBERNETES_SERVICE_PORT: '443',
-      MOUNTED_CNI_NET_DIR: tree.net,
-      CNI_BIN_SOURCE_DIR: tree.src,
-      CNI_BIN_TARGET_DIRS: tree.bin,
-      CNI_AGENT_RUN_DIR: tree.run,
-      SERVICE_ACCOUNT_DIR: tree.sa,
+      ...hostTreeEnv(tree),
       EXCLUDE_NAMESPACES: 'istio-system',
       REPAIR_ENABLED: 'false',
       ...env,
