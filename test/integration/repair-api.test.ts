@@ -234,6 +234,7 @@ test('not-ready taint: removed (any effect) from this node, other taints kept, c
     );
     try {
       await until(
+        server,
         () => ((server.getNode('node-a')?.spec?.['taints'] as unknown[] | undefined)?.length ?? 0) === 1,
         5000,
         'taint removal',
@@ -302,7 +303,12 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
     });
     try {
       await controller.synced;
-      await until(() => server.requests.filter((r) => isWatch(r)).length >= 3, 5000, 'third watch request');
+      await until(
+        server,
+        () => server.requests.filter((r) => isWatch(r)).length >= 3,
+        5000,
+        'third watch request',
+      );
       server.upsertPod(brokenPodManifest({ name: 'late' }) as KubeObject);
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
       const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && r.query['watch'] !== 'true');

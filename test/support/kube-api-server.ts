@@ -4,6 +4,7 @@
 // list kinds, watch event lines, resourceVersion semantics, 401/404/409 Status bodies.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
@@ -65,6 +66,9 @@ export type KubeApiServer = {
   upsertNamespace(namespace: KubeObject | string): KubeObject;
   readonly events: KubeObject[];
   readonly requests: RecordedRequest[];
+  /** Calls `listener` whenever a request arrives or its answer is sent (state changes happen in between), until the
+   * returned function is called: tests wait on server-side state with it instead of polling. */
+  onActivity(listener: () => void): () => void;
   injectFault(fault: Fault): void;
   clearFaults(): void;
   close(): Promise<void>;
@@ -351,6 +355,7 @@ export async function startKubeApiServer(
   const watchers = new Set<Watcher>();
   const events: KubeObject[] = [];
   const requests: RecordedRequest[] = [];
+  const activity = new EventEmitter().setMaxListeners(0);
   const faults: Fault[] = [];
 
   const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
@@ -710,8 +715,10 @@ export async function startKubeApiServer(
       headers: { ...req.headers },
     };
     requests.push(record);
+    activity.emit('activity');
     res.on('finish', () => {
       record.status = res.statusCode;
+      activity.emit('activity');
     });
     void (async () => {
       const fault = faults.find(
@@ -781,6 +788,10 @@ export async function startKubeApiServer(
     upsertNamespace: (ns) => upsert('namespaces', typeof ns === 'string' ? { metadata: { name: ns } } : ns),
     events,
     requests,
+    onActivity(listener) {
+      activity.on('activity', listener);
+      return () => activity.off('activity', listener);
+    },
     injectFault: (fault) => {
       faults.push({ ...fault });
     },

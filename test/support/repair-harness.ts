@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { MetricLabels, Metrics } from '../../src/sys/ports.ts';
 import type { RepairControllerConfig } from '../../src/repair/controller.ts';
 import type { RepairConfig } from '../../src/config/load.ts';
+import type { KubeApiServer } from './kube-api-server.ts';
 
 export class RecordingMetrics implements Metrics {
   readonly counters = new Map<string, number>();
@@ -101,11 +102,25 @@ export function controllerConfig(
   };
 }
 
-/** Polls `check` every 10 ms until it returns true (for server-side state with no event to await). */
-export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Resolves once `check` holds, re-checking whenever the API test server serves a request (the server-side state
+ * only changes then); rejects after `timeoutMs`. */
+export function until(
+  server: KubeApiServer,
+  check: () => boolean,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const finish = (error?: Error): void => {
+      stop();
+      clearTimeout(timer);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const stop = server.onActivity(() => {
+      if (check()) finish();
+    });
+    const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    if (check()) finish();
+  });
 }

@@ -19,6 +19,7 @@ import {
   rmdirSync,
   rmSync,
   symlinkSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -342,6 +343,37 @@ function containerdConfig(defaults: string, root: string, binDir: string, confDi
   return config;
 }
 
+/** Resolves when `socketPath` appears (inotify on its directory), rejects when `process` exits first or after
+ * `timeoutMs`. */
+function untilSocketOrExit(
+  socketPath: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  log: () => string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(path.dirname(socketPath));
+    const finish = (error?: Error): void => {
+      watcher.close();
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onExit = (): void => finish(new Error(`containerd exited: ${log()}`));
+    const timer = setTimeout(
+      () => finish(new Error(`containerd did not come up in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    watcher.on('change', () => {
+      if (existsSync(socketPath)) finish();
+    });
+    child.once('exit', onExit);
+    if (existsSync(socketPath)) finish();
+    else if (child.exitCode !== null) onExit();
+  });
+}
+
 export async function startLab(
   options: {
     name?: string;
@@ -451,23 +483,11 @@ export async function startLab(
       stdio: ['ignore', logFd, logFd],
     });
     children.push(containerd);
-    const deadline = Date.now() + 30_000;
+    await untilSocketOrExit(criSocket, containerd, 30_000, () =>
+      readFileSync(path.join(root, 'containerd.log'), 'utf8').slice(-2000),
+    );
     cri = createCriClient(criSocket, { timeoutMs: 60_000 });
-    for (;;) {
-      if (containerd.exitCode !== null)
-        throw new Error(
-          `containerd exited: ${readFileSync(path.join(root, 'containerd.log'), 'utf8').slice(-2000)}`,
-        );
-      if (existsSync(criSocket)) {
-        const ok = await cri.version().then(
-          () => true,
-          () => false,
-        );
-        if (ok) break;
-      }
-      if (Date.now() > deadline) throw new Error('containerd did not come up in 30 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await cri.version(); // the socket exists once containerd listens: the first call is answered
     await buildPauseImage(root, criSocket);
   } catch (error) {
     await close();
