@@ -5,7 +5,7 @@
 // the HTTPS client, child_process nor the rule engine.
 import type { CniHandlers } from '../src/cni/dispatch.ts';
 import { dispatch } from '../src/cni/dispatch.ts';
-import { pathExists, realProcessIO, systemClock } from '../src/sys/process-io.ts';
+import { realProcessIO, systemClock } from '../src/sys/process-io.ts';
 import type { Exec } from '../src/sys/ports.ts';
 import { VERSION } from '../src/version.ts';
 
@@ -39,14 +39,14 @@ async function loadHandlers(): Promise<CniHandlers> {
         if (runDir === '') return;
         const dir = runDir.replace(/\/+$/, '');
         const socket = `${dir}/${LOG_SOCKET_FILE}`;
-        const agentListens = pathExists(socket);
         logging.keepRecords();
         flushLogs = async () => {
           const records = logging.takeRecords();
           if (records.length === 0) return;
-          const delivered =
-            agentListens &&
-            (await (await import('../src/sys/log-forwarder.ts')).forwardLogs(socket, records, 1000));
+          // No log.sock (the agent is not running) fails the connect at once.
+          const delivered = await (
+            await import('../src/sys/log-forwarder.ts')
+          ).forwardLogs(socket, records, 1000);
           if (!delivered) {
             (await import('../src/sys/plugin-log-file.ts')).appendToPluginLogFile(
               `${dir}/${LOG_FILE}`,
@@ -80,4 +80,5 @@ const handlers: CniHandlers = {
 void dispatch(io, handlers, `CNI plugin istio-cni ${VERSION}`).then(async (exitCode) => {
   process.exitCode = exitCode;
   await flushLogs();
+  await io.drained();
 });

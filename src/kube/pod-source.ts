@@ -3,7 +3,6 @@
 // pod-source-node.ts under Node) is loaded only when a pod is looked up. No @kubernetes/client-node
 // (≈ +10 ms start-up in the compiled plugin, runtime-measurements.md) and no YAML library: the agent writes one
 // fixed shape, which a small line parser reads.
-import { readFileSync } from 'node:fs';
 import { AppError, errorMessage } from '../errors.ts';
 
 /** Error codes of certificate/TLS failures: an operator must act, retrying will not help. */
@@ -151,6 +150,13 @@ export abstract class ApiReader implements PodSource {
   protected abstract get(what: string, apiPath: string, signal?: AbortSignal): Promise<unknown>;
 }
 
+/** Bun's file API in the compiled plugin (node:fs would cost it ≈ 2 ms to load, src/sys/process-io.ts). */
+async function readTextFile(file: string): Promise<string> {
+  const bun = (globalThis as { Bun?: { file(path: string): { text(): Promise<string> } } }).Bun;
+  if (bun !== undefined) return bun.file(file).text();
+  return (await import('node:fs/promises')).readFile(file, 'utf8');
+}
+
 /** Reads `<run dir>/istio-cni-kubeconfig` and builds the source. Throws AppError 'KUBECONFIG_INVALID'. */
 export async function createHttpsPodSource(
   kubeconfigPath: string,
@@ -158,8 +164,7 @@ export async function createHttpsPodSource(
 ): Promise<PodSource> {
   let text: string;
   try {
-    // Synchronous: a small file, and node:fs is loaded already (the async API is one more module to load).
-    text = readFileSync(kubeconfigPath, 'utf8');
+    text = await readTextFile(kubeconfigPath);
   } catch (error) {
     throw new AppError(
       'KUBECONFIG_INVALID',

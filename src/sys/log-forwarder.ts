@@ -5,9 +5,13 @@
 //
 // Log forwarding (behaviour §2.10): at exit, one POST /log over `<run dir>/log.sock` with a JSON array of
 // JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never fail an ADD): a
-// missing socket, a refused connection, a non-200 or a slow agent are all ignored, and the wait is bounded by a
-// short timeout. The agent always listens, so this runs on every ADD between printing the result and the exit the
-// runtime waits for.
+// missing socket, a refused connection or a slow agent are all ignored, and the wait is bounded by a short timeout.
+// The agent always listens, so this runs on every ADD between printing the result and the exit the runtime waits
+// for: the plugin writes the request and closes without waiting for the answer (the agent answers 200 to any
+// request it can read, before re-emitting the records, so the answer says nothing the written request does not;
+// waiting for it cost ≈ 1 ms of every pod start). Upstream waits up to 1 s and ignores the outcome.
+
+import type { BunHttpOptions } from './bun-http.ts';
 
 /** Cap on an answer's body: the agent answers with a status and at most an error text. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -17,25 +21,32 @@ interface Answer {
   readonly body: string;
 }
 
+/** A request sent without waiting for its answer: all of it is in the agent's socket. */
+const WRITTEN: Answer = Object.freeze({ status: 200, body: '' });
+
 class PostTimeout extends Error {}
 
-/** One POST over a unix socket; rejects on a transport error or, with PostTimeout, after `timeoutMs`. */
+/** One POST over a unix socket; rejects on a transport error or, with PostTimeout, after `timeoutMs`. With
+ * `awaitAnswer` false it resolves (WRITTEN) once the whole request is written, unless the agent answered first. */
 async function postOverUnixSocket(
   socketPath: string,
   urlPath: string,
   body: string,
   timeoutMs: number,
+  awaitAnswer: boolean,
 ): Promise<Answer> {
   const headers = { 'Content-Type': 'application/json' };
   if ('Bun' in globalThis) {
-    const { BunHttpError, bunHttpRequest } = await import('./bun-http.ts');
+    const { BunHttpError, bunHttpRequest, bunHttpSend } = await import('./bun-http.ts');
     try {
-      const answer = await bunHttpRequest({
+      const options: BunHttpOptions = {
         target: { unix: socketPath },
         request: { method: 'POST', path: urlPath, host: 'unix', headers, body },
         signal: AbortSignal.timeout(timeoutMs),
         maxResponseBytes: MAX_ANSWER_BYTES,
-      });
+      };
+      const answer = awaitAnswer ? await bunHttpRequest(options) : await bunHttpSend(options);
+      if (answer === undefined) return WRITTEN;
       return { status: answer.status, body: answer.body.toString('utf8') };
     } catch (error) {
       if (error instanceof BunHttpError && error.code === 'ABORT_ERR') throw new PostTimeout();
@@ -80,11 +91,17 @@ async function postOverUnixSocket(
       finish(new PostTimeout());
     }, timeoutMs);
     req.on('error', (error) => finish(error));
-    req.end(body);
+    req.end(body, () => {
+      // 'finish': the whole request is in the socket.
+      if (awaitAnswer) return;
+      finish(undefined, WRITTEN);
+      req.destroy();
+    });
   });
 }
 
-/** Sends the records; always resolves, within about `timeoutMs`: true when the agent took them (2xx). */
+/** Sends the records; always resolves, within about `timeoutMs`: true when all of them are in the agent's socket
+ * (or it answered 2xx first). */
 export async function forwardLogs(
   socketPath: string,
   records: readonly string[],
@@ -92,7 +109,7 @@ export async function forwardLogs(
 ): Promise<boolean> {
   if (records.length === 0) return true;
   try {
-    const answer = await postOverUnixSocket(socketPath, '/log', JSON.stringify(records), timeoutMs);
+    const answer = await postOverUnixSocket(socketPath, '/log', JSON.stringify(records), timeoutMs, false);
     return answer.status >= 200 && answer.status < 300;
   } catch {
     // Best effort: the agent may be down or slow; the records are also on stderr (and go to the rolling file).
@@ -105,7 +122,7 @@ export async function forwardLogs(
 export async function postCniEvent(socketPath: string, body: string, timeoutMs = 5000): Promise<void> {
   let answer: Answer;
   try {
-    answer = await postOverUnixSocket(socketPath, '/cmdadd', body, timeoutMs);
+    answer = await postOverUnixSocket(socketPath, '/cmdadd', body, timeoutMs, true);
   } catch (error) {
     if (error instanceof PostTimeout) {
       throw new Error(`Post "http://unix/cmdadd": context deadline exceeded (${timeoutMs} ms)`, {

@@ -3,7 +3,7 @@
 // stdout holds only the CNI JSON, and the rules inside the namespace.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import os from 'node:os';
@@ -262,17 +262,45 @@ test('bad input: garbage stdin → 6, unknown version → 1, missing env → 4; 
   assert.equal(assertOnlyJson(missing)['code'], 4);
 });
 
-test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
+test("CNI_NETNS naming the plugin's own netns → 8 (skel's check), unless CNI_NETNS_OVERRIDE; a BOM → 6", async () => {
+  // /proc/self/ns/net, resolved by the plugin process, is its own network namespace.
+  const own = await runPlugin(env('ADD', 'plain-own', { CNI_NETNS: '/proc/self/ns/net' }), netconf());
+  assert.equal(own.exitCode, 1, own.stderr);
+  const error = assertOnlyJson(own);
+  assert.equal(error['code'], 8);
+  assert.match(String(error['msg']), /netns from CNI_NETNS should not be the same/);
+
+  api.upsertPod({
+    metadata: { name: 'plain-own', namespace: 'default' },
+    spec: { containers: [{ name: 'app' }] },
+  });
+  const overridden = await runPlugin(
+    env('ADD', 'plain-own', { CNI_NETNS: '/proc/self/ns/net', CNI_NETNS_OVERRIDE: '1' }),
+    netconf(),
+  );
+  assert.equal(overridden.exitCode, 0, overridden.stdout + overridden.stderr);
+
+  // Go's decoder rejects a byte-order mark; so does ours (it stays in the decoded text).
+  const bom = await runPlugin(env('ADD', 'app-1'), `\uFEFF${netconf()}`);
+  assert.equal(bom.exitCode, 1);
+  assert.equal(assertOnlyJson(bom)['code'], 6);
+});
+
+test('logs are forwarded to <run dir>/log.sock when it exists, also to an agent that never answers', async () => {
   const bodies: string[] = [];
+  let received: () => void = () => undefined;
   const socket = path.join(runDir, 'log.sock');
-  const server: Server = createServer((req, res) => {
+  // Never answers: the plugin writes its records and goes (waiting would hold up the pod's sandbox, and after the
+  // 1 s timeout the records would go to the rolling file as well).
+  const server: Server = createServer((req) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       bodies.push(`${req.method ?? ''} ${req.url ?? ''} ${body}`);
-      res.end();
+      received();
     });
   });
+  const request = new Promise<void>((resolve) => (received = resolve));
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   rmSync(path.join(runDir, 'istio-cni.log'), { force: true });
   try {
@@ -281,6 +309,7 @@ test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
       netconf(),
     );
     assert.equal(result.exitCode, 0);
+    await request;
     assert.equal(bodies.length, 1);
     // The agent took them: no host file write.
     assert.equal(existsSync(path.join(runDir, 'istio-cni.log')), false);
@@ -300,7 +329,7 @@ test('logs are forwarded to <run dir>/log.sock when it exists', async () => {
   }
 });
 
-test('records the agent does not take (no log.sock, or a failed POST) go to <run dir>/istio-cni.log', async () => {
+test('records no agent takes (no log.sock, or a stale one left by a dead agent) go to <run dir>/istio-cni.log', async () => {
   const logFile = path.join(runDir, 'istio-cni.log');
   const excludedAdd = () =>
     runPlugin(env('ADD', 'x', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }), netconf());
@@ -316,20 +345,17 @@ test('records the agent does not take (no log.sock, or a failed POST) go to <run
     [['info', 'cni-plugin', 'skipping: excluded namespace kube-system']],
   );
 
+  // A socket file nobody accepts on (ECONNREFUSED): made by linking a listening socket, then closing it.
   const socket = path.join(runDir, 'log.sock');
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.statusCode = 500;
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  const live = path.join(runDir, 'live.sock');
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(live, resolve));
+  linkSync(live, socket);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
   try {
     assert.equal((await excludedAdd()).exitCode, 0);
     assert.equal(fileRecords().length, 2); // appended
   } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(socket, { force: true });
   }
 });
