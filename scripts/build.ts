@@ -4,12 +4,11 @@
 //   dist/install-cni — the node agent, compiled by bun the same way, so the image needs no Node.js at all.
 import { build } from 'esbuild';
 import type { Plugin } from 'esbuild';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { bunCompile } from './bun-compile.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const bun = path.join(root, 'node_modules', '.bin', 'bun');
 mkdirSync(path.join(root, 'build'), { recursive: true });
 mkdirSync(path.join(root, 'dist'), { recursive: true });
 
@@ -73,30 +72,15 @@ async function bundle(entry: string, name: string, plugins: Plugin[] = []): Prom
   return outfile;
 }
 
-/** Bun's options for one executable. `shortLived`: the plugin lives ~15 ms per pod, so it gets bytecode (parsing is
- * most of a cold start) and a 100× JIT tier-up threshold (compiling hot code on background threads cannot pay off
- * before the process ends; measured −0.5–1 ms wall and −1.5 ms CPU per ADD). The agent is long-lived: defaults. */
-function compile(input: string, name: string, shortLived: boolean): void {
-  const args = [
-    'build',
-    '--compile',
-    '--minify',
-    ...(shortLived ? ['--bytecode', '--compile-jit-policy=100'] : []),
-    '--no-compile-autoload-dotenv',
-    '--no-compile-autoload-bunfig',
-    '--target=bun-linux-x64',
-    input,
-    '--outfile',
-    path.join(root, 'dist', name),
-  ];
-  execFileSync(bun, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
 const only = process.argv[2];
 if (only === undefined || only === 'plugin') {
-  compile(await bundle('bin/istio-cni.ts', 'istio-cni', [leanPino]), 'istio-cni', true);
+  bunCompile(
+    await bundle('bin/istio-cni.ts', 'istio-cni', [leanPino]),
+    path.join(root, 'dist', 'istio-cni'),
+    true,
+  );
 }
 if (only === undefined || only === 'agent') {
   // The agent is compiled from source: bun resolves its dependencies' package exports itself.
-  compile(path.join(root, 'bin/install-cni.ts'), 'install-cni', false);
+  bunCompile(path.join(root, 'bin/install-cni.ts'), path.join(root, 'dist', 'install-cni'), false);
 }

@@ -159,6 +159,16 @@ export async function dispatch(io: ProcessIO, handlers: CniHandlers, about: stri
       validateContainerId(env('CNI_CONTAINERID'));
       validateIfName(env('CNI_IFNAME'));
     }
+    // skel's own-netns check for ADD/DEL, started now and awaited after the netconf checks (whose errors come
+    // first): in the compiled plugin its stat runs on a worker thread while stdin is read and parsed.
+    const override = env('CNI_NETNS_OVERRIDE');
+    const ownNetns =
+      (command === 'ADD' || command === 'DEL') &&
+      override !== '1' &&
+      override.toLowerCase() !== 'true' &&
+      env('CNI_NETNS') !== ''
+        ? io.isOwnNetns(env('CNI_NETNS')).catch(() => false)
+        : Promise.resolve(false);
     let stdinData: string;
     try {
       stdinData = await io.readStdin();
@@ -184,9 +194,7 @@ export async function dispatch(io: ProcessIO, handlers: CniHandlers, about: stri
       netConf: Object.freeze(netConf),
       cniVersion: version,
     });
-    const override = env('CNI_NETNS_OVERRIDE');
-    const ownNetnsCheck = override !== '1' && override.toLowerCase() !== 'true' && args.netns !== '';
-    if ((command === 'ADD' || command === 'DEL') && ownNetnsCheck && (await io.isOwnNetns(args.netns))) {
+    if (await ownNetns) {
       throw new CniError(
         CNI_ERROR.INVALID_NETNS,
         "plugin's netns and netns from CNI_NETNS should not be the same",
