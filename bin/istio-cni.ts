@@ -2,7 +2,7 @@
 // dispatch, set the exit code (never process.exit(): let stdout/log writes finish). The ADD machinery (pino, zod,
 // the rule engine) and the HTTPS client are loaded on first use (esbuild keeps dynamically imported modules lazy in
 // the bundle), so VERSION, DEL, STATUS and GC start without them, and a pass-through ADD (or CHECK) loads neither
-// the HTTPS client, child_process nor the rule engine.
+// the HTTPS client, the process spawner nor the rule engine.
 import type { CniHandlers } from '../src/cni/dispatch.ts';
 import { dispatch } from '../src/cni/dispatch.ts';
 import { realProcessIO, systemClock } from '../src/sys/process-io.ts';
@@ -24,7 +24,7 @@ async function loadHandlers(): Promise<CniHandlers> {
     clock: systemClock,
     exec: {
       run: async (request) => {
-        exec ??= new (await import('../src/sys/spawn-exec.ts')).SpawnExec();
+        exec ??= new (await import('../src/sys/bun-spawn-exec.ts')).BunSpawnExec();
         return exec.run(request);
       },
     },

@@ -1,6 +1,7 @@
 // `npm test`: builds the shipped executables (integration and e2e tests run dist/ as the runtime would), then
-// runs every suite with node's own test runner. `npm test -- unit` (or `npm run test:unit`) runs only the fast
-// unit suite; `--update-golden` rewrites golden files (t.assert.fileSnapshot).
+// runs every suite with node's own test runner, and the Bun-only ports' contract tests under `bun test`.
+// `npm test -- unit` (or `npm run test:unit`) runs only the fast unit suite; `--update-golden` rewrites golden
+// files (t.assert.fileSnapshot).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
@@ -37,6 +38,12 @@ for (const group of groups) {
     ...(updateGolden ? ['--test-update-snapshots'] : []),
     ...group.globs,
   ]);
+  if (status !== 0) failed = status;
+}
+// The compiled plugin's Bun-only ports (Bun.spawn, …) run their contract tests under bun itself: `bun test` runs
+// node:test files, and Node cannot load those modules.
+if (suites.includes('integration')) {
+  const status = run(path.join(root, 'node_modules', '.bin', 'bun'), ['test', './test/bun']);
   if (status !== 0) failed = status;
 }
 process.exitCode = failed;

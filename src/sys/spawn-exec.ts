@@ -1,27 +1,19 @@
-// The real Exec port: node:child_process spawn (argv only, never a shell) with stdin input, a minimal env and a
-// timeout. Requests that name a netns/userns are wrapped with nsenter (src/sys/netns.ts). A binary that cannot
-// be started — nsenter itself, or the command nsenter tries to exec (exit 127 "failed to execute") — rejects
-// with ExecError BINARY_MISSING naming the binary and its Debian package.
+// The real Exec port for the agent and the tests: node:child_process spawn (argv only, never a shell) with stdin
+// input, a minimal env and a timeout. Requests that name a netns/userns are wrapped with nsenter
+// (src/sys/netns.ts); the outcome rules (missing binaries, timeouts) are src/sys/exec-outcome.ts. The compiled
+// plugin uses BunSpawnExec (src/sys/bun-spawn-exec.ts) instead: node:child_process costs it ≈ 10 ms to load.
 import { spawn } from 'node:child_process';
 import type { Exec, ExecRequest, ExecResult } from './ports.ts';
 import { ExecError } from '../errors.ts';
-import { debianPackageFor, nsenterArgv } from './netns.ts';
-
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-function missing(binary: string, detail: string): ExecError {
-  return new ExecError(
-    'BINARY_MISSING',
-    `required binary "${binary}" is missing on the host (Debian package: ${debianPackageFor(binary)}): ${detail}`,
-  );
-}
+import { nsenterArgv } from './netns.ts';
+import { baseExecEnv, execOutcome, missingBinary } from './exec-outcome.ts';
 
 export class SpawnExec implements Exec {
   readonly #baseEnv: Readonly<Record<string, string>>;
 
   /** `baseEnv`: the environment every child inherits (default: PATH of this process + LC_ALL=C). */
   constructor(baseEnv?: Readonly<Record<string, string>>) {
-    this.#baseEnv = baseEnv ?? { PATH: process.env['PATH'] ?? DEFAULT_PATH, LC_ALL: 'C' };
+    this.#baseEnv = baseEnv ?? baseExecEnv();
   }
 
   run(request: ExecRequest): Promise<ExecResult> {
@@ -51,33 +43,24 @@ export class SpawnExec implements Exec {
       });
       child.on('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (error.code === 'ENOENT') reject(missing(file, error.message));
+        if (error.code === 'ENOENT') reject(missingBinary(file, error.message));
         else
           reject(new ExecError('EXEC_FAILED', `failed to start ${file}: ${error.message}`, { cause: error }));
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        const err = Buffer.concat(stderr).toString('utf8');
-        if (timedOut) {
-          reject(
-            new ExecError(
-              'EXEC_FAILED',
-              `${request.argv.join(' ')} timed out after ${request.timeoutMs} ms`,
-              {
-                stderr: err,
-              },
-            ),
+        try {
+          resolve(
+            execOutcome(request, wrapped, {
+              exitCode: code ?? 128 + (signal === null ? 0 : 9),
+              stdout: Buffer.concat(stdout).toString('utf8'),
+              stderr: Buffer.concat(stderr).toString('utf8'),
+              timedOut,
+            }),
           );
-          return;
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
         }
-        const exitCode = code ?? 128 + (signal === null ? 0 : 9);
-        const notFound =
-          wrapped && exitCode === 127 ? /failed to execute (\S+): No such file/.exec(err) : null;
-        if (notFound !== null) {
-          reject(missing(notFound[1] ?? String(request.argv[0]), err.trim()));
-          return;
-        }
-        resolve({ exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: err });
       });
       child.stdin.end(request.input ?? '');
     });
