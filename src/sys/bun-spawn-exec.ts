@@ -70,7 +70,12 @@ export class BunSpawnExec implements Exec {
         this.#bun.readableStreamToText(child.stderr),
         child.exited,
       ]);
-      return execOutcome(request, argv.length !== request.argv.length, { exitCode, stdout, stderr, timedOut });
+      return execOutcome(request, argv.length !== request.argv.length, {
+        exitCode,
+        stdout,
+        stderr,
+        timedOut,
+      });
     } finally {
       clearTimeout(timer);
     }
