@@ -4,7 +4,7 @@
 import type { Exec, ExecRequest, ExecResult } from './ports.ts';
 import { ExecError } from '../errors.ts';
 import { nsenterArgv } from './netns.ts';
-import { baseExecEnv, execOutcome, missingBinary } from './exec-outcome.ts';
+import { baseExecEnv, execOutcome, missingBinary, timeoutWatchdog } from './exec-outcome.ts';
 
 /** The part of Bun's process API used here (no bun type package in this project). */
 interface BunSubprocess {
@@ -56,14 +56,7 @@ export class BunSpawnExec implements Exec {
       if (code === 'ENOENT') throw missingBinary(file, String(message));
       throw new ExecError('EXEC_FAILED', `failed to start ${file}: ${String(message)}`, { cause: error });
     }
-    let timedOut = false;
-    const timer =
-      request.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            child.kill('SIGKILL');
-          }, request.timeoutMs);
+    const watchdog = timeoutWatchdog(request, () => child.kill('SIGKILL'));
     try {
       const [stdout, stderr, exitCode] = await Promise.all([
         this.#bun.readableStreamToText(child.stdout),
@@ -74,10 +67,10 @@ export class BunSpawnExec implements Exec {
         exitCode,
         stdout,
         stderr,
-        timedOut,
+        timedOut: watchdog.fired(),
       });
     } finally {
-      clearTimeout(timer);
+      watchdog.clear();
     }
   }
 }

@@ -20,6 +20,22 @@ export function missingBinary(binary: string, detail: string): ExecError {
   );
 }
 
+/** The request's timeout as a watchdog: `kill` (SIGKILL the child) once it passes; `fired()` says whether it did. */
+export function timeoutWatchdog(
+  request: ExecRequest,
+  kill: () => void,
+): { readonly fired: () => boolean; readonly clear: () => void } {
+  let fired = false;
+  const timer =
+    request.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          fired = true;
+          kill();
+        }, request.timeoutMs);
+  return { fired: () => fired, clear: () => clearTimeout(timer) };
+}
+
 export interface FinishedChild {
   readonly exitCode: number;
   readonly stdout: string;

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import type { Exec, ExecRequest, ExecResult } from './ports.ts';
 import { ExecError } from '../errors.ts';
 import { nsenterArgv } from './netns.ts';
-import { baseExecEnv, execOutcome, missingBinary } from './exec-outcome.ts';
+import { baseExecEnv, execOutcome, missingBinary, timeoutWatchdog } from './exec-outcome.ts';
 
 export class SpawnExec implements Exec {
   readonly #baseEnv: Readonly<Record<string, string>>;
@@ -28,34 +28,27 @@ export class SpawnExec implements Exec {
       });
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
-      let timedOut = false;
-      const timer =
-        request.timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              timedOut = true;
-              child.kill('SIGKILL');
-            }, request.timeoutMs);
+      const watchdog = timeoutWatchdog(request, () => child.kill('SIGKILL'));
       child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
       child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       child.stdin.on('error', () => {
         // EPIPE when the child exits without reading its input: its exit status tells the story.
       });
       child.on('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        watchdog.clear();
         if (error.code === 'ENOENT') reject(missingBinary(file, error.message));
         else
           reject(new ExecError('EXEC_FAILED', `failed to start ${file}: ${error.message}`, { cause: error }));
       });
       child.on('close', (code, signal) => {
-        clearTimeout(timer);
+        watchdog.clear();
         try {
           resolve(
             execOutcome(request, wrapped, {
               exitCode: code ?? 128 + (signal === null ? 0 : 9),
               stdout: Buffer.concat(stdout).toString('utf8'),
               stderr: Buffer.concat(stderr).toString('utf8'),
-              timedOut,
+              timedOut: watchdog.fired(),
             }),
           );
         } catch (error) {
