@@ -189,6 +189,17 @@ test("ADD into the plugin's own netns → code 8 unless CNI_NETNS_OVERRIDE", asy
   assert.equal(override.exitCode, 0);
 });
 
+test('the own-netns check starts before stdin is read, but netconf errors still win over it', async () => {
+  const own = '/proc/self/ns/net';
+  const garbage = await run(cniEnv('ADD', { CNI_NETNS: own }), 'not json', recordingHandlers(), own);
+  assert.equal(garbage.error?.code, 6);
+  const version = await run(cniEnv('ADD', { CNI_NETNS: own }), CONF('9.9.9'), recordingHandlers(), own);
+  assert.equal(version.error?.code, 1);
+  // CHECK never asks (skel checks ADD and DEL only).
+  const check = await run(cniEnv('CHECK', { CNI_NETNS: own }), CONF('1.0.0'), recordingHandlers(), own);
+  assert.equal(check.exitCode, 0);
+});
+
 test('handler errors: CniError kept, retryable KubeError → 11, AppError/other → 999; 4-space JSON', async () => {
   const cases: [Error, number, string | undefined][] = [
     [new CniError(7, 'bad conf', 'why'), 7, 'why'],
