@@ -80,5 +80,5 @@ const handlers: CniHandlers = {
 void dispatch(io, handlers, `CNI plugin istio-cni ${VERSION}`).then(async (exitCode) => {
   process.exitCode = exitCode;
   await flushLogs();
-  await io.drained();
+  if (!(await io.drained())) process.exitCode = 1;
 });

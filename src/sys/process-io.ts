@@ -68,14 +68,16 @@ async function sameNamespace(files: BunFiles, a: string, b: string): Promise<boo
 }
 
 export interface PluginProcessIO extends ProcessIO {
-  /** Resolves once everything written to stdout and stderr has reached the pipes (awaited before the end). */
-  readonly drained: () => Promise<void>;
+  /** Resolves once everything written to stdout and stderr has reached the pipes (awaited before the end): false
+   * when stdout could not take it all (the runtime went away), which must make the exit code non-zero. */
+  readonly drained: () => Promise<boolean>;
 }
 
 /**
  * Writes go through one sink per stream, so they stay in order; each write is flushed at once (on a pipe with
  * room — the runtime reads stdout, containerd stderr — that is a synchronous write(2)), and a write the pipe
- * cannot take yet is finished before the process ends (`drained`).
+ * cannot take yet is finished before the process ends (`drained`). A write error is never thrown: a stdout that
+ * fails (EPIPE: nobody reads the result any more) is one line on stderr and a non-zero exit; stderr is best effort.
  */
 export function realProcessIO(): PluginProcessIO {
   const files = bunFiles();
@@ -84,24 +86,21 @@ export function realProcessIO(): PluginProcessIO {
   const writerOf = (file: BunFile, onError: (error: unknown) => void) => {
     const sink = file.writer();
     return (text: string): void => {
-      for (const result of [sink.write(text), sink.flush()]) {
-        if (result instanceof Promise) pending.push(result.catch(onError));
+      try {
+        for (const result of [sink.write(text), sink.flush()]) {
+          if (result instanceof Promise) pending.push(result.catch(onError));
+        }
+      } catch (error) {
+        onError(error);
       }
     };
   };
-  // stdout is the runtime's: a write that fails later can only be reported through the exit code (one that fails
-  // at once throws, as any stdout failure does).
-  const writeStdout = writerOf(files.stdout, () => {
-    process.exitCode = 1;
+  const writeStderr = writerOf(files.stderr, () => undefined);
+  let stdoutFailed = false;
+  const writeStdout = writerOf(files.stdout, (error) => {
+    if (!stdoutFailed) writeStderr(`istio-cni: cannot write the result to stdout: ${String(error)}\n`);
+    stdoutFailed = true;
   });
-  const writeStderrOrThrow = writerOf(files.stderr, () => undefined);
-  const writeStderr = (text: string): void => {
-    try {
-      writeStderrOrThrow(text);
-    } catch {
-      // stderr closed: logs are best effort.
-    }
-  };
   return {
     env: Object.freeze(env),
     readStdin: () => readAll(files.stdin.stream(), MAX_STDIN_BYTES),
@@ -110,6 +109,7 @@ export function realProcessIO(): PluginProcessIO {
     isOwnNetns: (netnsPath) => sameNamespace(files, '/proc/self/ns/net', netnsPath),
     drained: async () => {
       while (pending.length > 0) await pending.shift();
+      return !stdoutFailed;
     },
   };
 }

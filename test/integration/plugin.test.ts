@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
 import type { KubeApiServer, KubeObject } from '../support/kube-api-server.ts';
 import { createPodPair, natRuleLines, runIn } from '../support/netns.ts';
-import { REPO_ROOT, runPlugin } from '../support/dist.ts';
+import { REPO_ROOT, distExecutable, runPlugin } from '../support/dist.ts';
 import type { ProcessRun } from '../support/dist.ts';
 import type { PodPair } from '../support/netns.ts';
 import { VERSION } from '../../src/version.ts';
@@ -134,6 +135,17 @@ test('VERSION', async () => {
     result.stdout,
     '{"cniVersion":"1.1.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}\n',
   );
+});
+
+test('a runtime that stops reading stdout: exit 1 and one line on stderr, no crash dump', async () => {
+  const child = spawn(distExecutable('istio-cni'), [], { env: { CNI_COMMAND: 'VERSION' } });
+  // Closed before the plugin (milliseconds from its first instruction) can write its answer: EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exitCode = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(exitCode, 1);
+  assert.equal(stderr, 'istio-cni: cannot write the result to stdout: Error: EPIPE: broken pipe, write\n');
 });
 
 test('sidecar pod: ADD programs the netns, passes prevResult through; a second ADD changes nothing', async () => {
