@@ -2,6 +2,7 @@
 // setting (style-anchors §D6). Nothing downstream reads the environment.
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { parseGoBool } from '../go-bool.ts';
 import { SETTINGS, type Setting } from './settings.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'none';
@@ -71,16 +72,6 @@ export interface LoadInput {
   readonly hostname?: string;
   /** `agent` requires the API server location (the kubeconfig needs it); `uninstall` does not. */
   readonly mode: 'agent' | 'uninstall';
-}
-
-const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-/** Go strconv.ParseBool. */
-export function parseGoBool(raw: string): boolean | undefined {
-  if (TRUE.has(raw)) return true;
-  if (FALSE.has(raw)) return false;
-  return undefined;
 }
 
 const boolSchema = z.string().transform((raw, ctx) => {

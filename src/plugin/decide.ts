@@ -3,7 +3,7 @@
 import type { K8sArgs } from '../cni/cni-args.ts';
 import type { PluginConfig } from './config.ts';
 import type { PodInfo } from './redirect.ts';
-import { parseGoBool } from './redirect.ts';
+import { parseGoBool } from '../go-bool.ts';
 
 export type PreLookupDecision =
   { readonly action: 'skip'; readonly reason: string } | { readonly action: 'lookup' };

@@ -15,10 +15,10 @@ import type { PluginConfig, PluginLogLevel } from './config.ts';
 import { parsePluginConfig } from './config.ts';
 import { decideBeforeLookup, decideForPod } from './decide.ts';
 import type { LookupPolicy, PodGetter } from './pod-lookup.ts';
-import { DEFAULT_LOOKUP_POLICY, lookupPod } from './pod-lookup.ts';
-import { captureConfigFromPodWithWarnings, podInfoFromManifest } from './redirect.ts';
 import type { PodInfo } from './redirect.ts';
-import { cniAddEvent, compileEnablementSelectors, isAmbientPod } from './ambient.ts';
+import type * as PodLookupModule from './pod-lookup.ts';
+import type * as RedirectModule from './redirect.ts';
+import type * as AmbientModule from './ambient.ts';
 
 export const KUBECONFIG_FILE = 'istio-cni-kubeconfig';
 export const LOG_SOCKET_FILE = 'log.sock';
@@ -74,18 +74,30 @@ function labelsOf(object: unknown): Record<string, string> {
   );
 }
 
-export function createHandlers(deps: PluginDeps): CniHandlers {
-  const basePolicy = deps.lookupPolicy ?? DEFAULT_LOOKUP_POLICY;
+/** The lookup-and-redirect half of the flow, loaded once a pod is really looked up: a pass-through ADD (excluded
+ * namespace, not a Kubernetes pod, the agent's own pod) never evaluates it. */
+type LookupModules = typeof PodLookupModule & typeof RedirectModule & typeof AmbientModule;
+let lookupModules: Promise<LookupModules> | undefined;
+function loadLookupModules(): Promise<LookupModules> {
+  lookupModules ??= Promise.all([
+    import('./pod-lookup.ts'),
+    import('./redirect.ts'),
+    import('./ambient.ts'),
+  ]).then(([lookup, redirect, ambient]) => ({ ...lookup, ...redirect, ...ambient }));
+  return lookupModules;
+}
 
+export function createHandlers(deps: PluginDeps): CniHandlers {
   /** §2.6.2: pod + namespace GET per attempt, constant 1 s backoff, 2 attempts (31 with the retry flag). */
   async function detectAmbient(
+    m: LookupModules,
     source: PodSourceHandle,
     config: PluginConfig,
     namespace: string,
     name: string,
     logger: Logger,
   ): Promise<{ isAmbient: boolean }> {
-    const selectors = compileEnablementSelectors(config.enablementSelectors);
+    const selectors = m.compileEnablementSelectors(config.enablementSelectors);
     const attempts = config.enableAmbientDetectionRetry ? 31 : 2;
     let podErr = '<nil>';
     let nsErr = '<nil>';
@@ -95,8 +107,8 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
         source.getNamespace(namespace),
       ]);
       if (podResult.status === 'fulfilled' && nsResult.status === 'fulfilled') {
-        const pod = podInfoFromManifest(podResult.value);
-        return { isAmbient: isAmbientPod(pod, labelsOf(nsResult.value), selectors) };
+        const pod = m.podInfoFromManifest(podResult.value);
+        return { isAmbient: m.isAmbientPod(pod, labelsOf(nsResult.value), selectors) };
       }
       podErr = podResult.status === 'rejected' ? errorMessage(podResult.reason) : '<nil>';
       nsErr = nsResult.status === 'rejected' ? errorMessage(nsResult.reason) : '<nil>';
@@ -150,7 +162,8 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
       logger.info(outcome('skipped'), `skipping: ${early.reason}`);
       return output;
     }
-    const policy = policyFor(config, basePolicy);
+    const m = await loadLookupModules();
+    const policy = policyFor(config, deps.lookupPolicy ?? m.DEFAULT_LOOKUP_POLICY);
     let source: PodSourceHandle;
     try {
       source = await deps.openPodSource(
@@ -166,6 +179,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     try {
       if (config.ambientEnabled) {
         const ambient = await detectAmbient(
+          m,
           source,
           config,
           k8sArgs.K8S_POD_NAMESPACE,
@@ -178,7 +192,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
         }
         if (ambient.isAmbient) {
           const body = JSON.stringify(
-            cniAddEvent(args.netns, k8sArgs.K8S_POD_NAME, k8sArgs.K8S_POD_NAMESPACE, ips),
+            m.cniAddEvent(args.netns, k8sArgs.K8S_POD_NAME, k8sArgs.K8S_POD_NAMESPACE, ips),
           );
           try {
             await deps.postCniEvent(joinPath(config.cniAgentRunDir, EVENT_SOCKET_FILE), body);
@@ -193,7 +207,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
           return output;
         }
       }
-      const manifest = await lookupPod(
+      const manifest = await m.lookupPod(
         source,
         k8sArgs.K8S_POD_NAMESPACE,
         k8sArgs.K8S_POD_NAME,
@@ -203,7 +217,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
           logger.warn(`pod lookup attempt ${attempt} failed, retrying in ${waitMs} ms: ${error.message}`);
         },
       );
-      pod = podInfoFromManifest(manifest);
+      pod = m.podInfoFromManifest(manifest);
     } finally {
       source.close();
     }
@@ -212,7 +226,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
       logger.info(outcome('skipped'), `skipping: ${decision.reason}`);
       return output;
     }
-    const { config: capture, warnings } = captureConfigFromPodWithWarnings(pod, deps.env);
+    const { config: capture, warnings } = m.captureConfigFromPodWithWarnings(pod, deps.env);
     for (const warning of warnings) logger.warn(warning);
     // `hostUsers: false` pods: their netns belongs to the pod's user namespace, and `-m owner` rules must be
     // written from there (the kernel rejects them from the host's, and the uid is the pod's view).

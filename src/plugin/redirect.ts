@@ -3,6 +3,7 @@
 // repair controller so that all three derive exactly the same parameters from the same pod.
 import * as z from 'zod/mini';
 import { AppError } from '../errors.ts';
+import { parseGoBool } from '../go-bool.ts';
 import type { CaptureConfig, InterceptionMode } from '../rules/capture-config.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../rules/capture-config.ts';
 import { cidrError } from '../cni/cidr.ts';
@@ -108,11 +109,6 @@ export function podInfoFromManifest(manifest: unknown): PodInfo {
 }
 
 /** Go's strconv.ParseBool: undefined when the text is not a boolean. */
-export function parseGoBool(text: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
-  return undefined;
-}
 
 // ---- validators: messages follow upstream's wording (Go error text) so operators can search for them ----
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadAgentConfig, parseGoBool, parseLogOutputLevel } from '../../../src/config/load.ts';
+import { loadAgentConfig, parseLogOutputLevel } from '../../../src/config/load.ts';
+import { parseGoBool } from '../../../src/go-bool.ts';
 import { SETTINGS } from '../../../src/config/settings.ts';
 
 const required = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
