@@ -1,5 +1,6 @@
-// The shipped executable (dist/install-cni, bun-compiled) against temp dirs: install, token rotation (kubelet's
-// `..data` symlink swap), binary deleted, conflist .conf conversion, SIGTERM cleanup.
+// The shipped executables against temp dirs: dist/install-cni (bun-compiled) installs, follows token rotation
+// (kubelet's `..data` symlink swap), re-copies a deleted binary, converts a .conf, cleans up on SIGTERM, and relays
+// what dist/istio-cni sends to its log.sock.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import {
   until,
   type Tree,
 } from './agent-harness.ts';
-import { distExecutable } from '../support/dist.ts';
+import { distExecutable, runPlugin } from '../support/dist.ts';
 
 let tree: Tree;
 before(() => {
@@ -77,4 +78,40 @@ test('dist/install-cni: install from a .conf, token rotation, binary re-copy, SI
   );
   assert.equal(existsSync(`${t.bin}/istio-cni`), false);
   assert.equal(existsSync(kubeconfig), false);
+});
+
+test('dist/istio-cni → dist/install-cni: the plugin writes its records to log.sock and goes; the agent relays them', async () => {
+  const t = makeTree();
+  writeFileSync(`${t.net}/10-bridge.conf`, readFileSync(`${TESTDATA}/bridge.conf`));
+  const agent = startAgent(DIST_AGENT, agentEnv(t));
+  try {
+    await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    const result = await runPlugin(
+      {
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: 'relay1',
+        CNI_NETNS: '/var/run/netns/ic-relay-none',
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: t.bin,
+        CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-relay',
+      },
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'k8s-pod-network',
+        type: 'istio-cni',
+        cni_agent_run_dir: t.run,
+        exclude_namespaces: ['kube-system'],
+      }),
+    );
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    const relayed = await agent.waitForLog(
+      (record) => record['scope'] === 'cni-plugin' && record['pod'] === 'kube-system/coredns-relay',
+    );
+    assert.equal(relayed['msg'], 'skipping: excluded namespace kube-system');
+    // The agent took them: nothing went to the rolling file.
+    assert.equal(existsSync(`${t.run}/istio-cni.log`), false);
+  } finally {
+    await agent.stop('SIGTERM');
+    t.remove();
+  }
 });
