@@ -22,6 +22,9 @@ export type SandboxStatus = {
 };
 
 export type CriClient = {
+  /** Resolves once containerd accepts the connection. Its socket file appears at bind(), a moment before listen():
+   * a call in between is refused, so the first call waits for the channel (gRPC reconnects, 10 ms backoff). */
+  waitForReady(): Promise<void>;
   version(): Promise<{ runtimeName: string; runtimeVersion: string; runtimeApiVersion: string }>;
   runPodSandbox(spec: SandboxSpec): Promise<string>;
   stopPodSandbox(id: string): Promise<void>;
@@ -51,7 +54,10 @@ export function createCriClient(socketPath: string, options: { timeoutMs?: numbe
   });
   const pkg = grpc.loadPackageDefinition(definition) as any;
   const Service = pkg.runtime.v1.RuntimeService as typeof grpc.Client;
-  const client = new Service(`unix://${socketPath}`, grpc.credentials.createInsecure()) as RawClient;
+  const client = new Service(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+    'grpc.initial_reconnect_backoff_ms': 10,
+    'grpc.max_reconnect_backoff_ms': 500,
+  }) as RawClient;
   const timeoutMs = options.timeoutMs ?? 60_000;
 
   const call = (method: string, request: unknown): Promise<any> =>
@@ -68,6 +74,10 @@ export function createCriClient(socketPath: string, options: { timeoutMs?: numbe
     });
 
   return {
+    waitForReady: () =>
+      new Promise<void>((resolve, reject) => {
+        client.waitForReady(Date.now() + timeoutMs, (error) => (error ? reject(error) : resolve()));
+      }),
     async version() {
       const r = await call('version', { version: 'v1' });
       return {

@@ -487,7 +487,8 @@ export async function startLab(
       readFileSync(path.join(root, 'containerd.log'), 'utf8').slice(-2000),
     );
     cri = createCriClient(criSocket, { timeoutMs: 60_000 });
-    await cri.version(); // the socket exists once containerd listens: the first call is answered
+    await cri.waitForReady();
+    await cri.version();
     await buildPauseImage(root, criSocket);
   } catch (error) {
     await close();
