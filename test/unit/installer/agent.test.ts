@@ -147,6 +147,22 @@ async function untilReady(running: Running, tree: HostTree, file: string): Promi
   await until(tree.net, () => hasIstio(file) && running.installer.state.ready);
 }
 
+/** An agent on a tree whose net dir holds one Calico conflist, once it has merged into it (stopped if it never
+ * does). */
+async function startedOnCalico(): Promise<{ tree: HostTree; file: string; running: Running }> {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+  } catch (error) {
+    await running.stop();
+    throw error;
+  }
+  return { tree, file, running };
+}
+
 describe('§5.2 cases: which file gets our entry', () => {
   const cases: { name: string; files: [string, string][]; confName?: string; result: string }[] = [
     {
@@ -326,12 +342,8 @@ test('standalone mode writes YYY-istio-cni.conf (0600) and restores it when dele
 });
 
 test('drift: another agent drops our entry → restored; run twice is idempotent (no rewrite when valid)', async () => {
-  const tree = makeTree();
-  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
-  const running = start(configFor(tree));
-  const file = `${tree.net}/10-calico.conflist`;
+  const { tree, file, running } = await startedOnCalico();
   try {
-    await untilReady(running, tree, file);
     const installed = read(file);
     for (let i = 0; i < 3; i++) {
       writeFileSync(`${file}.tmp.x`, CALICO);
@@ -467,12 +479,8 @@ test('watcher death is fatal', async () => {
 });
 
 test('fight detection: repeated rewrites by another agent → one warning naming the file, repairs throttled not stopped', async () => {
-  const tree = makeTree();
-  const file = `${tree.net}/10-calico.conflist`;
-  writeFileSync(file, CALICO);
-  const running = start(configFor(tree));
+  const { tree, file, running } = await startedOnCalico();
   try {
-    await untilReady(running, tree, file);
     for (let i = 0; i < 13; i++) {
       writeFileSync(`${file}.tmp.other`, CALICO);
       renameSync(`${file}.tmp.other`, file);
@@ -488,12 +496,8 @@ test('fight detection: repeated rewrites by another agent → one warning naming
 });
 
 test('net dir deleted and recreated: the watch follows it and the entry comes back', async () => {
-  const tree = makeTree();
-  const file = `${tree.net}/10-calico.conflist`;
-  writeFileSync(file, CALICO);
-  const running = start(configFor(tree));
+  const { tree, file, running } = await startedOnCalico();
   try {
-    await untilReady(running, tree, file);
     rmSync(tree.net, { recursive: true });
     await until(tree.root, () => !running.installer.state.ready);
     mkdirSync(tree.net);
