@@ -94,7 +94,8 @@ export async function createPodPair(options: {
 }): Promise<PodPair> {
   const id = `${options.prefix}-${randomBytes(3).toString('hex')}`;
   const a = 100 + ((randomBytes(1)[0] ?? 0) % 100);
-  const b = randomBytes(1)[0] ?? 1;
+  // Never 0: `fd00:<a>:0::2` is not the canonical text of the address the kernel reports (fd00:<a>::2).
+  const b = 1 + ((randomBytes(1)[0] ?? 0) % 254);
   const withV6 = options.ipv6 === true || options.ipv6Only === true;
   const withV4 = options.ipv6Only !== true;
   const pod: NetnsEnd = {
