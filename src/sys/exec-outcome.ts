@@ -1,7 +1,8 @@
 // What a finished child process means for an Exec caller (src/sys/ports.ts), shared by the two real Exec ports:
 // SpawnExec (node:child_process, the agent and the tests) and BunSpawnExec (Bun.spawn, the compiled plugin). A
 // binary that cannot be started — nsenter itself, or the command nsenter tries to exec (exit 127 "failed to
-// execute") — is ExecError BINARY_MISSING naming the binary and its Debian package.
+// execute") — is ExecError BINARY_MISSING naming the binary and its Debian package; a namespace nsenter cannot
+// enter is ExecError NETNS, as BunSpawnExec's own switch (thread-netns.ts) reports it.
 import { ExecError } from '../errors.ts';
 import type { ExecRequest, ExecResult } from './ports.ts';
 import { debianPackageFor } from './netns.ts';
@@ -47,6 +48,21 @@ export interface FinishedChild {
 export function execOutcome(request: ExecRequest, wrapped: boolean, child: FinishedChild): ExecResult {
   if (child.timedOut) {
     throw new ExecError('EXEC_FAILED', `${request.argv.join(' ')} timed out after ${request.timeoutMs} ms`, {
+      stderr: child.stderr,
+    });
+  }
+  // nsenter's own failure to enter the namespace (a pod netns that is gone): the command never ran.
+  const unentered =
+    wrapped && child.exitCode === 1
+      ? /^nsenter: ((?:cannot open|reassociate to namespace) .*)$/m.exec(child.stderr)
+      : null;
+  if (unentered !== null) {
+    const namespaces = [
+      request.userns === undefined ? '' : `user namespace ${request.userns}`,
+      request.netns === undefined ? '' : `network namespace ${request.netns}`,
+    ].filter((text) => text !== '');
+    throw new ExecError('NETNS', `cannot enter ${namespaces.join(' and ')}: ${unentered[1]}`, {
+      exitCode: 1,
       stderr: child.stderr,
     });
   }

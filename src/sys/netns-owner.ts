@@ -11,6 +11,8 @@
 // of this step (1.5 → 0.75 ms per meshed ADD, in-process marks).
 
 import { bunFiles } from './process-io.ts';
+import type { Libc } from './libc.ts';
+import { O_CLOEXEC, O_RDONLY, cPath, loadLibc } from './libc.ts';
 
 export type NetnsUserns =
   /** The netns belongs to the plugin's own user namespace: no wrap. */
@@ -22,42 +24,6 @@ export type NetnsUserns =
 
 /** `_IO(0xb7, 0x1)` from linux/nsfs.h. */
 const NS_GET_USERNS = 0xb701;
-const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
-
-interface Libc {
-  /** `path`: NUL-terminated bytes (bun passes a typed array as its pointer). */
-  readonly open: (path: Uint8Array, flags: number) => number;
-  readonly close: (fd: number) => number;
-  readonly ioctl: (fd: number, request: number, arg: number) => number;
-}
-type DlOpen = (
-  library: string,
-  symbols: Record<string, { args: string[]; returns: string }>,
-) => { readonly symbols: Libc };
-
-let libc: Libc | undefined;
-
-async function loadLibc(): Promise<Libc> {
-  if (libc !== undefined) return libc;
-  // `Bun.FFI.dlopen` is the native function that bun:ffi's dlopen wraps (bun 1.4: path normalisation only);
-  // calling it directly skips loading the bun:ffi module (≈ 0.6 ms → the whole detection costs ≈ 0.2 ms).
-  const native = (globalThis as { Bun?: { FFI?: { dlopen?: unknown } } }).Bun?.FFI?.dlopen;
-  let dlopen: DlOpen;
-  if (typeof native === 'function') {
-    dlopen = native as DlOpen;
-  } else {
-    // A computed specifier: esbuild leaves the import alone and bun resolves its built-in module at run time.
-    const specifier = ['bun', 'ffi'].join(':');
-    dlopen = ((await import(specifier)) as { dlopen: DlOpen }).dlopen;
-  }
-  libc = dlopen('libc.so.6', {
-    open: { args: ['ptr', 'i32'], returns: 'i32' },
-    close: { args: ['i32'], returns: 'i32' },
-    ioctl: { args: ['i32', 'u64', 'u64'], returns: 'i32' },
-  }).symbols;
-  return libc;
-}
 
 async function inode(path: string): Promise<number | bigint> {
   return (await bunFiles().file(path).stat()).ino;
@@ -72,7 +38,7 @@ export async function netnsUserns(netnsPath: string): Promise<NetnsUserns> {
   } catch (error) {
     return { kind: 'unknown', reason: `bun:ffi unavailable: ${String(error)}` };
   }
-  const netnsFd = c.open(new TextEncoder().encode(`${netnsPath}\0`), O_RDONLY | O_CLOEXEC);
+  const netnsFd = c.open(cPath(netnsPath), O_RDONLY | O_CLOEXEC);
   if (netnsFd < 0) return { kind: 'unknown', reason: `cannot open ${netnsPath}` };
   let usernsFd: number;
   try {

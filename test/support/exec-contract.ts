@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { ExecError } from '../../src/errors.ts';
 import type { Exec } from '../../src/sys/ports.ts';
 import { createPodPair } from './netns.ts';
+import { readlink, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 
 export function execContract(name: string, exec: () => Exec): void {
   test(`${name}: stdin input, stdout, a non-zero exit is a result (not an exception), env reaches the child`, async () => {
@@ -46,6 +48,43 @@ export function execContract(name: string, exec: () => Exec): void {
 
   test(`${name}: timeout kills the child and rejects`, async () => {
     await assert.rejects(exec().run({ argv: ['sleep', '5'], timeoutMs: 50 }), /timed out after 50 ms/);
+  });
+
+  test(`${name}: a netns that cannot be entered → ExecError NETNS naming it; the command does not run`, async () => {
+    for (const netns of ['/var/run/netns/ib-gone-000', '/etc/hostname']) {
+      await assert.rejects(
+        exec().run({ argv: ['touch', '/tmp/ib-must-not-exist'], netns }),
+        (error: unknown) =>
+          error instanceof ExecError && error.code === 'NETNS' && error.message.includes(netns),
+      );
+    }
+    await assert.rejects(stat('/tmp/ib-must-not-exist'), { code: 'ENOENT' });
+  });
+
+  test(`${name}: each command runs in its own request's netns, concurrent ones too; none leaks into the next`, async () => {
+    const pairs = await Promise.all([createPodPair({ prefix: 'ib' }), createPodPair({ prefix: 'ib' })]);
+    try {
+      const own = await readlink('/proc/self/ns/net');
+      const wanted: { netns: string | undefined; inode: string }[] = [
+        ...pairs.map((pair) => ({
+          netns: pair.pod.path,
+          inode: `net:[${statSync(pair.pod.path).ino}]`,
+        })),
+        { netns: undefined, inode: own },
+      ];
+      const seen = await Promise.all(
+        [...wanted, ...wanted].map(({ netns }) =>
+          exec().run({ argv: ['readlink', '/proc/self/ns/net'], ...(netns === undefined ? {} : { netns }) }),
+        ),
+      );
+      assert.deepEqual(
+        seen.map((result) => result.stdout.trim()),
+        [...wanted, ...wanted].map(({ inode }) => inode),
+      );
+      assert.equal(await readlink('/proc/self/ns/net'), own);
+    } finally {
+      await Promise.all(pairs.map((pair) => pair.destroy()));
+    }
   });
 
   test(`${name}: netns wrapping runs the command inside the namespace`, async () => {
