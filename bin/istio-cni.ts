@@ -4,6 +4,7 @@
 // the bundle), so VERSION, DEL, STATUS and GC start without them, and a pass-through ADD (or CHECK) loads neither
 // the HTTPS client, the process spawner nor the rule engine.
 import type { CniHandlers } from '../src/cni/dispatch.ts';
+import type { ApplyDeps } from '../src/rules/apply.ts';
 import { dispatch } from '../src/cni/dispatch.ts';
 import { realProcessIO, systemClock } from '../src/sys/process-io.ts';
 import type { Exec } from '../src/sys/ports.ts';
@@ -11,6 +12,24 @@ import { VERSION } from '../src/version.ts';
 
 const io = realProcessIO();
 let flushLogs: () => Promise<void> = () => Promise.resolve();
+
+/** The netns probe's /proc/net reads, in-process (src/sys/thread-netns.ts) instead of a `head` inside the netns;
+ * none (the probe spawns `head`) if this runtime had no FFI. */
+async function procNetReader(): Promise<Pick<ApplyDeps, 'readProcNet'>> {
+  const switcher = await (await import('../src/sys/thread-netns.ts')).threadNetns();
+  if (switcher === undefined) return {};
+  return {
+    readProcNet: (netns, names) => {
+      const files = switcher.readFiles(
+        netns,
+        names.map((name) => `/proc/thread-self/net/${name}`),
+      );
+      return Promise.resolve(
+        new Map([...files].map(([file, text]) => [file.slice(file.lastIndexOf('/') + 1), text])),
+      );
+    },
+  };
+}
 
 async function loadHandlers(): Promise<CniHandlers> {
   const [{ createHandlers, LOG_FILE, LOG_SOCKET_FILE }, { createPluginLogging }] = await Promise.all([
@@ -28,10 +47,14 @@ async function loadHandlers(): Promise<CniHandlers> {
         return exec.run(request);
       },
     },
-    applyCaptureRules: async (config, target, deps) =>
-      (await import('../src/rules/apply.ts')).applyCaptureRules(config, target, deps),
-    checkCaptureRules: async (config, target, deps) =>
-      (await import('../src/rules/apply.ts')).checkCaptureRules(config, target, deps),
+    applyCaptureRules: async (config, target, deps) => {
+      const [rules, reader] = await Promise.all([import('../src/rules/apply.ts'), procNetReader()]);
+      return rules.applyCaptureRules(config, target, { ...deps, ...reader });
+    },
+    checkCaptureRules: async (config, target, deps) => {
+      const [rules, reader] = await Promise.all([import('../src/rules/apply.ts'), procNetReader()]);
+      return rules.checkCaptureRules(config, target, { ...deps, ...reader });
+    },
     logging: {
       logger: logging.logger,
       setLevel: logging.setLevel,

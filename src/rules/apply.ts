@@ -15,7 +15,14 @@ import { AppError, ExecError } from '../errors.ts';
 import { buildCaptureRules } from './build.ts';
 import { validateCaptureConfig } from './validate.ts';
 import { renderRestoreDocument } from './render-iptables.ts';
-import { PROBE_ARGV, decideIpv6, parseIpAddrOutput, parseNetnsProbe } from './netns-probe.ts';
+import {
+  PROBE_ARGV,
+  PROBE_FILES,
+  decideIpv6,
+  parseIpAddrOutput,
+  parseNetnsProbe,
+  probeFilesFromHead,
+} from './netns-probe.ts';
 import type { NetnsProbe } from './netns-probe.ts';
 import {
   committedTables,
@@ -56,6 +63,9 @@ export interface ApplyOutcome {
 export interface ApplyDeps {
   readonly exec: Exec;
   readonly logger: Logger;
+  /** Reads /proc/net files (by name) as the netns at `netns` shows them, without a process: the compiled plugin's
+   * probe (src/sys/thread-netns.ts). Files that cannot be read are left out. Without it the probe runs `head`. */
+  readonly readProcNet?: (netns: string, names: readonly string[]) => Promise<ReadonlyMap<string, string>>;
 }
 
 const TIMEOUT_MS = 60_000;
@@ -103,6 +113,9 @@ class PodNetns {
     this.#exec = exec;
     this.#target = target;
   }
+  get netns(): string {
+    return this.#target.netns;
+  }
   run(argv: readonly string[], input?: string, env?: Record<string, string>): Promise<ExecResult> {
     return this.#exec.run({
       argv,
@@ -120,7 +133,13 @@ class PodNetns {
   }
 }
 
-async function probeNetns(ns: PodNetns): Promise<NetnsProbe> {
+async function probeNetns(ns: PodNetns, deps: ApplyDeps): Promise<NetnsProbe> {
+  if (deps.readProcNet !== undefined) {
+    const files = await deps.readProcNet(ns.netns, PROBE_FILES);
+    if (!files.has('fib_trie'))
+      throw new ExecError('NETNS', `failed to inspect netns: cannot read ${ns.netns}'s fib_trie`);
+    return parseNetnsProbe(files);
+  }
   let result: ExecResult;
   try {
     result = await ns.run(PROBE_ARGV);
@@ -132,13 +151,14 @@ async function probeNetns(ns: PodNetns): Promise<NetnsProbe> {
     return { legacyTables: { v4: ['unknown'], v6: ['unknown'] }, addresses: parseIpAddrOutput(ip.stdout) };
   }
   // head exits 1 when a file is absent (no ip6_tables module, IPv6 disabled): the sections it printed still count.
-  if (!result.stdout.includes('==> /proc/net/fib_trie <==')) {
+  const files = probeFilesFromHead(result.stdout);
+  if (!files.has('fib_trie')) {
     throw new ExecError('NETNS', `failed to inspect netns: ${result.stderr.trim()}`, {
       exitCode: result.exitCode,
       stderr: result.stderr,
     });
   }
-  return parseNetnsProbe(result.stdout);
+  return parseNetnsProbe(files);
 }
 
 /** Decides the variant for one family; returns the legacy save output when it was needed for the decision. */
@@ -356,7 +376,7 @@ export async function applyCaptureRules(
   let probe: NetnsProbe;
   let ipv6: boolean;
   try {
-    probe = await probeNetns(ns);
+    probe = await probeNetns(ns, deps);
     ipv6 = decideIpv6(probe.addresses, config.dualStack);
   } catch (error) {
     if (speculative !== undefined) await discard(ns, speculative.plan, speculative.started, deps.logger);
@@ -432,7 +452,7 @@ export async function checkCaptureRules(
   validateCaptureConfig(config);
   if (target.backend === 'nftables') return;
   const ns = new PodNetns(deps.exec, target);
-  const probe = await probeNetns(ns);
+  const probe = await probeNetns(ns, deps);
   const ipv6 = decideIpv6(probe.addresses, config.dualStack);
   const built = buildCaptureRules({ ...config, enableIpv6: ipv6 });
   for (const family of ipv6 ? (['v4', 'v6'] as const) : (['v4'] as const)) {

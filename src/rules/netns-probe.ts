@@ -1,20 +1,22 @@
-// Pure parsing of the one probe command run inside the pod netns before applying rules:
+// Pure parsing of the probe of the pod netns before applying rules: four /proc/net files, read in-process by the
+// compiled plugin (src/sys/thread-netns.ts) or by one command inside the netns elsewhere:
 // `head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie`.
-// /proc/net follows the reader's netns, so one cheap spawn tells us (a) whether legacy xtables tables exist per
+// /proc/net follows the reader's netns, so one cheap read tells us (a) whether legacy xtables tables exist per
 // family (a fresh pod netns has none → no legacy rules → no `iptables-legacy-save` needed) and (b) the local
 // addresses for IPv6 on/off (behaviour §2.8): IPv4 from fib_trie's `/32 host LOCAL` entries, IPv6 from if_inet6.
 import { AppError } from '../errors.ts';
 import type { ParsedAddress } from './ip.ts';
 import { formatAddress, isLinkLocal, isLoopback, parseAddress, parseIpv4 } from './ip.ts';
 
-export const PROBE_FILES = [
-  '/proc/net/ip_tables_names',
-  '/proc/net/ip6_tables_names',
-  '/proc/net/if_inet6',
-  '/proc/net/fib_trie',
-] as const;
+/** The /proc/net files the probe reads. */
+export const PROBE_FILES = ['ip_tables_names', 'ip6_tables_names', 'if_inet6', 'fib_trie'] as const;
 
-export const PROBE_ARGV: readonly string[] = ['head', '-n', '100000', ...PROBE_FILES];
+export const PROBE_ARGV: readonly string[] = [
+  'head',
+  '-n',
+  '100000',
+  ...PROBE_FILES.map((name) => `/proc/net/${name}`),
+];
 
 export interface NetnsProbe {
   /** Legacy xtables tables that exist in this netns, per family. */
@@ -23,23 +25,25 @@ export interface NetnsProbe {
   readonly addresses: readonly ParsedAddress[];
 }
 
-function sections(output: string): Map<string, string[]> {
-  const result = new Map<string, string[]>();
+/** `head`'s output → the text of each /proc/net file it printed, by name (PROBE_FILES). */
+export function probeFilesFromHead(output: string): Map<string, string> {
+  const sections = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of output.split('\n')) {
-    const header = /^==> (.*) <==$/.exec(line);
+    const header = /^==> \/proc\/net\/(.*) <==$/.exec(line);
     if (header !== null) {
       current = [];
-      result.set(header[1] ?? '', current);
-    } else if (current !== undefined && line !== '') {
-      current.push(line);
+      sections.set(header[1] ?? '', current);
+    } else {
+      current?.push(line);
     }
   }
-  return result;
+  return new Map([...sections].map(([name, lines]) => [name, lines.join('\n')]));
 }
 
-export function parseNetnsProbe(output: string): NetnsProbe {
-  const files = sections(output);
+/** `files`: the text of each /proc/net file that could be read, by name (PROBE_FILES). */
+export function parseNetnsProbe(files: ReadonlyMap<string, string>): NetnsProbe {
+  const lines = (name: string) => (files.get(name) ?? '').split('\n').filter((line) => line !== '');
   const addresses: ParsedAddress[] = [];
   const seen = new Set<string>();
   const push = (address: ParsedAddress) => {
@@ -49,7 +53,7 @@ export function parseNetnsProbe(output: string): NetnsProbe {
     addresses.push(address);
   };
   let last: string | undefined;
-  for (const line of files.get('/proc/net/fib_trie') ?? []) {
+  for (const line of lines('fib_trie')) {
     const leaf = /\|-- (\S+)$/.exec(line);
     if (leaf !== null) last = leaf[1];
     else if (line.trim() === '/32 host LOCAL' && last !== undefined) {
@@ -57,7 +61,7 @@ export function parseNetnsProbe(output: string): NetnsProbe {
       if (bytes !== undefined) push({ family: 'v4', bytes });
     }
   }
-  for (const line of files.get('/proc/net/if_inet6') ?? []) {
+  for (const line of lines('if_inet6')) {
     const hex = line.trim().split(/\s+/)[0] ?? '';
     if (!/^[0-9a-f]{32}$/.test(hex)) continue;
     const bytes: number[] = [];
@@ -66,8 +70,8 @@ export function parseNetnsProbe(output: string): NetnsProbe {
   }
   return {
     legacyTables: {
-      v4: (files.get('/proc/net/ip_tables_names') ?? []).map((t) => t.trim()),
-      v6: (files.get('/proc/net/ip6_tables_names') ?? []).map((t) => t.trim()),
+      v4: lines('ip_tables_names').map((t) => t.trim()),
+      v6: lines('ip6_tables_names').map((t) => t.trim()),
     },
     addresses,
   };

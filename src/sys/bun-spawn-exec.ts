@@ -4,7 +4,7 @@
 import type { Exec, ExecRequest, ExecResult } from './ports.ts';
 import { ExecError } from '../errors.ts';
 import { nsenterArgv } from './netns.ts';
-import { ThreadNetns } from './thread-netns.ts';
+import { threadNetns } from './thread-netns.ts';
 import { baseExecEnv, execOutcome, missingBinary, timeoutWatchdog } from './exec-outcome.ts';
 
 /** The part of Bun's process API used here (no bun type package in this project). */
@@ -39,19 +39,12 @@ export class BunSpawnExec implements Exec {
     this.#baseEnv = baseEnv ?? baseExecEnv();
   }
 
-  #netns: Promise<ThreadNetns | undefined> | undefined;
-  /** undefined when this bun has no FFI: commands then run under nsenter. */
-  #threadNetns(): Promise<ThreadNetns | undefined> {
-    this.#netns ??= ThreadNetns.open().catch(() => undefined);
-    return this.#netns;
-  }
-
   async run(request: ExecRequest): Promise<ExecResult> {
     // A netns alone is entered by this thread around the spawn (thread-netns.ts); a user namespace needs nsenter.
     const netns = request.userns === undefined ? request.netns : undefined;
-    const threadNetns = netns === undefined ? undefined : await this.#threadNetns();
+    const switcher = netns === undefined ? undefined : await threadNetns();
     const argv =
-      threadNetns === undefined
+      switcher === undefined
         ? nsenterArgv(request.argv, { netns: request.netns, userns: request.userns })
         : [...request.argv];
     const file = argv[0];
@@ -71,7 +64,7 @@ export class BunSpawnExec implements Exec {
         throw new ExecError('EXEC_FAILED', `failed to start ${file}: ${String(message)}`, { cause: error });
       }
     };
-    const child = threadNetns === undefined || netns === undefined ? spawn() : threadNetns.run(netns, spawn);
+    const child = switcher === undefined || netns === undefined ? spawn() : switcher.run(netns, spawn);
     const watchdog = timeoutWatchdog(request, () => child.kill('SIGKILL'));
     try {
       const [stdout, stderr, exitCode] = await Promise.all([

@@ -11,6 +11,8 @@ export interface Libc {
   readonly close: (fd: number) => number;
   readonly ioctl: (fd: number, request: number, arg: number) => number;
   readonly setns: (fd: number, nstype: number) => number;
+  /** Returns the byte count, 0 at end of file, -1 on error. */
+  readonly read: (fd: number, buffer: Uint8Array, count: number) => number;
   /** errno of the last failed call on this thread, read right after it. */
   readonly errno: () => number;
 }
@@ -48,6 +50,7 @@ export async function loadLibc(): Promise<Libc> {
     close: { args: ['i32'], returns: 'i32' },
     ioctl: { args: ['i32', 'u64', 'u64'], returns: 'i32' },
     setns: { args: ['i32', 'i32'], returns: 'i32' },
+    read: { args: ['i32', 'ptr', 'u64'], returns: 'i32' },
     __errno_location: { args: [], returns: 'ptr' },
   }).symbols as unknown as Omit<Libc, 'errno'> & { __errno_location: () => number };
   libc = {
@@ -55,6 +58,7 @@ export async function loadLibc(): Promise<Libc> {
     close: symbols.close,
     ioctl: symbols.ioctl,
     setns: symbols.setns,
+    read: symbols.read,
     errno: () => read.i32(symbols.__errno_location()),
   };
   return libc;

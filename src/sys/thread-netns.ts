@@ -1,8 +1,8 @@
-// Spawning inside a pod's network namespace without nsenter: the calling thread joins the namespace (setns is
-// per thread for CLONE_NEWNET), spawns — the child inherits the thread's namespaces — and returns to its own before
-// any other JavaScript runs. Bun spawns on the calling thread (vfork + exec), so the switch covers exactly the one
-// spawn. Saves nsenter's exec per command (≈ 1.5 ms each here) on every meshed ADD. Not for user namespaces: a
-// multithreaded process cannot join one (EINVAL), so those commands keep `nsenter --user= --net=`.
+// Spawning (and reading /proc/net) inside a pod's network namespace without nsenter: the calling thread joins the
+// namespace (setns is per thread for CLONE_NEWNET), does its synchronous work — Bun spawns on the calling thread
+// (vfork + exec), so a child inherits the namespace — and returns to its own before any other JavaScript runs.
+// Saves nsenter's exec per command (≈ 1.5 ms each here) on every meshed ADD. Not for user namespaces: a
+// multithreaded process cannot join one (EINVAL), so commands for user-namespaced pods keep `nsenter --user=`.
 import { ExecError } from '../errors.ts';
 import type { Libc } from './libc.ts';
 import { O_CLOEXEC, O_RDONLY, cPath, errnoText, loadLibc } from './libc.ts';
@@ -13,7 +13,7 @@ export class ThreadNetns {
   readonly #libc: Libc;
   /** This thread's own network namespace, to return to. */
   readonly #ownFd: number;
-  /** Set when the return failed: the thread is in a pod's namespace, so no command may start from it. */
+  /** Set when the return failed: the thread is in a pod's namespace, so nothing may start from it. */
   #stranded: string | undefined;
 
   private constructor(libc: Libc, ownFd: number) {
@@ -21,7 +21,7 @@ export class ThreadNetns {
     this.#ownFd = ownFd;
   }
 
-  /** Must be called on the thread that will spawn (bun's JavaScript thread). Rejects outside bun. */
+  /** Must be called on the thread that will switch (bun's JavaScript thread). Rejects outside bun. */
   static async open(): Promise<ThreadNetns> {
     const libc = await loadLibc();
     const fd = libc.open(cPath('/proc/thread-self/ns/net'), O_RDONLY | O_CLOEXEC);
@@ -29,9 +29,9 @@ export class ThreadNetns {
     return new ThreadNetns(libc, fd);
   }
 
-  /** Runs `spawn` (synchronous) with this thread in the network namespace at `path`, and returns the thread to
-   * its own namespace before returning. Throws ExecError 'NETNS' when the namespace cannot be entered. */
-  run<T>(path: string, spawn: () => T): T {
+  /** Runs `work` (synchronous) with this thread in the network namespace at `path`, and returns the thread to its
+   * own namespace before returning. Throws ExecError 'NETNS' when the namespace cannot be entered. */
+  run<T>(path: string, work: () => T): T {
     if (this.#stranded !== undefined) throw new ExecError('NETNS', this.#stranded);
     const c = this.#libc;
     const fd = c.open(cPath(path), O_RDONLY | O_CLOEXEC);
@@ -42,11 +42,11 @@ export class ThreadNetns {
         throw new ExecError('NETNS', `cannot enter network namespace ${path}: ${errnoText(c.errno())}`);
       }
       try {
-        return spawn();
+        return work();
       } finally {
         if (c.setns(this.#ownFd, CLONE_NEWNET) !== 0) {
           this.#stranded = `cannot return to the plugin's own network namespace after ${path}: ${errnoText(c.errno())}`;
-          // eslint-disable-next-line no-unsafe-finally -- this failure must win over the spawn's outcome
+          // eslint-disable-next-line no-unsafe-finally -- this failure must win over the work's outcome
           throw new ExecError('NETNS', this.#stranded);
         }
       }
@@ -54,4 +54,39 @@ export class ThreadNetns {
       c.close(fd);
     }
   }
+
+  /** Reads whole files with this thread in the network namespace at `path` (/proc/thread-self/net/… then shows
+   * that namespace). A file that cannot be opened is left out of the answer. */
+  readFiles(path: string, files: readonly string[]): Map<string, string> {
+    const c = this.#libc;
+    return this.run(path, () => {
+      const texts = new Map<string, string>();
+      const buffer = new Uint8Array(64 * 1024);
+      for (const file of files) {
+        const fd = c.open(cPath(file), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        try {
+          const chunks: Uint8Array[] = [];
+          for (
+            let count = c.read(fd, buffer, buffer.length);
+            count > 0;
+            count = c.read(fd, buffer, buffer.length)
+          )
+            chunks.push(buffer.slice(0, count));
+          texts.set(file, Buffer.concat(chunks).toString('utf8'));
+        } finally {
+          c.close(fd);
+        }
+      }
+      return texts;
+    });
+  }
+}
+
+let shared: Promise<ThreadNetns | undefined> | undefined;
+
+/** The process's one ThreadNetns; undefined when this runtime has no FFI (then callers use nsenter). */
+export function threadNetns(): Promise<ThreadNetns | undefined> {
+  shared ??= ThreadNetns.open().catch(() => undefined);
+  return shared;
 }

@@ -54,3 +54,20 @@ test('ThreadNetns: a missing path or a file that is no netns → ExecError NETNS
     assert.equal(threadNetns(), own);
   }
 });
+
+test("ThreadNetns: readFiles shows the pod netns's /proc/net; an unreadable file is left out", async () => {
+  const pair = await createPodPair({ prefix: 'it' });
+  try {
+    const files = (await ThreadNetns.open()).readFiles(pair.pod.path, [
+      '/proc/thread-self/net/fib_trie',
+      '/proc/thread-self/net/it-no-such-file',
+    ]);
+    assert.deepEqual([...files.keys()], ['/proc/thread-self/net/fib_trie']);
+    assert.match(
+      files.get('/proc/thread-self/net/fib_trie') ?? '',
+      new RegExp(`\\|-- ${pair.pod.ip.replaceAll('.', '\\.')}\\n`),
+    );
+  } finally {
+    await pair.destroy();
+  }
+});

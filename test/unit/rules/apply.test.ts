@@ -69,6 +69,52 @@ test('fresh netns, IPv4 pod: two spawns (the IPv4 restore runs alongside the pro
   assert.ok(exec.requests.every((r) => r.netns === NETNS));
 });
 
+test('with an in-process /proc/net reader: one spawn (the restore), the probe asked for the pod netns', async () => {
+  const exec = new RecordingExec(() => ok());
+  const asked: string[] = [];
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    {
+      exec,
+      logger,
+      readProcNet: (netns, names) => {
+        asked.push(`${netns}: ${names.join(' ')}`);
+        return Promise.resolve(
+          new Map([
+            ['fib_trie', FIB_V4],
+            ['if_inet6', INET6_LINK_LOCAL],
+            ['ip_tables_names', ''],
+          ]),
+        );
+      },
+    },
+  );
+  assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'nft' } });
+  assert.deepEqual(asked, [`${NETNS}: ip_tables_names ip6_tables_names if_inet6 fib_trie`]);
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv.join(' ')),
+    ['iptables-nft-restore --noflush'],
+  );
+});
+
+test('in-process /proc/net reader without fib_trie (netns gone mid-way) → NETNS error, the speculative restore taken back', async () => {
+  const exec = new RecordingExec(() => ok());
+  await assert.rejects(
+    applyCaptureRules(
+      POD_DEFAULT,
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger, readProcNet: () => Promise.resolve(new Map()) },
+    ),
+    (error: unknown) => error instanceof ExecError && error.code === 'NETNS' && error.message.includes(NETNS),
+  );
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv.join(' ')),
+    ['iptables-nft-restore --noflush', 'iptables-nft-restore --noflush'],
+  );
+  assert.match(exec.requests[1]?.input ?? '', /^-D /m);
+});
+
 test('legacy with existing rules: legacy save decides, restore runs with --wait and the pod-scoped lock', async () => {
   const exec = new RecordingExec((r) => {
     if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideIpv6, parseIpAddrOutput, parseNetnsProbe } from '../../../src/rules/netns-probe.ts';
+import {
+  decideIpv6,
+  parseIpAddrOutput,
+  parseNetnsProbe,
+  probeFilesFromHead,
+} from '../../../src/rules/netns-probe.ts';
 import { formatAddress } from '../../../src/rules/ip.ts';
 import { nsenterArgv, debianPackageFor } from '../../../src/sys/netns.ts';
 import {
@@ -38,7 +43,14 @@ test('probe output: legacy tables per family and usable addresses (no loopback/l
     '     |-- 10.1.2.255',
     '        /32 link BROADCAST',
   ].join('\n');
-  const probe = parseNetnsProbe(output);
+  const files = probeFilesFromHead(output);
+  assert.deepEqual([...files.keys()], ['ip_tables_names', 'ip6_tables_names', 'if_inet6', 'fib_trie']);
+  const probe = parseNetnsProbe(files);
+  // The same files read in-process (each file's own text, no head headers) give the same probe.
+  assert.deepEqual(
+    parseNetnsProbe(new Map([...files].map(([name, text]) => [name, `${text.trim()}\n`]))),
+    probe,
+  );
   assert.deepEqual(probe.legacyTables, { v4: ['nat', 'filter'], v6: [] });
   assert.deepEqual(probe.addresses.map(formatAddress), ['10.1.2.3', 'fd00::2']);
   assert.equal(decideIpv6(probe.addresses, false), false);
