@@ -3,11 +3,11 @@
 // plugin uses). stdin input, env, exit codes, missing binaries, timeouts, netns wrapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { readlink, stat } from 'node:fs/promises';
 import { ExecError } from '../../src/errors.ts';
 import type { Exec } from '../../src/sys/ports.ts';
 import { createPodPair } from './netns.ts';
-import { readlink, stat } from 'node:fs/promises';
-import { statSync } from 'node:fs';
 
 export function execContract(name: string, exec: () => Exec): void {
   test(`${name}: stdin input, stdout, a non-zero exit is a result (not an exception), env reaches the child`, async () => {
