@@ -400,14 +400,20 @@ export class Installer {
     let failed = false;
     let changed = false;
     for (const area of ALL_AREAS) {
-      if (!areas.includes(area)) continue;
+      // The config names the plugin only while its binary and kubeconfig are in place: otherwise every pod
+      // sandbox would fail ("failed to find plugin", no kubeconfig). Upstream's installAll stops at the first
+      // failed step and its exit cleans up; we keep running, so we take the entry out and retry.
+      const withdraw = area === 'conf' && !(this.#areaOk.bin && this.#areaOk.kube);
+      if (!areas.includes(area) && !withdraw) continue;
       try {
         const result =
           area === 'bin'
             ? await this.#installBinaries()
             : area === 'kube'
               ? await this.#writeKubeconfig()
-              : await this.#installConfig();
+              : withdraw
+                ? await this.#withdrawConfig()
+                : await this.#installConfig();
         this.#areaOk[area] = result !== 'waiting';
         if (result === 'changed') changed = true;
       } catch (error) {
@@ -613,6 +619,19 @@ export class Installer {
     return first;
   }
 
+  async #withdrawConfig(): Promise<'waiting'> {
+    const files = await removeConfigEntries(this.#config, this.#deps.fs, this.#log, this.#tracked);
+    if (files.length > 0) {
+      // Our own removal is not another agent rewriting the file.
+      this.#lastWritten = undefined;
+      this.#log.warn(
+        { files },
+        'took the istio-cni entry out of the CNI config: the plugin binary or its kubeconfig is not installed',
+      );
+    }
+    return 'waiting';
+  }
+
   async #installConfig(): Promise<'ok' | 'changed' | 'waiting'> {
     return this.#config.chained ? this.#installChained() : this.#installStandalone();
   }
@@ -743,6 +762,22 @@ export async function cleanupNode(
   logger: Logger,
   trackedConfig?: string,
 ): Promise<void> {
+  await removeConfigEntries(config, fs, logger, trackedConfig);
+  if (await fs.remove(path.join(config.runDir, KUBECONFIG_NAME))) logger.info('removed plugin kubeconfig');
+  for (const dir of config.binTargetDirs) {
+    if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');
+  }
+}
+
+/** Takes our entry out of every config in the net dir (chained) or deletes our standalone file; returns the files
+ * changed. An unparsable tracked file throws: it may still name the plugin. */
+async function removeConfigEntries(
+  config: AgentConfig,
+  fs: AgentFs,
+  logger: Logger,
+  trackedConfig: string | undefined,
+): Promise<string[]> {
+  const changed: string[] = [];
   if (config.chained) {
     const files = new Set<string>(trackedConfig === undefined ? [] : [trackedConfig]);
     for (const entry of (await fs.readDir(config.netDir)) ?? []) {
@@ -756,7 +791,10 @@ export async function cleanupNode(
         if (file === trackedConfig) throw error;
         logger.debug({ file, err: errorMessage(error) }, 'skipping unparsable config during cleanup');
       }
-      if (removed) logger.info({ file }, 'removed istio-cni entry from CNI config');
+      if (removed) {
+        changed.push(file);
+        logger.info({ file }, 'removed istio-cni entry from CNI config');
+      }
     }
   } else {
     // Quirk §8.3 fixed: only the standalone file we own is deleted, never a primary config.
@@ -764,11 +802,9 @@ export async function cleanupNode(
     const info = await fs.stat(file);
     if (info?.isFile === true && standaloneProblem(await fs.readText(file)) === undefined) {
       await fs.remove(file);
+      changed.push(file);
       logger.info({ file }, 'removed standalone CNI config');
     }
   }
-  if (await fs.remove(path.join(config.runDir, KUBECONFIG_NAME))) logger.info('removed plugin kubeconfig');
-  for (const dir of config.binTargetDirs) {
-    if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');
-  }
+  return changed;
 }

@@ -74,27 +74,26 @@ export function insertEntry(existingText: string, entry: JsonObject, what = 'exi
   const plugins = existing['plugins'];
   if (!Array.isArray(plugins)) throw conflistError(`${what} has no "plugins" array`);
   const kept: Json[] = [];
-  let removed = false;
   for (const plugin of plugins) {
     if (!isJsonObject(plugin)) throw conflistError(`${what} has a plugin that is not a JSON object`);
-    if (!removed && plugin['type'] === PLUGIN_TYPE) {
-      removed = true;
-      continue;
-    }
+    // Upstream drops only the first istio-cni entry, so a file with two keeps two (the runtime runs the plugin
+    // twice per pod) and our "exactly one, last" check would rewrite it forever: drop them all.
+    if (plugin['type'] === PLUGIN_TYPE) continue;
     kept.push(plugin);
   }
   kept.push(ours);
   return marshalSorted({ ...existing, plugins: kept });
 }
 
-/** Remove the first istio-cni plugin (§1.10 step 1); undefined when there is none (nothing to write). */
+/** Remove the istio-cni plugin entries (§1.10 step 1: upstream removes the first; a second one left behind would
+ * name a binary that cleanup deletes next); undefined when there is none (nothing to write). */
 export function removeEntry(existingText: string, what = 'CNI config'): string | undefined {
   const existing = parseJsonObject(existingText, what);
   const plugins = existing['plugins'];
   if (!Array.isArray(plugins)) return undefined;
-  const index = plugins.findIndex((plugin) => isJsonObject(plugin) && plugin['type'] === PLUGIN_TYPE);
-  if (index === -1) return undefined;
-  return marshalSorted({ ...existing, plugins: plugins.filter((_, i) => i !== index) });
+  const isOurs = (plugin: Json): boolean => isJsonObject(plugin) && plugin['type'] === PLUGIN_TYPE;
+  if (!plugins.some(isOurs)) return undefined;
+  return marshalSorted({ ...existing, plugins: plugins.filter((plugin) => !isOurs(plugin)) });
 }
 
 /** Chained validity (§1.5.4 step 5): a JSON object whose `plugins` array holds objects with string `type`s, one

@@ -427,14 +427,21 @@ test('missing net dir: waits for it to appear', async () => {
   }
 });
 
-test('read-only bin dir: error names CNI_BIN_TARGET_DIRS, not ready', async () => {
+test('read-only bin dir: error names CNI_BIN_TARGET_DIRS, not ready, and the config does not name the missing plugin until the copy works', async () => {
   const tree = makeTree();
-  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  // Left by an agent that was killed without cleanup; its binary is gone.
+  const withStaleEntry = JSON.parse(CALICO) as { plugins: unknown[] };
+  withStaleEntry.plugins.push({ type: 'istio-cni' });
+  writeFileSync(`${tree.net}/10-calico.conflist`, JSON.stringify(withStaleEntry, null, 2));
+  assert.ok(hasIstio(`${tree.net}/10-calico.conflist`));
   const realFs = createNodeFs();
+  let readOnly = true;
   const fs = {
     ...realFs,
-    copyFileAtomic: () =>
-      Promise.reject(Object.assign(new Error('EROFS: read-only file system, open'), { code: 'EROFS' })),
+    copyFileAtomic: (from: string, to: string) =>
+      readOnly
+        ? Promise.reject(Object.assign(new Error('EROFS: read-only file system, open'), { code: 'EROFS' }))
+        : realFs.copyFileAtomic(from, to),
   };
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
@@ -447,16 +454,63 @@ test('read-only bin dir: error names CNI_BIN_TARGET_DIRS, not ready', async () =
   const controller = new AbortController();
   const done = installer.run(controller.signal);
   try {
-    await until(tree.net, () => hasIstio(`${tree.net}/10-calico.conflist`));
-    await until(tree.run, () => logs.some((l) => String(l['msg']).includes('CNI_BIN_TARGET_DIRS'))).catch(
-      () => undefined,
+    const logged = (text: string): boolean => logs.some((l) => String(l['msg']).includes(text));
+    await until(
+      tree.net,
+      () => !hasIstio(`${tree.net}/10-calico.conflist`) && logged('took the istio-cni entry out'),
     );
-    assert.ok(logs.some((l) => String(l['msg']).includes('CNI_BIN_TARGET_DIRS')));
+    assert.ok(logged('CNI_BIN_TARGET_DIRS'));
     assert.equal(installer.state.ready, false);
     assert.equal(metrics.value('istio_cni_installs_total', { result: 'COPY_BINARIES_FAILURE' }), 1);
+    assert.equal(
+      metrics.value('istio_cni_installs_total', { result: 'CREATE_CNI_CONFIG_FAILURE' }),
+      undefined,
+    );
+    readOnly = false;
+    await untilReady(
+      { installer, metrics, logs, done, stop: () => done },
+      tree,
+      `${tree.net}/10-calico.conflist`,
+    );
+    assert.equal(read(`${tree.bin}/istio-cni`), 'plugin-v1');
   } finally {
     controller.abort();
     await done;
+  }
+});
+
+test('a conflist holding two istio-cni entries ends with exactly one, last', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  const doubled = JSON.parse(CALICO) as { plugins: unknown[] };
+  doubled.plugins.unshift({ type: 'istio-cni', leftover: true });
+  doubled.plugins.push({ type: 'istio-cni', leftover: true });
+  writeFileSync(file, JSON.stringify(doubled));
+  const running = start(configFor(tree));
+  try {
+    await until(tree.net, () => {
+      const types = (JSON.parse(read(file)) as { plugins: { type: string }[] }).plugins.map((p) => p.type);
+      return running.installer.state.ready && types.join() === 'calico,portmap,istio-cni';
+    });
+    assert.equal(running.metrics.value('istio_cni_config_rewrites_total'), 1);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('no service account token: the entry is not inserted until the kubeconfig can be written', async () => {
+  const tree = makeTree();
+  rmSync(`${tree.sa}/token`);
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await until(tree.run, () => running.logs.some((l) => String(l['msg']).includes('SERVICE_ACCOUNT_DIR')));
+    assert.equal(hasIstio(`${tree.net}/10-calico.conflist`), false);
+    assert.equal(read(`${tree.net}/10-calico.conflist`), CALICO);
+    writeFileSync(`${tree.sa}/token`, 'token-foo');
+    await untilReady(running, tree, `${tree.net}/10-calico.conflist`);
+  } finally {
+    await running.stop();
   }
 });
 

@@ -50,6 +50,23 @@ test('remove from list-with-istio.conflist matches list-no-istio.conflist; nothi
   assert.equal(removeEntry(removed), undefined);
 });
 
+test('a list with two istio-cni entries gets exactly one, last; removal takes out both', () => {
+  const doubled = JSON.stringify({
+    cniVersion: '0.3.1',
+    name: 'k8s-pod-network',
+    plugins: [{ type: 'istio-cni', stale: 1 }, { type: 'calico' }, { type: 'istio-cni', stale: 2 }],
+  });
+  const merged = insertEntry(doubled, entry);
+  const types = (JSON.parse(merged) as { plugins: { type: string }[] }).plugins.map((p) => p.type);
+  assert.deepEqual(types, ['calico', 'istio-cni']);
+  assert.equal(insertEntry(merged, entry), merged);
+  const removed = removeEntry(doubled);
+  assert.deepEqual(
+    (JSON.parse(removed!) as { plugins: { type: string }[] }).plugins.map((p) => p.type),
+    ['calico'],
+  );
+});
+
 test('invalid inputs are rejected, never merged', () => {
   assert.throws(() => insertEntry(read('invalid-arr.conflist'), entry), { code: 'CONFLIST_INVALID' });
   assert.throws(() => insertEntry(read('invalid-map.conflist'), entry), { code: 'CONFLIST_INVALID' });
