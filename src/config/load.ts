@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.ts';
 import { parseGoBool } from '../go-bool.ts';
 import { SETTINGS, type Setting } from './settings.ts';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'none';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'none';
 
 export interface RepairConfig {
   readonly enabled: boolean;
@@ -114,17 +114,17 @@ const listSchema = z.string().transform((raw) =>
 
 const portSchema = intSchema.pipe(z.number().max(65535, 'expected a port number <= 65535'));
 
-const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'none'];
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'fatal', 'none'];
 
 function normalizeLevel(raw: string): LogLevel | undefined {
   const lower = raw.trim().toLowerCase();
-  if (lower === 'fatal') return 'error';
   if (lower === 'warning') return 'warn';
   return (LEVELS as readonly string[]).includes(lower) ? (lower as LogLevel) : undefined;
 }
 
 /** Istio's `--log_output_level`: `<level>` or `scope:level,scope:level`. Returns per-scope levels ('default' for
- * bare levels) or an error message. */
+ * bare levels) or an error message. Istio's override scope `all` sets every scope and ends the list (what follows
+ * it is not read), so it is returned alone. */
 export function parseLogOutputLevel(raw: string): Map<string, LogLevel> | string {
   const scopes = new Map<string, LogLevel>();
   for (const part of raw.split(',')) {
@@ -134,7 +134,8 @@ export function parseLogOutputLevel(raw: string): Map<string, LogLevel> | string
     const scope = colon === -1 ? 'default' : item.slice(0, colon).trim();
     const level = normalizeLevel(colon === -1 ? item : item.slice(colon + 1));
     if (level === undefined || scope === '')
-      return `invalid level in "${item}" (debug, info, warn, error, none)`;
+      return `invalid level in "${item}" (debug, info, warn, error, fatal, none)`;
+    if (scope === 'all') return new Map([['all', level]]);
     scopes.set(scope, level);
   }
   return scopes;
@@ -195,8 +196,8 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   if (typeof scopes === 'string')
     problems.push(`--log_output_level=${JSON.stringify(input.logOutputLevel)}: ${scopes}`);
   else {
-    logLevel = scopes.get('cni-agent') ?? scopes.get('default') ?? 'info';
-    pluginLogLevel = scopes.get('cni-plugin');
+    logLevel = scopes.get('all') ?? scopes.get('cni-agent') ?? scopes.get('default') ?? 'info';
+    pluginLogLevel = scopes.get('all') ?? scopes.get('cni-plugin');
   }
   let logAsJson = false;
   if (typeof input.logAsJson === 'boolean') logAsJson = input.logAsJson;

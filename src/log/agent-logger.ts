@@ -26,7 +26,7 @@ export interface AgentLogging {
   readonly relay: (records: readonly RelayedRecord[]) => void;
 }
 
-const RANK: Record<string, number> = { debug: 20, info: 30, warn: 40, error: 50, none: 100 };
+const RANK: Record<string, number> = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60, none: 100 };
 
 export const REDACT_PATHS = [
   'token',

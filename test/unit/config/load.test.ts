@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadAgentConfig, parseLogOutputLevel } from '../../../src/config/load.ts';
+import { buildPluginEntry } from '../../../src/installer/conflist.ts';
 import { parseGoBool } from '../../../src/go-bool.ts';
 import { SETTINGS } from '../../../src/config/settings.ts';
 
@@ -103,6 +104,18 @@ test('one error lists every invalid setting with the fix', () => {
   );
 });
 
+test("an empty boolean or number is a start error naming it, not Go's silent false/0", () => {
+  assert.throws(
+    () =>
+      loadAgentConfig({
+        env: { CHAINED_CNI_PLUGIN: '', KUBECONFIG_MODE: '' },
+        flags: {},
+        mode: 'uninstall',
+      }),
+    (error: Error) => /CHAINED_CNI_PLUGIN=""/.test(error.message) && /KUBECONFIG_MODE=""/.test(error.message),
+  );
+});
+
 test('uninstall mode does not need the API server; ambient is rejected', () => {
   assert.doesNotThrow(() => loadAgentConfig({ env: {}, flags: {}, mode: 'uninstall' }));
   assert.throws(
@@ -124,4 +137,20 @@ test('Go ParseBool and Istio log levels', () => {
     ]),
   );
   assert.equal(typeof parseLogOutputLevel('default:loud'), 'string');
+  // Istio's override scope: sets every scope, and what follows it is not read.
+  assert.deepEqual(
+    parseLogOutputLevel('cni-agent:debug,all:warn,cni-plugin:debug'),
+    new Map([['all', 'warn']]),
+  );
+});
+
+test('--log_output_level all:<level> and fatal reach the agent and the plugin entry as Istio levels', () => {
+  const load = (logOutputLevel: string) =>
+    loadAgentConfig({ env: {}, flags: {}, logOutputLevel, mode: 'uninstall' });
+  const all = load('default:info,all:debug');
+  assert.equal(all.logLevel, 'debug');
+  assert.equal(all.pluginLogLevel, 'debug');
+  const fatal = load('fatal');
+  assert.equal(fatal.logLevel, 'fatal');
+  assert.equal(buildPluginEntry(fatal)['plugin_log_level'], 'fatal');
 });
