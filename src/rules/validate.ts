@@ -59,8 +59,11 @@ function portList(field: string, value: string, allowWildcard: boolean): string[
 
 const INTERFACE_NAME = /^[A-Za-z0-9_.@+-]{1,15}$/;
 
+/** Items are trimmed: upstream renders `-i  eth2` for "eth1, eth2", which iptables reads as eth2. */
 function interfaceList(field: string, value: string): string[] {
-  const items = split(value);
+  const items = split(value)
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   for (const item of items) {
     if (!INTERFACE_NAME.test(item) || item === '.' || item === '..') {
       throw invalid(field, value, `${JSON.stringify(item)} is not a valid interface name`);
@@ -155,7 +158,11 @@ export function validateCaptureConfig(config: CaptureConfig): ValidatedLists {
     excludeInterfaces: interfaceList('excluded interfaces', config.excludeInterfaces),
     rerouteVirtualInterfaces: interfaceList('reroute virtual interfaces', config.rerouteVirtualInterfaces),
     inboundPortsInclude: portList('inbound ports include', config.inboundPortsInclude, true),
-    inboundPortsExclude: portList('inbound ports exclude', config.inboundPortsExclude, false),
+    // Exclusions only apply under a wildcard include (§2.9.2 step 7); otherwise upstream ignores them, "*" too.
+    inboundPortsExclude:
+      config.inboundPortsInclude === '*'
+        ? portList('inbound ports exclude', config.inboundPortsExclude, false)
+        : [],
     outboundPortsInclude: portList('outbound ports include', config.outboundPortsInclude, false),
     outboundPortsExclude: portList('outbound ports exclude', config.outboundPortsExclude, false),
     outboundIpRangesInclude: {

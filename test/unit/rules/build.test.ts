@@ -50,6 +50,23 @@ test('DNS capture without capture-all and without servers is dropped with a warn
   assert.ok(!renderRestoreDocument(result.rules.v4).includes('ISTIO_OUTPUT_DNS'));
 });
 
+test('an explicit inbound include list ignores the exclusions, "*" too (upstream starts the pod)', () => {
+  const withInclude = { ...POD_DEFAULT, inboundPortsInclude: '8080' };
+  assert.deepEqual(
+    buildCaptureRules({ ...withInclude, inboundPortsExclude: '*,15020,15021,15090' }),
+    buildCaptureRules({ ...withInclude, inboundPortsExclude: '' }),
+  );
+});
+
+test('interface list items are trimmed: "eth1, eth2" is eth1 and eth2', () => {
+  for (const field of ['excludeInterfaces', 'rerouteVirtualInterfaces'] as const) {
+    assert.deepEqual(
+      buildCaptureRules({ ...POD_DEFAULT, [field]: 'eth1, eth2' }),
+      buildCaptureRules({ ...POD_DEFAULT, [field]: 'eth1,eth2' }),
+    );
+  }
+});
+
 const invalidCases: ReadonlyArray<[string, Partial<typeof POD_DEFAULT>, RegExp]> = [
   ['port out of range', { inboundPortsInclude: '70000' }, /inbound ports include.*70000/],
   ['star in exclude inbound ports (quirk §8.7)', { inboundPortsExclude: '*,15020' }, /"\*" is not allowed/],
