@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PROBE_ARGV, probeFilesFromHead } from '../../src/rules/netns-probe.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const node = process.execPath;
@@ -100,6 +101,7 @@ test('the root holds what runs and nothing to get a shell with', () => {
     'usr/sbin/nft',
     'usr/bin/nsenter',
     'usr/sbin/ip',
+    'usr/bin/head',
     'etc/ssl/certs/ca-certificates.crt',
   ]) {
     assert.ok(existsSync(path.join(rootfs, file)), file);
@@ -254,6 +256,19 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
     inContainer('nft', 'list', 'tables');
     assert.match(inContainer('ip', '-o', 'link', 'show', 'lo'), /lo/);
     inContainer('nsenter', '--net=/proc/1/ns/net', '--', 'ip', 'route', 'show');
+    // The repair path's netns probe, exactly as it runs (head exits 1 where a file is absent: parse what it printed).
+    const netnsProbe = sh([
+      'runc',
+      '--root',
+      runcRoot,
+      'exec',
+      containerId,
+      'nsenter',
+      '--net=/proc/1/ns/net',
+      '--',
+      ...PROBE_ARGV,
+    ]);
+    assert.ok(probeFilesFromHead(netnsProbe.stdout).has('fib_trie'), netnsProbe.stderr);
 
     const killed = sh(['runc', '--root', runcRoot, 'kill', containerId, 'TERM']);
     assert.equal(killed.status, 0, killed.stderr);
