@@ -103,7 +103,24 @@ function resourceVersionOf(object: unknown): string {
   return typeof rv === 'string' ? rv : '';
 }
 
-export function createRepairClient(settings: RepairClientSettings): RepairClient {
+export interface RepairClientOptions {
+  /** The pod watch's server-side `timeoutSeconds`; default 5–10 min at random, as client-go's reflector. */
+  readonly watchTimeoutSeconds?: () => number;
+  /** How long past that timeout a watch that has neither sent a byte nor ended counts as stalled. */
+  readonly watchStallGraceMs?: number;
+}
+
+const WATCH_STALL_GRACE_MS = 30_000;
+/** A watch the server ends sooner than this (without a 410) is treated as a failure: restart with back-off instead
+ * of re-opening it in a tight loop. */
+const WATCH_QUICK_END_MS = 1000;
+
+export function createRepairClient(
+  settings: RepairClientSettings,
+  options: RepairClientOptions = {},
+): RepairClient {
+  const watchTimeoutSeconds = options.watchTimeoutSeconds ?? (() => 300 + Math.floor(Math.random() * 300));
+  const watchStallGraceMs = options.watchStallGraceMs ?? WATCH_STALL_GRACE_MS;
   const base = serverUrl(settings);
   const secure = base.protocol === 'https:';
   let cached: { credentials: Credentials; readAt: number } | undefined;
@@ -126,7 +143,14 @@ export function createRepairClient(settings: RepairClientSettings): RepairClient
   async function open(
     method: string,
     path: string,
-    options: { body?: unknown; contentType?: string; timeoutMs?: number; signal?: AbortSignal } = {},
+    options: {
+      body?: unknown;
+      contentType?: string;
+      timeoutMs?: number;
+      /** Names the timeout in its error (default "timed out"). */
+      timeoutWhat?: string;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<IncomingMessage> {
     const { token, ca } = await credentials();
     const url = new URL(path, base);
@@ -152,8 +176,11 @@ export function createRepairClient(settings: RepairClientSettings): RepairClient
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       if (options.timeoutMs !== undefined) {
+        // Socket inactivity: also after the response started, so a silent stream ends with this error.
         req.setTimeout(options.timeoutMs, () =>
-          req.destroy(new Error(`timed out after ${options.timeoutMs} ms`)),
+          req.destroy(
+            new Error(`${options.timeoutWhat ?? 'timed out'}: nothing received for ${options.timeoutMs} ms`),
+          ),
         );
       }
       req.on('response', resolve);
@@ -333,11 +360,22 @@ export function createRepairClient(settings: RepairClientSettings): RepairClient
 
     /** Streams one watch request; resolves 'ended' (server closed it) or 'gone' (410: re-list needed). */
     async function watchOnce(signal: AbortSignal): Promise<'ended' | 'gone'> {
-      const timeoutSeconds = String(300 + Math.floor(Math.random() * 300));
+      const timeoutSeconds = watchTimeoutSeconds();
+      // The server ends the watch after timeoutSeconds; a connection silent for longer is half-open (a dead peer,
+      // a proxy that dropped it): without this the informer would wait on it forever and repairs would stop.
       const res = await open(
         'GET',
-        query({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds }),
-        { signal },
+        query({
+          watch: 'true',
+          resourceVersion,
+          allowWatchBookmarks: 'true',
+          timeoutSeconds: String(timeoutSeconds),
+        }),
+        {
+          signal,
+          timeoutMs: timeoutSeconds * 1000 + watchStallGraceMs,
+          timeoutWhat: 'the pod watch stalled',
+        },
       );
       if (res.statusCode === 410) {
         res.resume();
@@ -368,8 +406,16 @@ export function createRepairClient(settings: RepairClientSettings): RepairClient
     async function watchLoop(controller: AbortController): Promise<void> {
       try {
         while (!controller.signal.aborted) {
+          const openedAt = Date.now();
           const outcome = await watchOnce(controller.signal);
           if (outcome === 'gone' && !controller.signal.aborted) await relist();
+          if (
+            outcome === 'ended' &&
+            Date.now() - openedAt < WATCH_QUICK_END_MS &&
+            !controller.signal.aborted
+          ) {
+            throw new Error('the API server ended the pod watch as soon as it opened');
+          }
         }
       } catch (error) {
         if (controller.signal.aborted) return;

@@ -289,6 +289,37 @@ test('a client that cannot be built is logged, never thrown (the install keeps g
   assert.equal(handle.reconciler, undefined);
 });
 
+test('informer: a stalled watch (200, then silence) is given up after its timeout and restarted; a watch the server ends at once restarts with back-off instead of looping', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    const isWatch = (r: { path: string; query: Record<string, string> }) =>
+      r.path === '/api/v1/pods' && r.query['watch'] === 'true';
+    const isList = (r: { path: string; query: Record<string, string> }) =>
+      r.path === '/api/v1/pods' && r.query['watch'] !== 'true';
+    server.injectFault({ stall: true, times: 1, match: isWatch });
+    // Ended at once: a 200 with an empty stream.
+    server.injectFault({ status: 200, times: 2, match: isWatch });
+    const config = controllerConfig(server, sa.dir, { labelPods: true });
+    const controller = startRepairController(config, {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+      retryInitialMs: 20,
+      client: () => createRepairClient(config, { watchTimeoutSeconds: () => 1, watchStallGraceMs: 200 }),
+    });
+    try {
+      await controller.synced;
+      await until(server, () => server.requests.filter(isWatch).length >= 4, 10_000, 'fourth watch request');
+      assert.equal(server.requests.filter(isWatch)[0]?.query['timeoutSeconds'], '1');
+      // Each failed watch restarted the informer (a re-list), none was re-opened in a tight loop.
+      assert.equal(server.requests.filter(isList).length, 4);
+      server.upsertPod(brokenPodManifest({ name: 'after-stall' }) as KubeObject);
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
 test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off, events keep flowing', async () => {
   await withServer(async ({ server, sa, metrics, logger }) => {
     const isWatch = (r: { path: string; query: Record<string, string> }) =>

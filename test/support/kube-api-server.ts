@@ -46,6 +46,8 @@ export type Fault = {
   latencyMs?: number;
   /** Destroy the connection without an answer. */
   drop?: boolean;
+  /** Answer 200 and then send nothing and never end: a half-open watch (dead peer, proxy that dropped it). */
+  stall?: boolean;
   /** How many matching requests the fault applies to. */
   times: number;
   match?: (req: { method: string; path: string; query: Record<string, string> }) => boolean;
@@ -730,6 +732,11 @@ export async function startKubeApiServer(
         if (fault.drop) {
           record.status = -1;
           req.socket.destroy();
+          return;
+        }
+        if (fault.stall) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.flushHeaders();
           return;
         }
         if (fault.status !== undefined) {
