@@ -13,6 +13,7 @@ import { createNodeFs } from '../src/sys/fs.ts';
 import { startHealthServer, startMetricsServer } from '../src/sys/http-servers.ts';
 import { startLogSink } from '../src/sys/log-sink.ts';
 import { PrometheusMetrics } from '../src/sys/metrics.ts';
+import { renderProcessMetrics, sampleProcess } from '../src/sys/process-metrics.ts';
 import { watchDirectory } from '../src/sys/watch.ts';
 import { VERSION } from '../src/version.ts';
 
@@ -148,7 +149,9 @@ async function main(): Promise<void> {
           fs: createNodeFs(),
           metrics: new PrometheusMetrics(),
           watchDir: watchDirectory,
-          startMetricsServer,
+          // The Go client's process_* metrics follow the agent's own, as on upstream's /metrics.
+          startMetricsServer: (port, address, render) =>
+            startMetricsServer(port, address, () => render() + renderProcessMetrics(sampleProcess())),
           startHealthServer,
           startLogSink,
           loadRepairController: async () =>

@@ -102,6 +102,12 @@ test('metrics endpoint serves install counters and ready gauge', async () => {
     assert.equal(status, 200);
     assert.match(body, /istio_cni_installs_total\{result="SUCCESS"\} 1/);
     assert.match(body, /istio_cni_install_ready 1/);
+    // The Go client's process metrics, as upstream's /metrics has them.
+    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(body)?.[1]);
+    assert.ok(rss > 1024 * 1024, body);
+    assert.match(body, /^# TYPE process_cpu_seconds_total counter$/m);
+    assert.match(body, /^process_open_fds \d+$/m);
+    assert.match(body, /^process_start_time_seconds \d+/m);
   } finally {
     assert.equal(await agent.stop('SIGINT'), 0);
   }
