@@ -190,29 +190,31 @@ const removeScratch = (): void => rmSync(scratch, { recursive: true, force: true
 process.once('exit', removeScratch);
 after(removeScratch);
 
-// An overlay as an operator would write it to turn the optional node-taint component on.
-const taintOverlay = path.join(scratch, 'taint');
-{
-  const rel = path.relative(taintOverlay, manifests);
-  mkdirSync(taintOverlay);
+// An overlay as an operator would write it to turn one optional component on.
+function overlayWith(component: string): string {
+  const dir = path.join(scratch, component);
+  const rel = path.relative(dir, manifests);
+  mkdirSync(dir);
   writeFileSync(
-    path.join(taintOverlay, 'kustomization.yaml'),
+    path.join(dir, 'kustomization.yaml'),
     [
       'apiVersion: kustomize.config.k8s.io/v1beta1',
       'kind: Kustomization',
       'resources:',
       `  - ${rel}/base`,
       'components:',
-      `  - ${rel}/optional/node-taint`,
+      `  - ${rel}/optional/${component}`,
       '',
     ].join('\n'),
   );
+  return dir;
 }
+const components = ['node-taint', 'repair-delete-pods', 'repair-label-pods'] as const;
 
 const targets: Record<string, string> = {
   base: path.join(manifests, 'base'),
   ...Object.fromEntries(overlays.map((o) => [o, path.join(manifests, 'overlays', o)])),
-  'node-taint': taintOverlay,
+  ...Object.fromEntries(components.map((c) => [c, overlayWith(c)])),
 };
 
 const rendered = new Map<string, Obj[]>();
@@ -275,6 +277,17 @@ describe('base matches the upstream chart defaults (§4.1–§4.3)', () => {
     const ds = find('base', 'DaemonSet', 'istio-cni-node');
     assert.equal(ds['metadata'].namespace, 'istio-system');
     assert.deepEqual(ds['spec'].selector.matchLabels, { 'k8s-app': 'istio-cni-node' });
+    for (const label of [
+      'k8s-app',
+      'release',
+      'istio.io/rev',
+      'install.operator.istio.io/owning-resource',
+      'operator.istio.io/component',
+      'app.kubernetes.io/name',
+    ]) {
+      assert.ok(ds['metadata'].labels[label] !== undefined, `DaemonSet label ${label}`);
+    }
+    assert.equal(ds['metadata'].labels['istio.io/rev'], 'default');
     assert.deepEqual(ds['spec'].updateStrategy, {
       type: 'RollingUpdate',
       rollingUpdate: { maxUnavailable: 1 },
@@ -417,10 +430,44 @@ describe('platform overlays use their profile paths (§4.1)', () => {
     const data = find('node-taint', 'ConfigMap', 'istio-cni-config')['data'] as Record<string, string>;
     assert.equal(data['CNI_NOT_READY_TAINT_KEY'], 'cni.istio.io/not-ready');
     const rules = find('node-taint', 'ClusterRole', 'istio-cni-taint')['rules'] as Obj[];
-    assert.ok(rules.some((r) => r['resources'].includes('nodes') && r['verbs'].includes('patch')));
+    // Only what the agent sends: a GET and a merge-patch of its own node.
+    assert.deepEqual(rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] }]);
     assert.equal(
       find('node-taint', 'ClusterRoleBinding', 'istio-cni-taint')['roleRef'].name,
       'istio-cni-taint',
+    );
+  });
+});
+
+describe("repair modes: each optional component switches the mode and grants exactly the chart's extra verbs", () => {
+  const baseRules = (): Obj[] => find('base', 'ClusterRole', 'istio-cni-repair-role')['rules'] as Obj[];
+  for (const [component, flag, extra] of [
+    ['repair-delete-pods', 'REPAIR_DELETE_PODS', { apiGroups: [''], resources: ['pods'], verbs: ['delete'] }],
+    [
+      'repair-label-pods',
+      'REPAIR_LABEL_PODS',
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch', 'update'] },
+    ],
+  ] as const) {
+    test(component, () => {
+      const data = find(component, 'ConfigMap', 'istio-cni-config')['data'] as Record<string, string>;
+      assert.equal(data[flag], 'true');
+      assert.equal(data['REPAIR_REPAIR_PODS'], 'false');
+      assert.deepEqual(find(component, 'ClusterRole', 'istio-cni-repair-role')['rules'], [
+        ...baseRules(),
+        extra,
+      ]);
+    });
+  }
+  test('base: in-place repair needs no pod write verbs', () => {
+    const data = find('base', 'ConfigMap', 'istio-cni-config')['data'] as Record<string, string>;
+    assert.equal(data['REPAIR_REPAIR_PODS'], 'true');
+    assert.ok(
+      baseRules().every(
+        (r) =>
+          !r['resources'].some((res: string) => res.startsWith('pods')) ||
+          r['verbs'].every((v: string) => ['watch', 'get', 'list'].includes(v)),
+      ),
     );
   });
 });
