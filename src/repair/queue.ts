@@ -1,7 +1,9 @@
 // A rate-limited, de-duplicating work queue with bounded retries (client-go's workqueue as used by upstream's
 // controllers.NewQueue with MaxAttempts(5)). One worker: a key is never processed twice at once; a key added
-// while it is being processed runs again afterwards. Failed keys are retried with per-key exponential back-off
-// (5 ms · 2^n, capped) until `maxAttempts` processing attempts have failed, then dropped.
+// while it is being processed runs again afterwards. Failed keys are retried after client-go's default controller
+// rate limit — the larger of a per-key exponential back-off (5 ms · 2^n, capped) and an overall token bucket
+// (10/s after a burst of 100) — until `maxAttempts` processing attempts have failed, then dropped. As in
+// client-go, only retries are rate-limited: a fresh event runs at once.
 
 export interface WorkQueueOptions {
   readonly process: (key: string) => Promise<void>;
@@ -10,7 +12,7 @@ export interface WorkQueueOptions {
   readonly maxAttempts?: number;
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
-  /** Overall token bucket: at most `ratePerSecond` starts per second after `burst` (client-go: 10/s, 100). */
+  /** Overall token bucket for retries: at most `ratePerSecond` per second after `burst` (client-go: 10/s, 100). */
   readonly ratePerSecond?: number;
   readonly burst?: number;
 }
@@ -42,18 +44,11 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   let stopped = false;
   let tokens = burst;
   let lastRefill = Date.now();
-  let tokenTimer: NodeJS.Timeout | undefined;
   let idleWaiters: (() => void)[] = [];
   let pumpScheduled = false;
 
   function isIdle(): boolean {
-    return (
-      ready.length === 0 &&
-      timers.size === 0 &&
-      processing === undefined &&
-      tokenTimer === undefined &&
-      !pumpScheduled
-    );
+    return ready.length === 0 && timers.size === 0 && processing === undefined && !pumpScheduled;
   }
 
   function notifyIdle(): void {
@@ -63,10 +58,13 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     for (const resolve of waiters) resolve();
   }
 
-  function refill(): void {
+  /** Takes a token for one retry; returns how long to wait for it (the token may be a future one). */
+  function reserveRetryToken(): number {
     const now = Date.now();
     tokens = Math.min(burst, tokens + ((now - lastRefill) / 1000) * ratePerSecond);
     lastRefill = now;
+    tokens -= 1;
+    return tokens >= 0 ? 0 : Math.ceil((-tokens / ratePerSecond) * 1000);
   }
 
   function enqueueNow(key: string): void {
@@ -89,20 +87,10 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   }
 
   function pump(): void {
-    if (stopped || running !== undefined || ready.length === 0 || tokenTimer !== undefined) {
+    if (stopped || running !== undefined || ready.length === 0) {
       notifyIdle();
       return;
     }
-    refill();
-    if (tokens < 1) {
-      const waitMs = Math.ceil(((1 - tokens) / ratePerSecond) * 1000);
-      tokenTimer = setTimeout(() => {
-        tokenTimer = undefined;
-        pump();
-      }, waitMs);
-      return;
-    }
-    tokens -= 1;
     const key = ready.shift();
     if (key === undefined) return;
     queued.delete(key);
@@ -129,7 +117,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       }
       failures.set(key, attempt);
       if (stopped || timers.has(key)) return;
-      const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+      const delay = Math.max(Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)), reserveRetryToken());
       timers.set(
         key,
         setTimeout(() => {
@@ -162,8 +150,6 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       stopped = true;
       for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
-      if (tokenTimer !== undefined) clearTimeout(tokenTimer);
-      tokenTimer = undefined;
       ready.length = 0;
       queued.clear();
       dirtyWhileProcessing.clear();

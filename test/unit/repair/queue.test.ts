@@ -107,16 +107,55 @@ test('shutDown drops pending work and waits for the key in progress', async () =
   assert.deepEqual(seen, ['a']);
 });
 
-test('the token bucket limits the overall rate after the burst', async () => {
-  const seen: string[] = [];
+test(
+  'fresh keys are not rate-limited, only retries (client-go: Add vs AddRateLimited)',
+  { timeout: 10_000 },
+  async (t) => {
+    // Mocked timers: no time passes unless ticked, so a key held back by the bucket would never run (and no
+    // real timer keeps the process alive if it fails).
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const seen: string[] = [];
+    // One token per 1000 s: a bucket in front of fresh keys would hold the second key for that long.
+    const queue = createWorkQueue({
+      process: (key) => (seen.push(key), Promise.resolve()),
+      onError: () => {},
+      ratePerSecond: 0.001,
+      burst: 1,
+    });
+    for (const key of ['a', 'b', 'c']) queue.add(key);
+    await queue.idle();
+    assert.deepEqual(seen, ['a', 'b', 'c']);
+    await queue.shutDown();
+  },
+);
+
+test('retries wait for the token bucket once the burst is spent', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+  let calls = 0;
   const queue = createWorkQueue({
-    process: (key) => (seen.push(key), Promise.resolve()),
+    process: () => {
+      calls += 1;
+      return Promise.reject(new Error('boom'));
+    },
     onError: () => {},
-    ratePerSecond: 1000,
+    baseDelayMs: 1,
+    ratePerSecond: 0.001,
     burst: 1,
   });
-  for (const key of ['a', 'b', 'c']) queue.add(key);
-  await queue.idle();
-  assert.deepEqual(seen, ['a', 'b', 'c']);
+  queue.add('k');
+  await settle();
+  assert.equal(calls, 1);
+  // The first retry takes the one token: only its 1 ms back-off.
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(calls, 2);
+  // The second retry's back-off is 2 ms, but the next token comes only after 1000 s.
+  t.mock.timers.tick(10);
+  await settle();
+  assert.equal(calls, 2);
+  t.mock.timers.tick(1_000_000);
+  await settle();
+  assert.equal(calls, 3);
   await queue.shutDown();
 });
