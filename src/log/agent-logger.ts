@@ -4,6 +4,7 @@
 // Tokens and CA data are redacted. The sink is passed in: only bin/ touches process.stdout.
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config/load.ts';
+import { istioTime } from './plugin-logger.ts';
 
 export interface AgentLogOptions {
   readonly level: LogLevel;
@@ -70,7 +71,7 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
       level: options.level === 'none' ? 'silent' : options.level,
       base: { scope: 'cni-agent' },
       messageKey: 'msg',
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: () => `,"time":"${istioTime(new Date())}"`,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: 'REDACTED' },
     },

@@ -33,7 +33,8 @@ export function startHealthServer(
   isReady: () => boolean,
 ): Promise<RunningServer> {
   const server = createServer((request, response) => {
-    const url = request.url ?? '';
+    // The path alone, as Go's ServeMux matches it (a probe may add a query string).
+    const url = (request.url ?? '').split('?')[0];
     if (url === '/healthz') {
       response.writeHead(200).end();
     } else if (url === '/readyz') {

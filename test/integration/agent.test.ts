@@ -52,6 +52,8 @@ test('install, endpoints, plugin log relay, drift repair, SIGTERM cleanup', asyn
     const port = health['port'] as number;
     assert.equal((await httpGet(port, '/healthz')).status, 200);
     assert.equal((await httpGet(port, '/readyz')).status, 200);
+    assert.equal((await httpGet(port, '/readyz?verbose=1')).status, 200);
+    assert.match(String(health['time']), /\.\d{6}Z$/, 'Istio time: microseconds');
     assert.ok(hasIstio(conflist));
     assert.equal(statSync(conflist).mode & 0o777, 0o644);
     assert.equal(statSync(`${t.run}/istio-cni-kubeconfig`).mode & 0o777, 0o600);
