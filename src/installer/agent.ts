@@ -324,8 +324,15 @@ export class Installer {
         await this.#ensureWatches();
         this.#throwIfFatal();
         if (this.#dirty.size > 0) {
-          const waitMs = this.#dirty.has('conf') ? this.#throttleDelay() : 0;
-          if (waitMs > 0) await this.#sleep(waitMs, signal);
+          // Re-check after sleeping: the refill happens in #throttleDelay, so a pass must not take a token the
+          // sleep only waited for without counting it (that let two writes through per refill).
+          for (
+            let waitMs = this.#dirty.has('conf') ? this.#throttleDelay() : 0;
+            waitMs > 0 && !signal.aborted;
+            waitMs = this.#throttleDelay()
+          ) {
+            await this.#sleep(waitMs, signal);
+          }
           if (signal.aborted) break;
           const areas = [...this.#dirty];
           const since = this.#dirtySince;
