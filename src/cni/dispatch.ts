@@ -117,14 +117,17 @@ function assertCommandAllowed(command: 'CHECK' | 'GC' | 'STATUS', version: strin
   }
 }
 
-/** The one conversion to CNI terms: CniError kept, retryable Kubernetes errors → 11, everything else → 999. */
-export function toCniError(error: unknown): CniError {
+/** The one conversion to CNI terms: CniError kept, retryable Kubernetes errors → 11, everything else → 999. An
+ * error none of our boundaries raised is a bug: it gets upstream's panic wording (without the stack, which
+ * would reach the pod's events), e.g. "istio-cni panicked during cmdAdd: …". */
+export function toCniError(error: unknown, command = ''): CniError {
   if (error instanceof CniError) return error;
   if (error instanceof KubeError && error.retryable) {
     return new CniError(CNI_ERROR.TRY_AGAIN_LATER, error.message, error.code);
   }
   if (error instanceof AppError) return new CniError(CNI_ERROR.INTERNAL, error.message, error.code);
-  return new CniError(CNI_ERROR.INTERNAL, errorMessage(error));
+  const during = command === '' ? '' : ` during cmd${command[0]}${command.slice(1).toLowerCase()}`;
+  return new CniError(CNI_ERROR.INTERNAL, `istio-cni panicked${during}: ${errorMessage(error)}`);
 }
 
 function versionInfoText(): string {
@@ -221,7 +224,7 @@ export async function dispatch(io: ProcessIO, handlers: CniHandlers, about: stri
     }
     return 0;
   } catch (error) {
-    io.writeStdout(encodeCniError(toCniError(error)));
+    io.writeStdout(encodeCniError(toCniError(error, io.env['CNI_COMMAND'] ?? '')));
     return 1;
   }
 }

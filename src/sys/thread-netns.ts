@@ -36,10 +36,10 @@ export class ThreadNetns {
     const c = this.#libc;
     const fd = c.open(cPath(path), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-      throw new ExecError('NETNS', `cannot open network namespace ${path}: ${errnoText(c.errno())}`);
+      throw new ExecError('NETNS', `failed to open netns "${path}": ${errnoText(c.errno())}`);
     try {
       if (c.setns(fd, CLONE_NEWNET) !== 0) {
-        throw new ExecError('NETNS', `cannot enter network namespace ${path}: ${errnoText(c.errno())}`);
+        throw new ExecError('NETNS', `failed to enter netns "${path}": ${errnoText(c.errno())}`);
       }
       try {
         return work();

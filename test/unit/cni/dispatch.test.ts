@@ -200,15 +200,15 @@ test('the own-netns check starts before stdin is read, but netconf errors still 
   assert.equal(check.exitCode, 0);
 });
 
-test('handler errors: CniError kept, retryable KubeError → 11, AppError/other → 999; 4-space JSON', async () => {
-  const cases: [Error, number, string | undefined][] = [
+test("handler errors: CniError kept, retryable KubeError → 11, AppError → 999, a bug → 999 in upstream's panic wording; 4-space JSON", async () => {
+  const cases: [Error, number, string | undefined, string?][] = [
     [new CniError(7, 'bad conf', 'why'), 7, 'why'],
     [new KubeError('pods "x" not found', { status: 404, retryable: true }), 11, 'KUBE_API'],
     [new KubeError('Unauthorized', { status: 401, retryable: false }), 999, 'KUBE_API'],
     [new AppError('ANNOTATION_INVALID', 'annotation value error'), 999, 'ANNOTATION_INVALID'],
-    [new TypeError('boom'), 999, undefined],
+    [new TypeError('boom'), 999, undefined, 'istio-cni panicked during cmdAdd: boom'],
   ];
-  for (const [error, code, details] of cases) {
+  for (const [error, code, details, msg = error.message] of cases) {
     const result = await run(
       cniEnv('ADD'),
       CONF('1.0.0'),
@@ -216,7 +216,7 @@ test('handler errors: CniError kept, retryable KubeError → 11, AppError/other 
     );
     assert.equal(result.exitCode, 1);
     assert.equal(result.error?.code, code);
-    assert.equal(result.error?.msg, error.message);
+    assert.equal(result.error?.msg, msg);
     assert.equal(result.error?.details, details);
     assert.ok(result.stdout.startsWith('{\n    "code": '), result.stdout);
     assert.ok(!result.stdout.includes('at '), 'no stack trace');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dispatch } from '../../../src/cni/dispatch.ts';
 import { createHandlers } from '../../../src/plugin/handlers.ts';
-import { AppError, KubeError } from '../../../src/errors.ts';
+import { AppError, ExecError, KubeError } from '../../../src/errors.ts';
 import { cniEnv, fakeProcessIO } from '../../support/fake-process-io.ts';
 import { ScriptedPodSource, fakePluginDeps } from '../../support/fake-plugin-deps.ts';
 import type { FakePluginDeps } from '../../support/fake-plugin-deps.ts';
@@ -300,7 +300,7 @@ test('a non-pod answer from the API → 999 naming the field', async () => {
 test('rule engine failure fails the ADD', async () => {
   const deps = fakePluginDeps({
     source: new ScriptedPodSource([pod()]),
-    applyResult: new Error('xtables parameter problem: x'),
+    applyResult: new ExecError('EXEC_FAILED', 'xtables parameter problem: x'),
   });
   const result = await add(deps);
   assert.equal(result.json['code'], 999);
