@@ -97,7 +97,18 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     name: string,
     logger: Logger,
   ): Promise<{ isAmbient: boolean }> {
-    const selectors = m.compileEnablementSelectors(config.enablementSelectors);
+    // §2.5 step 8a: a detection error fails the ADD only with the retry flag; otherwise the pod is not ambient.
+    const detectionFailed = (message: string): { isAmbient: boolean } => {
+      if (config.enableAmbientDetectionRetry) throw new AppError('KUBE_API', message);
+      logger.error(`${message}; treating the pod as not ambient`);
+      return { isAmbient: false };
+    };
+    let selectors: ReturnType<LookupModules['compileEnablementSelectors']>;
+    try {
+      selectors = m.compileEnablementSelectors(config.enablementSelectors);
+    } catch (error) {
+      return detectionFailed(errorMessage(error));
+    }
     const attempts = config.enableAmbientDetectionRetry ? 31 : 2;
     let podErr = '<nil>';
     let nsErr = '<nil>';
@@ -107,17 +118,18 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
         source.getNamespace(namespace),
       ]);
       if (podResult.status === 'fulfilled' && nsResult.status === 'fulfilled') {
-        const pod = m.podInfoFromManifest(podResult.value);
-        return { isAmbient: m.isAmbientPod(pod, labelsOf(nsResult.value), selectors) };
+        try {
+          const pod = m.podInfoFromManifest(podResult.value);
+          return { isAmbient: m.isAmbientPod(pod, labelsOf(nsResult.value), selectors) };
+        } catch (error) {
+          return detectionFailed(`failed to read pod ${namespace}/${name}: ${errorMessage(error)}`);
+        }
       }
       podErr = podResult.status === 'rejected' ? errorMessage(podResult.reason) : '<nil>';
       nsErr = nsResult.status === 'rejected' ? errorMessage(nsResult.reason) : '<nil>';
       if (attempt < attempts) await deps.clock.sleep(1000);
     }
-    const message = `failed to get pod or namespace info: podErr=${podErr}, nsErr=${nsErr}`;
-    if (config.enableAmbientDetectionRetry) throw new AppError('KUBE_API', message);
-    logger.error(`${message}; treating the pod as not ambient`);
-    return { isAmbient: false };
+    return detectionFailed(`failed to get pod or namespace info: podErr=${podErr}, nsErr=${nsErr}`);
   }
 
   /**

@@ -122,6 +122,22 @@ test('agent unreachable → ADD fails with upstream message', async () => {
   );
 });
 
+test('an invalid enablement selector is a detection error: not ambient without the retry flag, the ADD fails with it', async () => {
+  const invalid = [{ podSelector: { matchExpressions: [{ key: 'a', operator: 'Near' }] } }];
+  const source = new ScriptedPodSource([plainPod()]);
+  source.namespaces = { default: AMBIENT_NS };
+  const lenient = fakePluginDeps({ source });
+  const passed = await add(lenient, netconf({ enablement_selectors: invalid }));
+  assert.equal(passed.exitCode, 0);
+  assert.deepEqual(lenient.events, []);
+  const strict = await add(
+    fakePluginDeps({ source }),
+    netconf({ enablement_selectors: invalid, enable_ambient_detection_retry: true }),
+  );
+  assert.equal(strict.json['code'], 999);
+  assert.match(String(strict.json['msg']), /^failed to instantiate ambient enablement selector: \[0\]/);
+});
+
 test('not ambient → sidecar path continues (pod without proxy is skipped)', async () => {
   const source = new ScriptedPodSource([plainPod({ 'istio.io/dataplane-mode': 'none' })]);
   source.namespaces = { default: AMBIENT_NS };
