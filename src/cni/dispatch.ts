@@ -158,10 +158,6 @@ export async function dispatch(io: ProcessIO, handlers: CniHandlers, about: stri
       return 0;
     }
     const env = (name: string) => io.env[name] ?? '';
-    if (command === 'ADD' || command === 'CHECK' || command === 'DEL') {
-      validateContainerId(env('CNI_CONTAINERID'));
-      validateIfName(env('CNI_IFNAME'));
-    }
     // skel's own-netns check for ADD/DEL, started now and awaited after the netconf checks (whose errors come
     // first): in the compiled plugin its stat runs on a worker thread while stdin is read and parsed.
     const override = env('CNI_NETNS_OVERRIDE');
@@ -179,6 +175,11 @@ export async function dispatch(io: ProcessIO, handlers: CniHandlers, about: stri
       throw new CniError(CNI_ERROR.IO_FAILURE, `error reading from stdin: ${errorMessage(error)}`);
     }
     const netConf = parseNetConf(stdinData);
+    // skel's order: the netconf (6/7) first, then the container ID and the interface name (4).
+    if (command === 'ADD' || command === 'CHECK' || command === 'DEL') {
+      validateContainerId(env('CNI_CONTAINERID'));
+      validateIfName(env('CNI_IFNAME'));
+    }
     if (!COMMANDS.includes(command)) {
       throw new CniError(CNI_ERROR.INVALID_ENVIRONMENT_VARIABLES, `unknown CNI_COMMAND: ${command}`);
     }

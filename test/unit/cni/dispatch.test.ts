@@ -103,6 +103,9 @@ test('invalid container id / interface name → code 4', async () => {
   assert.equal(ifname.error?.msg, 'interface name is too long');
   const slash = await run(cniEnv('DEL', { CNI_IFNAME: 'eth/0' }), CONF('1.0.0'));
   assert.equal(slash.error?.code, 4);
+  // skel checks the netconf first: with both wrong, the netconf's error (6) is the answer.
+  const both = await run(cniEnv('ADD', { CNI_CONTAINERID: 'bad id!' }), 'not json');
+  assert.equal(both.error?.code, 6);
 });
 
 test('garbage, empty and non-object stdin → code 6; missing name → 7', async () => {
