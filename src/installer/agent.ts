@@ -313,8 +313,31 @@ export class Installer {
     this.#watches.clear();
   }
 
+  /** Temp files of our atomic writes (`<file>.tmp.<12 hex>`, src/sys/fs.ts) left by a crash mid-write: the
+   * kubeconfig's in the run dir, and CNI configs' in the net dir (the binaries' are cleaned with each copy). */
+  async #removeStaleTemps(): Promise<void> {
+    const { fs } = this.#deps;
+    const ours = [
+      { dir: this.#config.runDir, stale: new RegExp(`^${KUBECONFIG_NAME}\\.tmp\\.[0-9a-f]{12}$`) },
+      { dir: this.#config.netDir, stale: /^[^/]+\.(conf|conflist|json)\.tmp\.[0-9a-f]{12}$/ },
+    ];
+    for (const { dir, stale } of ours) {
+      for (const entry of (await fs.readDir(dir)) ?? []) {
+        if (entry.isDirectory || !stale.test(entry.name)) continue;
+        try {
+          if (await fs.remove(path.join(dir, entry.name))) {
+            this.#log.info({ file: path.join(dir, entry.name) }, 'removed stale temp file');
+          }
+        } catch (error) {
+          this.#log.warn({ file: entry.name, err: errorMessage(error) }, 'could not remove stale temp file');
+        }
+      }
+    }
+  }
+
   /** Runs until the signal aborts (resolves) or a watch dies (rejects). */
   async run(signal: AbortSignal): Promise<void> {
+    await this.#removeStaleTemps();
     const onAbort = (): void => this.#wake?.();
     signal.addEventListener('abort', onAbort);
     let retryTimer: ReturnType<typeof setTimeout> | undefined;

@@ -389,6 +389,13 @@ test('bad inputs: missing token → not ready with the setting named; stale temp
   const tree = makeTree();
   rmSync(`${tree.sa}/token`);
   writeFileSync(`${tree.bin}/istio-cni.tmp.12345`, 'stale');
+  // Left by a crash mid-write: ours (removed), and names that only look alike (kept).
+  const staleTemps = [
+    `${tree.run}/istio-cni-kubeconfig.tmp.0123456789ab`,
+    `${tree.net}/10-named.conflist.tmp.a1b2c3d4e5f6`,
+  ];
+  const notOurs = [`${tree.net}/10-named.conflist.tmp.other`, `${tree.net}/10-named.conflist.bak`];
+  for (const file of [...staleTemps, ...notOurs]) writeFileSync(file, 'stale');
   const half = '{"name":"x","plugins":[{"type":"a"';
   writeFileSync(`${tree.net}/10-named.conflist`, half);
   const running = start(configFor(tree, { CNI_CONF_NAME: '10-named.conflist' }));
@@ -397,6 +404,8 @@ test('bad inputs: missing token → not ready with the setting named; stale temp
       tree.bin,
       () => existsSync(`${tree.bin}/istio-cni`) && !existsSync(`${tree.bin}/istio-cni.tmp.12345`),
     );
+    for (const file of staleTemps) assert.equal(existsSync(file), false, file);
+    for (const file of notOurs) assert.equal(existsSync(file), true, file);
     await until(
       tree.run,
       () => running.logs.some((l) => String(l['msg']).includes('SERVICE_ACCOUNT_DIR')),
