@@ -35,8 +35,7 @@ export class ThreadNetns {
     if (this.#stranded !== undefined) throw new ExecError('NETNS', this.#stranded);
     const c = this.#libc;
     const fd = c.open(cPath(path), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      throw new ExecError('NETNS', `failed to open netns "${path}": ${errnoText(c.errno())}`);
+    if (fd < 0) throw new ExecError('NETNS', `failed to open netns "${path}": ${errnoText(c.errno())}`);
     try {
       if (c.setns(fd, CLONE_NEWNET) !== 0) {
         throw new ExecError('NETNS', `failed to enter netns "${path}": ${errnoText(c.errno())}`);
