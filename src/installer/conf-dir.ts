@@ -18,15 +18,21 @@ const isOptObject = (value: unknown): boolean => value === undefined || isJsonOb
 const isOptBoolish = (value: unknown): boolean =>
   value === undefined || typeof value === 'boolean' || value === 'true' || value === 'false';
 
+/** A plugin is decoded into libcni's NetworkConfig struct with Go's json, which reads `null` as "not set" (the
+ * list-level keys are type-asserted instead, so there `null` is rejected). */
 function pluginProblem(plugin: unknown): string | undefined {
   if (!isJsonObject(plugin)) return 'a plugin is not a JSON object';
   if (typeof plugin['type'] !== 'string' || plugin['type'] === '') return 'a plugin has no "type"';
-  if (!isOptString(plugin['cniVersion']) || !isOptString(plugin['name']))
+  const field = (key: string): unknown => plugin[key] ?? undefined;
+  if (!isOptString(field('cniVersion')) || !isOptString(field('name')))
     return 'cniVersion/name must be strings';
-  if (!isOptObject(plugin['ipam']) || !isOptObject(plugin['dns'])) return 'ipam/dns must be objects';
-  const capabilities = plugin['capabilities'];
+  if (!isOptObject(field('ipam')) || !isOptObject(field('dns'))) return 'ipam/dns must be objects';
+  const capabilities = field('capabilities');
   if (capabilities !== undefined) {
-    if (!isJsonObject(capabilities) || Object.values(capabilities).some((v) => typeof v !== 'boolean')) {
+    if (
+      !isJsonObject(capabilities) ||
+      Object.values(capabilities).some((v) => v !== null && typeof v !== 'boolean')
+    ) {
       return 'capabilities must be a map of booleans';
     }
   }

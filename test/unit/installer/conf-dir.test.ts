@@ -34,3 +34,15 @@ test('validity: the §5.2 fixture kinds', () => {
     undefined,
   );
 });
+
+test('validity: null is "not set" inside a plugin (Go json), but not for the list\'s own keys (type-asserted)', () => {
+  const plugin =
+    '{"type":"a","name":null,"cniVersion":null,"ipam":null,"dns":null,"capabilities":{"x":null}}';
+  assert.equal(confFileProblem('nulls.conflist', `{"name":"x","plugins":[${plugin}]}`), undefined);
+  assert.equal(confFileProblem('nulls.conf', plugin), undefined);
+  assert.notEqual(
+    confFileProblem('listnull.conflist', '{"name":"x","cniVersion":null,"plugins":[{"type":"a"}]}'),
+    undefined,
+  );
+  assert.notEqual(confFileProblem('typenull.conf', '{"type":null}'), undefined);
+});
