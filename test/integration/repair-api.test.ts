@@ -7,6 +7,7 @@ import {
   controllerConfig,
   RecordingMetrics,
   serviceAccountDir,
+  capturingLogger,
   silentLogger,
   until,
 } from '../support/repair-harness.ts';
@@ -189,26 +190,40 @@ test('API down at startup: start returns at once, the informer retries in the ba
   });
 });
 
-test('unreachable API server: stop() returns promptly while retries are pending', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
-    const config = controllerConfig(
-      server,
-      sa.dir,
-      { labelPods: true, notReadyTaintKey: 'cni.istio.io/not-ready' },
-      {
-        kubernetesServicePort: '1',
-      },
-    );
-    const controller = startRepairController(config, {
-      logger,
-      metrics,
-      signal: AbortSignal.timeout(20_000),
-      retryInitialMs: 20,
+test(
+  'unreachable API server: stop() returns promptly while retries are pending',
+  { timeout: 20_000 },
+  async () => {
+    await withServer(async ({ server, sa, metrics }) => {
+      const config = controllerConfig(
+        server,
+        sa.dir,
+        { labelPods: true, notReadyTaintKey: 'cni.istio.io/not-ready' },
+        {
+          kubernetesServicePort: '1',
+        },
+      );
+      const log = capturingLogger();
+      const controller = startRepairController(config, {
+        logger: log.logger,
+        metrics,
+        signal: new AbortController().signal,
+        // The next attempt is a minute away: only stop() can end the wait.
+        retryInitialMs: 60_000,
+      });
+      await log.waitFor('failed to start pod informer; retrying');
+      let bound: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        controller.stop().then(() => 'stopped'),
+        new Promise<string>(
+          (resolve) => (bound = setTimeout(() => resolve('still waiting after 2 s'), 2000)),
+        ),
+      ]);
+      clearTimeout(bound);
+      assert.equal(outcome, 'stopped');
     });
-    await new Promise((resolve) => setImmediate(resolve));
-    await controller.stop();
-  });
-});
+  },
+);
 
 test('not-ready taint: removed (any effect) from this node, other taints kept, conflicts and errors retried', async () => {
   await withServer(async ({ server, sa, metrics, logger }) => {
@@ -277,8 +292,9 @@ test('disabled without a taint key: nothing starts, no client is built', async (
 });
 
 test('a client that cannot be built is logged, never thrown (the install keeps going)', async () => {
+  const log = capturingLogger();
   const handle = startRepairController(offlineConfig({}), {
-    logger: silentLogger(),
+    logger: log.logger,
     metrics: new RecordingMetrics(),
     signal: new AbortController().signal,
     client: () => {
@@ -287,6 +303,10 @@ test('a client that cannot be built is logged, never thrown (the install keeps g
   });
   await handle.stop();
   assert.equal(handle.reconciler, undefined);
+  assert.ok(
+    log.records.some((record) => String(record['err'] ?? record['msg']).includes('no token')),
+    JSON.stringify(log.records),
+  );
 });
 
 test('informer: a stalled watch (200, then silence) is given up after its timeout and restarted; a watch the server ends at once restarts with back-off instead of looping', async () => {

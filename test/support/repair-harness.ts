@@ -48,6 +48,39 @@ export function silentLogger(): Logger {
   return pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 }
 
+/** A logger that keeps its records; `waitFor` resolves on the first record whose message includes `text`. */
+export function capturingLogger(): {
+  logger: Logger;
+  records: Record<string, unknown>[];
+  waitFor(text: string): Promise<Record<string, unknown>>;
+} {
+  const records: Record<string, unknown>[] = [];
+  const waiters: { text: string; resolve: (record: Record<string, unknown>) => void }[] = [];
+  const matches = (record: Record<string, unknown>, text: string) => String(record['msg']).includes(text);
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write(line: string) {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        records.push(record);
+        for (const waiter of waiters.filter((w) => matches(record, w.text))) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(record);
+        }
+      },
+    },
+  );
+  return {
+    logger,
+    records,
+    waitFor(text) {
+      const found = records.find((record) => matches(record, text));
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve) => waiters.push({ text, resolve }));
+    },
+  };
+}
+
 export const DEFAULT_REPAIR: RepairConfig = Object.freeze({
   enabled: true,
   deletePods: false,

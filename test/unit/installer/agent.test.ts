@@ -353,9 +353,17 @@ test('drift: another agent drops our entry → restored; run twice is idempotent
     }
     // A valid file is not rewritten on unrelated events.
     const stable = statSync(file).ino;
+    // The net-dir events start a pass; wait for it to finish, then check it left the file alone.
+    const pass = new Promise<void>((resolve) => {
+      const unsubscribe = running.installer.subscribe(() => {
+        unsubscribe();
+        resolve();
+      });
+    });
     writeFileSync(`${tree.net}/unrelated.txt`, 'x');
     writeFileSync(`${tree.net}/unrelated.txt`, 'y');
-    await until(tree.run, () => running.installer.state.ready);
+    await pass;
+    assert.equal(running.installer.state.ready, true);
     assert.equal(statSync(file).ino, stable);
     assert.ok((running.metrics.value('istio_cni_installs_total', { result: 'SUCCESS' }) ?? 0) >= 1);
   } finally {

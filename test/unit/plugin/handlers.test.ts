@@ -97,8 +97,12 @@ test('ADD twice gives the same output and the same rules (idempotent)', async ()
   const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
   const first = await add(deps);
   const second = await add(deps);
-  assert.equal(first.stdout, second.stdout);
-  assert.deepEqual(deps.applied[0], deps.applied[1]);
+  assert.equal(first.exitCode, 0);
+  assert.equal(second.exitCode, 0);
+  assert.equal(first.stdout, EXPECTED_OUTPUT);
+  assert.equal(second.stdout, first.stdout);
+  assert.equal(deps.applied.length, 2);
+  assert.deepEqual(deps.applied[1], deps.applied[0]);
 });
 
 test('native_nftables selects the nftables backend', async () => {

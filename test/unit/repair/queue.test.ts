@@ -100,10 +100,14 @@ test('shutDown drops pending work and waits for the key in progress', async () =
   queue.add('a');
   queue.add('b');
   await aStarted;
-  const stopping = queue.shutDown();
+  let stopped = false;
+  const stopping = queue.shutDown().then(() => (stopped = true));
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(stopped, false, 'shutDown waits for the key in progress');
   release?.();
   await stopping;
   queue.add('c');
+  await queue.idle();
   assert.deepEqual(seen, ['a']);
 });
 
