@@ -169,13 +169,18 @@ test('a second SIGTERM during cleanup does not interrupt it: entry removed befor
   const agent = startAgent(NODE_AGENT, agentEnv(t));
   await agent.waitForLog(msgIs('CNI plugin installed; ready'));
   agent.child.kill('SIGTERM');
+  // The second signal arrives once cleanup has begun.
+  await agent.waitForLog((record) => String(record.msg).startsWith('shutting down'));
   agent.child.kill('SIGTERM');
   assert.equal(await agent.exited, 0);
   assert.equal(hasIstio(conflist), false);
   assert.equal(existsSync(`${t.bin}/istio-cni`), false);
   const order = agent.logs.map((l) => String(l.msg));
+  const entryRemoved = order.findIndex((m) => m.includes('removed istio-cni entry'));
+  const binaryRemoved = order.findIndex((m) => m.includes('removed istio-cni binary'));
+  assert.ok(entryRemoved >= 0 && binaryRemoved > entryRemoved, order.join('\n'));
   assert.ok(
-    order.findIndex((m) => m.includes('removed istio-cni entry')) <
-      order.findIndex((m) => m.includes('removed istio-cni binary')),
+    order.some((m) => m.startsWith('cleanup already in progress')),
+    'the second SIGTERM was seen',
   );
 });

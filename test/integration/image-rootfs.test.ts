@@ -316,6 +316,10 @@ test(
       package?: string;
     }>;
     const debs = new Set(records.map((r) => r.package).filter((p) => p != null && p !== 'istio-cni-node-ts'));
+    // The packages of the tools the image exists for (so an empty dpkg lookup cannot pass).
+    for (const deb of ['iptables', 'nftables', 'iproute2', 'util-linux', 'coreutils', 'libc6']) {
+      assert.ok(debs.has(deb), `${deb} in ${[...debs].join(', ')}`);
+    }
     for (const deb of debs) {
       assert.ok(
         bom.components.some((c) => c.purl?.startsWith(`pkg:deb/debian/${deb}@`)),

@@ -38,9 +38,13 @@ async function failure(promise: Promise<unknown>): Promise<KubeError> {
 test('GET with CA + token; keep-alive connection reused; user agent set', async () => {
   const pods = source();
   try {
+    const before = api.requests.length;
     const first = (await pods.getPod('ns', 'p')) as { metadata: { name: string } };
     await pods.getPod('ns', 'p');
     assert.equal(first.metadata.name, 'p');
+    const [one, two] = api.requests.slice(before);
+    assert.ok(one !== undefined && two !== undefined);
+    assert.equal(two.connection, one.connection, 'the second GET reused the first connection');
     const last = api.requests.at(-1);
     assert.equal(last?.headers['user-agent'], 'istio-cni/test');
     assert.equal(last?.headers['authorization'], `Bearer ${api.token}`);

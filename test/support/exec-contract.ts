@@ -3,8 +3,10 @@
 // plugin uses). stdin input, env, exit codes, missing binaries, timeouts, netns wrapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { readlink, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ExecError } from '../../src/errors.ts';
 import type { Exec } from '../../src/sys/ports.ts';
 import { createPodPair } from './netns.ts';
@@ -47,7 +49,19 @@ export function execContract(name: string, exec: () => Exec): void {
   });
 
   test(`${name}: timeout kills the child and rejects`, async () => {
-    await assert.rejects(exec().run({ argv: ['sleep', '5'], timeoutMs: 50 }), /timed out after 50 ms/);
+    const pidFile = path.join(tmpdir(), `exec-contract-${process.pid}-${name.replace(/\W/g, '')}.pid`);
+    try {
+      await assert.rejects(
+        exec().run({ argv: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 5`], timeoutMs: 200 }),
+        /timed out after 200 ms/,
+      );
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      assert.ok(pid > 0);
+      // Killed and reaped by the time the run rejects.
+      assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
+    } finally {
+      rmSync(pidFile, { force: true });
+    }
   });
 
   test(`${name}: a netns that cannot be entered → ExecError NETNS naming it; the command does not run`, async () => {

@@ -37,6 +37,8 @@ export type RecordedRequest = {
   query: Record<string, string>;
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  /** The client's side of the connection (`address:port`): equal for requests on one kept-alive connection. */
+  connection: string;
 };
 
 export type Fault = {
@@ -715,6 +717,7 @@ export async function startKubeApiServer(
       query,
       status: 0,
       headers: { ...req.headers },
+      connection: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
     };
     requests.push(record);
     activity.emit('activity');
