@@ -12,7 +12,7 @@ import {
   meshedPod,
   plainPod,
   startNode,
-  waitFor,
+  untilChangedIn,
 } from '../support/lab/node.ts';
 
 describe('agent lifecycle on a containerd node', () => {
@@ -36,7 +36,8 @@ describe('agent lifecycle on a containerd node', () => {
     const pods = await Promise.all(creations);
     assert.equal(pods.length, 8);
 
-    await waitFor(
+    await untilChangedIn(
+      node.lab.confDir,
       'istio-cni back in the conflist',
       () => conflistPluginTypes(node.lab).at(-1) === 'istio-cni',
     );

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestNode } from '../support/lab/node.ts';
-import { conflistPluginTypes, meshedPod, plainPod, startNode, waitFor } from '../support/lab/node.ts';
+import { conflistPluginTypes, meshedPod, plainPod, startNode, untilChangedIn } from '../support/lab/node.ts';
 
 describe('sidecar pods on a containerd node with the agent installed', () => {
   let node: TestNode;
@@ -148,7 +148,7 @@ describe('sidecar pods on a containerd node with the agent installed', () => {
   test('token rotation mid-run: the kubeconfig follows the new token and pods keep starting', async () => {
     const kubeconfigPath = path.join(node.agent!.runDir, 'istio-cni-kubeconfig');
     const token = node.rotateToken();
-    await waitFor('the kubeconfig to carry the rotated token', () =>
+    await untilChangedIn(node.agent!.runDir, 'the kubeconfig to carry the rotated token', () =>
       readFileSync(kubeconfigPath, 'utf8').includes(token),
     );
     const pod = await node.createPod(meshedPod('default', 'after-rotation'));

@@ -181,15 +181,9 @@ function ociConfig(): object {
   };
 }
 
-/** The kubelet's readiness probe, run inside the pod's netns: GET /readyz every 100 ms until 200 or 20 s. */
+/** The kubelet's readiness probe, run inside the pod's netns: one GET /readyz, its status printed. */
 async function probeReady(signal: AbortSignal): Promise<{ status: number; stdout: string; stderr: string }> {
-  const script = `
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      const status = await fetch('http://127.0.0.1:8000/readyz').then((r) => r.status, () => 0);
-      if (status === 200 || Date.now() > deadline) { console.log(status); break; }
-      await new Promise((r) => setTimeout(r, 100));
-    }`;
+  const script = `console.log(await fetch('http://127.0.0.1:8000/readyz').then((r) => r.status, () => 0));`;
   const argv = [`--net=/var/run/netns/${netns}`, node, '--input-type=module', '-e', script];
   const child = spawn('nsenter', argv, { signal });
   child.on('error', () => undefined); // aborted: the agent exited first
@@ -211,7 +205,17 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
   agent.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = once(agent, 'exit') as Promise<[number | null, string | null]>;
   try {
-    // Stop probing as soon as the agent exits (it must not before SIGTERM).
+    // Every transition to ready is logged: wait for that line (or the agent's exit), then probe once.
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (!output.includes('CNI plugin installed; ready') && agent.exitCode === null) return;
+        agent.stdout.off('data', check);
+        resolve();
+      };
+      agent.stdout.on('data', check);
+      void exited.then(check);
+    });
+    // Stop probing if the agent exits (it must not before SIGTERM).
     const stopProbe = new AbortController();
     void exited.then(() => stopProbe.abort());
     const probe = await probeReady(stopProbe.signal);

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import {
   appendFileSync,
   chmodSync,
@@ -213,8 +214,12 @@ async function killAndWait(pids: number[], signal: NodeJS.Signals = 'SIGKILL'): 
       // gone
     }
   }
+  // These are not our children (shims re-parent them): no exit event to await, so poll, and say so if any outlive
+  // the deadline instead of leaving them behind unnoticed.
   const deadline = Date.now() + 5000;
   while (pids.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const left = pids.filter(pidAlive);
+  if (left.length > 0) throw new Error(`lab processes still alive 5 s after ${signal}: ${left.join(', ')}`);
 }
 
 /** Removes one lab's leftovers: processes, sandboxes' netns, mounts, the node netns, the directory. */
@@ -437,11 +442,14 @@ export async function startLab(
       }
       cri.close();
     }
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-    await killAndWait(
-      children.map((c) => c.pid ?? 0).filter((pid) => pid > 0),
-      'SIGTERM',
-    );
+    const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+    const exits = running.map((child) => once(child, 'exit'));
+    for (const child of running) child.kill('SIGTERM');
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(exits), new Promise((resolve) => (bound = setTimeout(resolve, 5000)))]);
+    clearTimeout(bound);
+    for (const child of running)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await teardownLabDir(root);
   };
 

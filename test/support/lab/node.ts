@@ -2,6 +2,7 @@
 // way the DaemonSet runs it (env pointing at the lab's CNI dirs and the API, a service-account dir with token + CA).
 // Shared by the e2e tests, the demo and the e2e bench.
 /* eslint-disable @typescript-eslint/no-explicit-any -- containerd's and the conflist's JSON are read loosely */
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +13,7 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
@@ -52,6 +54,33 @@ export async function waitFor<T>(
   }
 }
 
+/** Resolves once `check()` holds, re-checking on every change in `dir` (fs.watch) instead of polling. */
+export async function untilChangedIn(
+  dir: string,
+  what: string,
+  check: () => boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
+  if (check()) return;
+  await new Promise<void>((resolve, reject) => {
+    const watcher = watch(dir, () => {
+      if (check()) finish();
+    });
+    const timer = setTimeout(
+      () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+    function finish(error?: Error): void {
+      clearTimeout(timer);
+      watcher.close();
+      if (error === undefined) resolve();
+      else reject(error);
+    }
+    // A change between the first check and the watch starting is not missed.
+    if (check()) finish();
+  });
+}
+
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -78,6 +107,9 @@ export type Agent = {
   saDir: string;
   readinessPort: number;
   logs(): string;
+  /** Resolves once the agent's output after `fromOffset` (default: everything so far is skipped) holds `text`;
+   * rejects when the agent exits or the time is up. */
+  waitForOutput(text: string, options?: { fromOffset?: number; timeoutMs?: number }): Promise<void>;
   ready(): Promise<boolean>;
   waitReady(timeoutMs?: number): Promise<void>;
   /** Sends the signal and resolves with the exit code. */
@@ -266,9 +298,11 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
+      const outputListeners = new Set<() => void>();
       const collect = (chunk: Buffer): void => {
         output += chunk.toString('utf8');
         writeFileSync(logFile, output);
+        for (const listener of outputListeners) listener();
       };
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
@@ -279,17 +313,40 @@ function makeNode(lab: Lab, api: KubeApiServer, saDir: string, srcBin: string): 
         saDir,
         readinessPort,
         logs: () => output,
+        waitForOutput(text, { fromOffset = 0, timeoutMs = 20_000 } = {}) {
+          return new Promise<void>((resolve, reject) => {
+            const check = (): void => {
+              if (output.indexOf(text, fromOffset) !== -1) finish();
+              else if (child.exitCode !== null || child.signalCode !== null) {
+                finish(new Error(`agent exited ${child.exitCode} before "${text}": ${output.slice(-2000)}`));
+              }
+            };
+            const timer = setTimeout(
+              () =>
+                finish(
+                  new Error(`timed out after ${timeoutMs} ms waiting for "${text}": ${output.slice(-2000)}`),
+                ),
+              timeoutMs,
+            );
+            function finish(error?: Error): void {
+              clearTimeout(timer);
+              outputListeners.delete(check);
+              child.off('exit', check);
+              if (error === undefined) resolve();
+              else reject(error);
+            }
+            outputListeners.add(check);
+            child.on('exit', check);
+            check();
+          });
+        },
         ready: async () => (await httpStatus(readinessPort, '/readyz')) === 200,
         async waitReady(timeoutMs = 20_000) {
-          await waitFor(
-            'agent /readyz',
-            async () => {
-              if (child.exitCode !== null)
-                throw new Error(`agent exited ${child.exitCode}: ${output.slice(-2000)}`);
-              return (await httpStatus(readinessPort, '/readyz')) === 200;
-            },
-            timeoutMs,
-          );
+          // Event-driven: every transition to ready logs this line; look only at output from now on.
+          const from = output.length;
+          if ((await httpStatus(readinessPort, '/readyz')) === 200) return;
+          await agent.waitForOutput('CNI plugin installed; ready', { fromOffset: from, timeoutMs });
+          assert.equal(await httpStatus(readinessPort, '/readyz'), 200, 'ready after "installed; ready"');
         },
         async stop(signal = 'SIGTERM') {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
