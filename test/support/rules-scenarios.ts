@@ -184,3 +184,16 @@ export function registerCaptureScenarios(kind: RuleTarget['backend']): void {
     test(`${backend.name}: include/exclude ports and CIDRs`, () => checkIncludeExclude(backend));
   }
 }
+
+/** Group names in a golden (owner-group scenarios name `java`, `ftp`) replaced by numeric gids, so the kernel check
+ * does not depend on this host's /etc/group and covers every line after them. */
+export function withNumericGroups(document: string): string {
+  const gids = new Map<string, number>();
+  return document.replace(
+    /(--gid-owner |skgid (?:!= )?)([A-Za-z_][\w.-]*)/g,
+    (_, prefix: string, group: string) => {
+      if (!gids.has(group)) gids.set(group, 60_000 + gids.size);
+      return `${prefix}${gids.get(group)}`;
+    },
+  );
+}
