@@ -13,7 +13,7 @@ import type { Clock, Exec } from '../sys/ports.ts';
 import type { NetnsUserns } from '../sys/netns-owner.ts';
 import type { PluginConfig, PluginLogLevel } from './config.ts';
 import { parsePluginConfig } from './config.ts';
-import { decideBeforeLookup, decideForPod } from './decide.ts';
+import { decideBeforeLookup, decideForPod, isCniPod } from './decide.ts';
 import type { LookupPolicy, PodGetter } from './pod-lookup.ts';
 import type { PodInfo } from './redirect.ts';
 import type * as PodLookupModule from './pod-lookup.ts';
@@ -155,14 +155,17 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
     } catch (error) {
       throw new AppError('CONFIG_INVALID', errorMessage(error), { cause: error });
     }
-    if (config.pluginLogLevel !== undefined) deps.logging.setLevel(config.pluginLogLevel);
-    deps.logging.configureForwarding(config.cniAgentRunDir);
-
     let k8sArgs;
     try {
       k8sArgs = parseCniArgs(args.args);
     } catch (error) {
       throw new AppError('CNI_PROTOCOL', `failed to load args: ${errorMessage(error)}`, { cause: error });
+    }
+    // §2.5 step 5: the plugin's level and the forwarding to the agent are set up after CNI_ARGS and the
+    // self-detection, as upstream does: records about the agent's own pod (whose agent is not up yet) stay on stderr.
+    if (!isCniPod(k8sArgs, config)) {
+      if (config.pluginLogLevel !== undefined) deps.logging.setLevel(config.pluginLogLevel);
+      deps.logging.configureForwarding(config.cniAgentRunDir);
     }
     const logger = deps.logging.logger.child({
       pod: `${k8sArgs.K8S_POD_NAMESPACE}/${k8sArgs.K8S_POD_NAME}`,

@@ -117,17 +117,20 @@ test('no prevResult → empty result of the config version', async () => {
   assert.deepEqual(result.json, { cniVersion: '0.3.1', dns: {} });
 });
 
-for (const [label, env, conf] of [
+for (const [label, env, conf, forwarded] of [
   [
     'the agent pod itself',
     cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=istio-system;K8S_POD_NAME=istio-cni-node-x7k2p' }),
     netconf(),
+    // §2.5: logging is set up after the self-detection; the agent being created is not there to take records.
+    [],
   ],
-  ['a non-Kubernetes invocation', cniEnv('ADD', { CNI_ARGS: '' }), netconf()],
+  ['a non-Kubernetes invocation', cniEnv('ADD', { CNI_ARGS: '' }), netconf(), [RUN_DIR]],
   [
     'an excluded namespace',
     cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
     netconf(),
+    [RUN_DIR],
   ],
 ] as const) {
   test(`${label}: pass-through without reading the kubeconfig (quirk §8.8 fixed)`, async () => {
@@ -137,8 +140,17 @@ for (const [label, env, conf] of [
     assert.equal(result.stdout, EXPECTED_OUTPUT);
     assert.deepEqual(deps.opened, []);
     assert.deepEqual(deps.applied, []);
+    assert.deepEqual(deps.forwardingDirs, forwarded);
   });
 }
+
+test('bad CNI_ARGS fail before logging is set up (no forwarding), as upstream', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+  const result = await add(deps, netconf(), cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAME' }));
+  assert.equal(result.json['code'], 999);
+  assert.match(String(result.json['msg']), /^failed to load args: /);
+  assert.deepEqual(deps.forwardingDirs, []);
+});
 
 test('istio-cni-node- prefix in another namespace is not the agent', async () => {
   const deps = fakePluginDeps({ source: new ScriptedPodSource([pod({ containers: [{ name: 'c' }] })]) });
