@@ -111,6 +111,8 @@ export interface RepairClientOptions {
 }
 
 const WATCH_STALL_GRACE_MS = 30_000;
+const EVENT_AGGREGATION_MS = 10 * 60_000;
+const EVENT_CACHE_SIZE = 4096;
 /** A watch the server ends sooner than this (without a 410) is treated as a failure: restart with back-off instead
  * of re-opening it in a tight loop. */
 const WATCH_QUICK_END_MS = 1000;
@@ -124,6 +126,16 @@ export function createRepairClient(
   const base = serverUrl(settings);
   const secure = base.protocol === 'https:';
   let cached: { credentials: Credentials; readAt: number } | undefined;
+  /** Events recorded lately, by pod, reason and message (client-go's correlator keeps an LRU of 4096). */
+  const recordedEvents = new Map<string, { name: string; count: number; at: number }>();
+  function rememberEvent(key: string, name: string): void {
+    recordedEvents.delete(key);
+    recordedEvents.set(key, { name, count: 1, at: Date.now() });
+    if (recordedEvents.size > EVENT_CACHE_SIZE) {
+      const oldest = recordedEvents.keys().next().value;
+      if (oldest !== undefined) recordedEvents.delete(oldest);
+    }
+  }
 
   async function credentials(): Promise<Credentials> {
     if (cached !== undefined && Date.now() - cached.readAt < TOKEN_REFRESH_MS) return cached.credentials;
@@ -236,7 +248,29 @@ export function createRepairClient(
     },
     async recordPodEvent(pod: PodRef, reason: string, message: string): Promise<void> {
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      // client-go's event correlator: the same event on the same pod within 10 minutes bumps the count of the one
+      // already recorded instead of adding another (a pod failing repair 5 times shows one event, "x5").
+      const key = `${pod.namespace}/${pod.uid}/${reason}/${message}`;
+      const seen = recordedEvents.get(key);
+      if (seen !== undefined && Date.now() - seen.at < EVENT_AGGREGATION_MS) {
+        seen.count += 1;
+        seen.at = Date.now();
+        try {
+          await call(
+            `update event on pod ${pod.namespace}/${pod.name}`,
+            'PATCH',
+            `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/events/${encodeURIComponent(seen.name)}`,
+            { body: { count: seen.count, lastTimestamp: now }, contentType: 'application/merge-patch+json' },
+          );
+          return;
+        } catch (error) {
+          // Gone (expired or deleted): record it anew.
+          if (!(error instanceof KubeError && error.status === 404)) throw error;
+        }
+      }
       const suffix = `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
+      const name = `${pod.name}.${suffix}`;
+      rememberEvent(key, name);
       await call(
         `record event on pod ${pod.namespace}/${pod.name}`,
         'POST',
@@ -245,7 +279,7 @@ export function createRepairClient(
           body: {
             apiVersion: 'v1',
             kind: 'Event',
-            metadata: { name: `${pod.name}.${suffix}`, namespace: pod.namespace },
+            metadata: { name, namespace: pod.namespace },
             involvedObject: {
               kind: 'Pod',
               apiVersion: 'v1',

@@ -110,6 +110,30 @@ test('delete mode: the broken pod is deleted with uid + resourceVersion precondi
   });
 });
 
+test('a repeated event on a pod bumps the count of the recorded one (client-go correlator); a deleted one is recorded anew', async () => {
+  await withServer(async ({ server, sa }) => {
+    const pod = { namespace: 'default', name: 'web-1', uid: 'uid-1', resourceVersion: '7' };
+    const { api } = createRepairClient(controllerConfig(server, sa.dir, { labelPods: true }));
+    for (let i = 0; i < 3; i++) await api.recordPodEvent(pod, 'RepairFailed', 'pod is broken: exit 126');
+    await api.recordPodEvent(pod, 'RepairFailed', 'another message');
+    const recorded = events(server, 'RepairFailed');
+    assert.deepEqual(
+      recorded.map((event) => [event['message'], event['count']]),
+      [
+        ['pod is broken: exit 126', 3],
+        ['another message', 1],
+      ],
+    );
+    assert.ok(String(recorded[0]?.['lastTimestamp']) >= String(recorded[0]?.['firstTimestamp']));
+    server.events.splice(0, server.events.length);
+    await api.recordPodEvent(pod, 'RepairFailed', 'pod is broken: exit 126');
+    assert.deepEqual(
+      events(server, 'RepairFailed').map((event) => event['count']),
+      [1],
+    );
+  });
+});
+
 test('a pod recreated under the same name is never deleted through the stale UID (409 precondition)', async () => {
   await withServer(async ({ server, sa, metrics, logger }) => {
     const stale = server.upsertPod(brokenPodManifest({ name: 'web-0', uid: 'uid-old' }) as KubeObject);

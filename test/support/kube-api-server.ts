@@ -591,6 +591,27 @@ export async function startKubeApiServer(
       }
       throw new HttpError(405, `method ${method} not allowed`);
     }
+    // One event: a merge-patch (how an event recorder counts a repeated event) or a GET.
+    const eventMatch = /^\/api\/v1\/namespaces\/([^/]+)\/events\/([^/]+)$/.exec(pathname);
+    if (eventMatch) {
+      const event = events.find(
+        (e) => e.metadata.namespace === eventMatch[1] && e.metadata.name === eventMatch[2],
+      );
+      if (event === undefined) throw new HttpError(404, `events "${eventMatch[2]}" not found`);
+      if (method === 'PATCH') {
+        const patched = mergePatch(event, await readBody(req)) as KubeObject;
+        resourceVersion++;
+        patched.metadata.resourceVersion = String(resourceVersion);
+        events.splice(events.indexOf(event), 1, patched);
+        sendJson(res, 200, patched);
+        return;
+      }
+      if (method === 'GET') {
+        sendJson(res, 200, event);
+        return;
+      }
+      throw new HttpError(405, `method ${method} not allowed`);
+    }
 
     if (parts[0] !== 'api' || parts[1] !== 'v1')
       throw new HttpError(404, `the server could not find the requested resource`);
