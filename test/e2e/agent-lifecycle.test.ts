@@ -6,14 +6,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LabPod } from '../support/lab/lab.ts';
 import type { TestNode } from '../support/lab/node.ts';
-import {
-  conflistPluginTypes,
-  loadedChain,
-  meshedPod,
-  plainPod,
-  startNode,
-  untilChangedIn,
-} from '../support/lab/node.ts';
+import { conflistPluginTypes, loadedChain, meshedPod, plainPod, startNode } from '../support/lab/node.ts';
+import { untilChangedIn } from '../support/until-changed.ts';
 
 describe('agent lifecycle on a containerd node', () => {
   let node: TestNode;

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestNode } from '../support/lab/node.ts';
-import { conflistPluginTypes, meshedPod, plainPod, startNode, untilChangedIn } from '../support/lab/node.ts';
+import { conflistPluginTypes, meshedPod, plainPod, startNode } from '../support/lab/node.ts';
+import { untilChangedIn } from '../support/until-changed.ts';
 
 describe('sidecar pods on a containerd node with the agent installed', () => {
   let node: TestNode;

@@ -1,10 +1,11 @@
 // Helpers for the spawned-agent integration tests (test/integration/agent*.test.ts): a temp tree standing in for
 // the host paths, the agent process with its JSON log lines as events, and fs.watch-based waits (no sleeps).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, watch } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HostTree } from '../support/host-tree.ts';
 import { hostTreeEnv, makeHostTree } from '../support/host-tree.ts';
+import { untilChangedIn } from '../support/until-changed.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const NODE_AGENT = [path.join(ROOT, 'node_modules/.bin/node'), path.join(ROOT, 'bin/install-cni.ts')];
@@ -134,21 +135,7 @@ export function startAgent(
 
 /** Resolves when `check()` holds, re-checking on every change in `dir` (fs.watch; no polling). */
 export function until(dir: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const watcher = watch(dir, () => {
-      if (check()) finish();
-    });
-    const timer = setTimeout(() => {
-      watcher.close();
-      reject(new Error(`timed out waiting for a change in ${dir}`));
-    }, timeoutMs);
-    function finish(): void {
-      clearTimeout(timer);
-      watcher.close();
-      resolve();
-    }
-    if (check()) finish();
-  });
+  return untilChangedIn(dir, `a change in ${dir}`, check, timeoutMs);
 }
 
 export const read = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');

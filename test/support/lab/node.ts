@@ -13,7 +13,6 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
-  watch,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
@@ -52,33 +51,6 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-}
-
-/** Resolves once `check()` holds, re-checking on every change in `dir` (fs.watch) instead of polling. */
-export async function untilChangedIn(
-  dir: string,
-  what: string,
-  check: () => boolean,
-  timeoutMs = 15_000,
-): Promise<void> {
-  if (check()) return;
-  await new Promise<void>((resolve, reject) => {
-    const watcher = watch(dir, () => {
-      if (check()) finish();
-    });
-    const timer = setTimeout(
-      () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
-      timeoutMs,
-    );
-    function finish(error?: Error): void {
-      clearTimeout(timer);
-      watcher.close();
-      if (error === undefined) resolve();
-      else reject(error);
-    }
-    // A change between the first check and the watch starting is not missed.
-    if (check()) finish();
-  });
 }
 
 async function freePort(): Promise<number> {
