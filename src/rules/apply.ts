@@ -33,7 +33,7 @@ import {
   structuralDelta,
 } from './iptables-state.ts';
 import type { SavedState } from './iptables-state.ts';
-import { renderNftTransaction } from './render-nft.ts';
+import { renderNftRemoval, renderNftTransaction } from './render-nft.ts';
 
 export type RuleBackend = 'iptables' | 'nftables';
 export type IptablesVariant = 'legacy' | 'nft';
@@ -340,10 +340,38 @@ async function runIpBatch(ns: PodNetns, family: string[], lines: readonly string
   }
 }
 
-async function configureRoutes(ns: PodNetns, config: CaptureConfig, ipv6: boolean): Promise<void> {
+/** What `routeCommands` added, deleted again (`-force`: lines for what is not there fail and are ignored). */
+export function routeUndoCommands(config: CaptureConfig, ipv6: boolean): { inet: string[]; inet6: string[] } {
+  const undoLine = (line: string) =>
+    line.startsWith('rule del ') ? [] : [line.replace(/^(address|rule|route) (?:replace|add) /, '$1 del ')];
+  const added = routeCommands(config, ipv6);
+  return { inet: added.inet.flatMap(undoLine), inet6: added.inet6.flatMap(undoLine) };
+}
+
+/** Adds the routes; on failure deletes whatever part of them went in before throwing. */
+async function configureRoutes(
+  ns: PodNetns,
+  config: CaptureConfig,
+  ipv6: boolean,
+  logger: Logger,
+): Promise<void> {
   const commands = routeCommands(config, ipv6);
-  await runIpBatch(ns, [], commands.inet);
-  await runIpBatch(ns, ['-6'], commands.inet6);
+  try {
+    await runIpBatch(ns, [], commands.inet);
+    await runIpBatch(ns, ['-6'], commands.inet6);
+  } catch (error) {
+    const undo = routeUndoCommands(config, ipv6);
+    for (const [family, lines] of [
+      [[], undo.inet],
+      [['-6'], undo.inet6],
+    ] as const) {
+      if (lines.length === 0) continue;
+      await ns
+        .run(['ip', ...family, '-force', '-batch', '-'], `${lines.join('\n')}\n`)
+        .catch((undoError: unknown) => logger.warn({ err: undoError }, 'rollback of the routes failed'));
+    }
+    throw error;
+  }
 }
 
 /** `config.enableIpv6` is ignored: IPv6 is decided by local IP detection inside the netns (§2.8). */
@@ -402,25 +430,42 @@ export async function applyCaptureRules(
         stderr: result.stderr,
       });
     }
-    await configureRoutes(ns, config, ipv6);
+    try {
+      await configureRoutes(ns, config, ipv6, deps.logger);
+    } catch (error) {
+      // All or nothing: the committed tables go too.
+      const removal = await settle(ns.run(['nft', '-f', '-'], renderNftRemoval(script)));
+      if ('error' in removal || removal.result.exitCode !== 0)
+        deps.logger.warn({ removal }, 'rollback of the nft tables failed');
+      throw error;
+    }
     return { changed: true, ipv6 };
   }
 
   const families: IpFamily[] = ipv6 ? ['v4', 'v6'] : ['v4'];
   const plans: FamilyPlan[] = [];
   let started: Promise<Settled> | undefined;
-  for (const family of families) {
-    const rules = built.rules[family];
-    const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
-    if (family === 'v4' && speculative !== undefined) {
-      if (chosen.bin.variant === (target.iptablesVariant ?? 'nft') && chosen.saved === undefined) {
-        plans.push(speculative.plan);
-        started = speculative.started;
-        continue;
+  // Until the apply loop below owns the speculative restore, any error (a legacy save timing out, say) must take
+  // it back: it may already be committed.
+  let unowned = speculative;
+  try {
+    for (const family of families) {
+      const rules = built.rules[family];
+      const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
+      if (family === 'v4' && speculative !== undefined) {
+        if (chosen.bin.variant === (target.iptablesVariant ?? 'nft') && chosen.saved === undefined) {
+          plans.push(speculative.plan);
+          started = speculative.started;
+          continue;
+        }
+        unowned = undefined;
+        await discard(ns, speculative.plan, speculative.started, deps.logger);
       }
-      await discard(ns, speculative.plan, speculative.started, deps.logger);
+      plans.push({ family, rules, document: renderRestoreDocument(rules), ...chosen });
     }
-    plans.push({ family, rules, document: renderRestoreDocument(rules), ...chosen });
+  } catch (error) {
+    if (unowned !== undefined) await discard(ns, unowned.plan, unowned.started, deps.logger);
+    throw error;
   }
   let changed = false;
   const applied: FamilyPlan[] = [];
@@ -431,7 +476,7 @@ export async function applyCaptureRules(
         applied.push(plan);
       }
     }
-    await configureRoutes(ns, config, ipv6);
+    await configureRoutes(ns, config, ipv6, deps.logger);
   } catch (error) {
     // All or nothing: a later family's failure removes what this call added for the earlier ones.
     for (const plan of applied)

@@ -244,3 +244,10 @@ export function renderNftTransaction(rules: RuleSet): string {
   }
   return out;
 }
+
+/** The transaction that takes back what `renderNftTransaction` committed: its tables deleted, in one `nft -f -`. */
+export function renderNftRemoval(transaction: string): string {
+  return [...transaction.matchAll(/^add table (.+)$/gm)]
+    .map((match) => `delete table ${match[1]}\n`)
+    .join('');
+}

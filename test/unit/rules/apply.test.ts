@@ -3,7 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Exec, ExecRequest, ExecResult } from '../../../src/sys/ports.ts';
-import { applyCaptureRules, checkCaptureRules, routeCommands } from '../../../src/rules/apply.ts';
+import {
+  applyCaptureRules,
+  checkCaptureRules,
+  routeCommands,
+  routeUndoCommands,
+} from '../../../src/rules/apply.ts';
 import { ExecError } from '../../../src/errors.ts';
 import { buildCaptureRules } from '../../../src/rules/build.ts';
 import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
@@ -49,6 +54,8 @@ class RecordingExec implements Exec {
 }
 
 const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
+const PROBE =
+  'head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie';
 
 test('fresh netns, IPv4 pod: two spawns (the IPv4 restore runs alongside the probe), nothing else', async () => {
   const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe()) : ok()));
@@ -346,4 +353,123 @@ test('speculative restore that fell back to plain iptables-restore is kept (not 
     exec.requests.map((r) => r.argv[0]),
     ['iptables-nft-restore', 'head', 'iptables-restore'],
   );
+});
+
+/** Each request as `argv` plus what its input does: `(undo)` for an iptables undo document, else the input's
+ * first line. */
+function trace(exec: RecordingExec): string[] {
+  return exec.requests.map((r) => {
+    const input = r.input ?? '';
+    const what = /^-D /m.test(input) ? ' (undo)' : input === '' ? '' : ` < ${input.split('\n')[0]}`;
+    return `${r.argv.join(' ')}${what}`;
+  });
+}
+
+const TIMED_OUT = (name: string) => new ExecError('EXEC_FAILED', `${name} timed out after 60000 ms`);
+
+test('a legacy save that fails after the speculative nft restore: the restore is taken back', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'nat\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') throw TIMED_OUT('iptables-legacy-save');
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    /iptables-legacy-save timed out/,
+  );
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'iptables-legacy-save',
+    'iptables-nft-restore --noflush (undo)',
+  ]);
+});
+
+test('dual-stack pod whose IPv6 legacy save fails: the committed IPv4 restore is taken back', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head')
+      return ok(probe({ inet6: INET6_GLOBAL }).replace('ip6_tables_names <==', 'ip6_tables_names <==\nnat'));
+    if (r.argv[0] === 'ip6tables-legacy-save') throw TIMED_OUT('ip6tables-legacy-save');
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      { ...POD_DEFAULT, dualStack: true },
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger },
+    ),
+    /ip6tables-legacy-save timed out/,
+  );
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'ip6tables-legacy-save',
+    'iptables-nft-restore --noflush (undo)',
+  ]);
+});
+
+const TPROXY_POD = { ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' as const };
+const IP_FAILS: ExecResult = {
+  exitCode: 2,
+  stdout: '',
+  stderr: 'RTNETLINK answers: Operation not permitted\n',
+};
+
+test('nftables backend: routes that fail after the nft commit take the tables back, then the routes', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'ip' && (r.input ?? '').includes('rule add')) return IP_FAILS;
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(TPROXY_POD, { netns: NETNS, backend: 'nftables' }, { exec, logger }),
+    /failed to configure routes: RTNETLINK answers: Operation not permitted/,
+  );
+  assert.deepEqual(trace(exec), [
+    PROBE,
+    'nft -f - < add table inet istio-proxy-mangle',
+    'ip -force -batch - < rule del fwmark 1337 lookup 133',
+    'ip -force -batch - < rule del fwmark 1337 lookup 133',
+    'nft -f - < delete table inet istio-proxy-mangle',
+  ]);
+  assert.equal(
+    exec.requests[4]?.input,
+    'delete table inet istio-proxy-mangle\ndelete table inet istio-proxy-nat\n',
+  );
+  assert.equal(
+    exec.requests[3]?.input,
+    'rule del fwmark 1337 lookup 133\nroute del local 0.0.0.0/0 dev lo table 133\n',
+  );
+});
+
+test('iptables backend: a failing IPv6 route batch takes back the IPv4 routes and both families’ rules', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ inet6: INET6_GLOBAL }));
+    if (r.argv.join(' ') === 'ip -6 -force -batch -' && !(r.input ?? '').includes(' del local'))
+      return IP_FAILS;
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      { ...TPROXY_POD, dualStack: true },
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger },
+    ),
+    /failed to configure routes/,
+  );
+  const steps = trace(exec);
+  assert.deepEqual(steps.slice(-4), [
+    'ip -force -batch - < address del ::6/128 dev lo',
+    'ip -6 -force -batch - < rule del fwmark 1337 lookup 133',
+    'iptables-nft-restore --noflush (undo)',
+    'ip6tables-nft-restore --noflush (undo)',
+  ]);
+  assert.deepEqual(routeUndoCommands({ ...TPROXY_POD, dualStack: true }, true), {
+    inet: [
+      'address del ::6/128 dev lo',
+      'rule del fwmark 1337 lookup 133',
+      'route del local 0.0.0.0/0 dev lo table 133',
+    ],
+    inet6: ['rule del fwmark 1337 lookup 133', 'route del local ::/0 dev lo table 133'],
+  });
 });
