@@ -29,8 +29,13 @@ function scalar(raw: string): string {
   return text;
 }
 
-/** Parses the plugin kubeconfig (clusters[0].cluster, users[0].user). Throws AppError 'KUBECONFIG_INVALID'. */
-export function parsePluginKubeconfig(text: string): KubeconfigCredentials {
+/** Characters an HTTP header value cannot carry: the token goes into `Authorization`. */
+const NOT_IN_HEADER = /[\u0000-\u001f\u007f]|[^\u0000-\u00ff]/;
+
+/** Parses the plugin kubeconfig (clusters[0].cluster, users[0].user). Throws AppError 'KUBECONFIG_INVALID', naming
+ * `file` when given. Everything a request is built from is checked here, so that a bad kubeconfig fails the ADD at
+ * once (code 999) instead of as a retried request error. */
+export function parsePluginKubeconfig(text: string, file?: string): KubeconfigCredentials {
   const values = new Map<string, string>();
   const lines = text.split(/\r?\n/);
   for (let index = 0; index < lines.length; index += 1) {
@@ -61,12 +66,21 @@ export function parsePluginKubeconfig(text: string): KubeconfigCredentials {
     }
     values.set(key, scalar(value));
   }
-  const fail = (what: string) => new AppError('KUBECONFIG_INVALID', `invalid kubeconfig: ${what}`);
+  const fail = (what: string) =>
+    new AppError('KUBECONFIG_INVALID', `invalid kubeconfig${file === undefined ? '' : ` ${file}`}: ${what}`);
   const server = values.get('server');
   if (server === undefined || server === '') throw fail('clusters[0].cluster.server is missing');
   if (!/^https?:\/\//.test(server)) throw fail(`server ${JSON.stringify(server)} is not an http(s) URL`);
-  const token = values.get('token');
+  if (!URL.canParse(server) || new URL(server).hostname === '')
+    throw fail(`server ${JSON.stringify(server)} is not a valid URL`);
+  // Surrounding whitespace (a token file's final newline, a `|` block scalar) is not part of a token, as in
+  // client-go's token file source.
+  const token = values.get('token')?.trim();
   if (token === undefined || token === '') throw fail('users[0].user.token is missing');
+  if (NOT_IN_HEADER.test(token))
+    throw fail(
+      'users[0].user.token holds a control or non-Latin-1 character, which no HTTP header can carry',
+    );
   const insecure = values.get('insecure-skip-tls-verify') === 'true';
   const caData = values.get('certificate-authority-data');
   let caPem: string | undefined;
@@ -99,17 +113,29 @@ export interface HttpsPodSourceOptions {
   readonly requestTimeoutMs: number;
 }
 
+/** What an operator does about the two answers retrying cannot fix. */
+const AUTH_HINT: Readonly<Record<number, string>> = {
+  401: 'the API server rejected the token in the plugin kubeconfig; the istio-cni agent rewrites it from its service account token',
+  403: "the istio-cni service account may not read pods; check the istio-cni ClusterRole's pods get permission",
+};
+
+/** The API's own message (as upstream reports it), then a hint for 401/403. */
 export function statusMessage(status: number, body: string, what: string): string {
+  let message: string | undefined;
   try {
     const parsed = JSON.parse(body) as { kind?: unknown; message?: unknown };
     if (parsed.kind === 'Status' && typeof parsed.message === 'string' && parsed.message !== '') {
-      return parsed.message;
+      message = parsed.message;
     }
   } catch {
     // not a Status object: fall through
   }
-  const snippet = body.trim().slice(0, 200);
-  return `${what}: the server answered ${status}${snippet === '' ? '' : `: ${snippet}`}`;
+  if (message === undefined) {
+    const snippet = body.trim().slice(0, 200);
+    message = `${what}: the server answered ${status}${snippet === '' ? '' : `: ${snippet}`}`;
+  }
+  const hint = AUTH_HINT[status];
+  return hint === undefined ? message : `${message} (${status}: ${hint})`;
 }
 
 /** Whether trying again later may help (CNI code 11): the pod may not be in the API yet (404), the server is
@@ -174,7 +200,7 @@ export async function createHttpsPodSource(
       },
     );
   }
-  const credentials = parsePluginKubeconfig(text);
+  const credentials = parsePluginKubeconfig(text, kubeconfigPath);
   // Each transport is its own module, loaded on use: node:https alone costs the compiled plugin ≈ 4 ms.
   return 'Bun' in globalThis
     ? new (await import('./pod-source-bun.ts')).BunPodSource(credentials, options)

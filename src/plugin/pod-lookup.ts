@@ -42,10 +42,12 @@ export async function lookupPod(
       // The attempt may not outlive the overall deadline (the source's own per-request timeout also applies).
       return await source.getPod(namespace, name, AbortSignal.timeout(Math.max(1, deadline - clock.now())));
     } catch (caught) {
+      // The transports turn every network failure into a KubeError; anything else is local (a request that
+      // cannot be built) and the same on every attempt.
       error =
         caught instanceof KubeError
           ? caught
-          : new KubeError(errorMessage(caught), { retryable: true, cause: caught });
+          : new KubeError(errorMessage(caught), { retryable: false, cause: caught });
     }
     const left = deadline - clock.now();
     if (!error.retryable || left <= 0) throw error;

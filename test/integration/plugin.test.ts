@@ -236,10 +236,39 @@ test('wrong token (401) → code 999 at once, no retries', async () => {
     const before = api.requests.length;
     const result = await runPlugin(env('ADD', 'app-2'), netconf());
     assert.equal(result.exitCode, 1);
-    assert.equal(assertOnlyJson(result)['code'], 999);
+    const error = assertOnlyJson(result);
+    assert.equal(error['code'], 999);
+    assert.match(
+      String(error['msg']),
+      /^Unauthorized \(401: the API server rejected the token in the plugin kubeconfig/,
+    );
     assert.equal(api.requests.length - before, 1);
   } finally {
     writeKubeconfig(api.token);
+  }
+});
+
+test('a kubeconfig no request can be built from (token with a newline, bad server) → 999 at once, naming the file', async () => {
+  for (const [token, server, reason] of [
+    ['"abc\\ndef"', api.url, /token holds a control or non-Latin-1 character/],
+    [api.token, 'https://127.0.0.1:port', /server "https:\/\/127\.0\.0\.1:port" is not a valid URL/],
+  ] as const) {
+    writeKubeconfig(token, { server });
+    try {
+      api.upsertPod(sidecarPod('app-2'));
+      const before = api.requests.length;
+      const result = await runPlugin(env('ADD', 'app-2'), netconf());
+      assert.equal(result.exitCode, 1);
+      const error = assertOnlyJson(result);
+      assert.equal(error['code'], 999);
+      assert.ok(
+        String(error['msg']).startsWith(`failed to createNewK8sClient: invalid kubeconfig ${kubeconfig}: `),
+      );
+      assert.match(String(error['msg']), reason);
+      assert.equal(api.requests.length - before, 0);
+    } finally {
+      writeKubeconfig(api.token);
+    }
   }
 });
 
@@ -255,10 +284,9 @@ test('missing kubeconfig: non-Kubernetes and excluded-namespace pods still pass;
     assert.equal(excluded.exitCode, 0, excluded.stdout);
     const meshed = await runPlugin(env('ADD', 'app-1'), netconf());
     assert.equal(meshed.exitCode, 1);
-    assert.match(
-      String(assertOnlyJson(meshed)['msg']),
-      /^failed to createNewK8sClient: cannot read kubeconfig/,
-    );
+    const error = assertOnlyJson(meshed);
+    assert.equal(error['code'], 999);
+    assert.match(String(error['msg']), /^failed to createNewK8sClient: cannot read kubeconfig/);
   } finally {
     writeKubeconfig(api.token);
   }

@@ -20,9 +20,10 @@ test('reads the agent-written kubeconfig goldens (TLS and skip-TLS)', () => {
 test('quoted and block-scalar tokens', () => {
   const base =
     'clusters:\n- cluster:\n    insecure-skip-tls-verify: true\n    server: https://[fd00::1]:6443\nusers:\n- name: istio-cni\n  user:\n';
-  assert.equal(parsePluginKubeconfig(`${base}    token: "a\\nb"\n`).token, 'a\nb');
+  assert.equal(parsePluginKubeconfig(`${base}    token: "a\\x41b"\n`).token, 'aAb');
   assert.equal(parsePluginKubeconfig(`${base}    token: 'it''s'\n`).token, "it's");
-  assert.equal(parsePluginKubeconfig(`${base}    token: |\n      abc\n`).token, 'abc\n');
+  assert.equal(parsePluginKubeconfig(`${base}    token: |\n      abc\n`).token, 'abc');
+  assert.equal(parsePluginKubeconfig(`${base}    token: "abc\\n"\n`).token, 'abc');
   assert.equal(parsePluginKubeconfig(`${base}    token: |-\n      abc\n`).token, 'abc');
   assert.equal(parsePluginKubeconfig(`${base}    token: x\n`).server, 'https://[fd00::1]:6443');
 });
@@ -33,6 +34,11 @@ test('corrupt kubeconfigs fail with a message that says what is missing', () => 
     ['garbage: [', /server is missing/],
     ['server: https://h\n', /token is missing/],
     ['server: ftp://h\ntoken: t\n', /not an http\(s\) URL/],
+    ['server: "https://10.96.0.1:abc"\ninsecure-skip-tls-verify: true\ntoken: t\n', /is not a valid URL/],
+    ['server: "https://h st"\ninsecure-skip-tls-verify: true\ntoken: t\n', /is not a valid URL/],
+    ['server: https://h\ninsecure-skip-tls-verify: true\ntoken: "a\\nb"\n', /token holds a control/],
+    ['server: https://h\ninsecure-skip-tls-verify: true\ntoken: "\\u2603"\n', /non-Latin-1/],
+    ['server: https://h\ninsecure-skip-tls-verify: true\ntoken: "  "\n', /token is missing/],
     ['server: https://h\ntoken: t\n', /neither certificate-authority-data nor insecure-skip-tls-verify/],
     ['server: https://h\ntoken: t\ncertificate-authority-data: !!!\n', /not base64/],
     [
@@ -60,4 +66,11 @@ test('retryable statuses', () => {
   for (const status of [404, 408, 429, 500, 502, 503])
     assert.equal(isRetryableStatus(status), true, String(status));
   for (const status of [400, 401, 403, 422]) assert.equal(isRetryableStatus(status), false, String(status));
+});
+
+test('the message names the kubeconfig file when the caller gives it', () => {
+  assert.throws(
+    () => parsePluginKubeconfig('server: https://h\n', '/var/run/istio-cni/istio-cni-kubeconfig'),
+    /^AppError: invalid kubeconfig \/var\/run\/istio-cni\/istio-cni-kubeconfig: users\[0\]\.user\.token is missing$/,
+  );
 });

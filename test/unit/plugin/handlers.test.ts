@@ -257,6 +257,16 @@ test('401 is not retried → code 999', async () => {
   assert.equal(source.calls.length, 1);
 });
 
+test('a lookup error no transport raised (a request that cannot be built) is not retried → 999', async () => {
+  const source = new ScriptedPodSource([new TypeError('Invalid URL')]);
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps);
+  assert.equal(result.json['code'], 999);
+  assert.equal(result.json['msg'], 'Invalid URL');
+  assert.equal(source.calls.length, 1);
+  assert.deepEqual(deps.clock.sleeps, []);
+});
+
 test('missing/corrupt kubeconfig → 999 "failed to createNewK8sClient"', async () => {
   const deps = fakePluginDeps({ source: new Error('invalid kubeconfig: users[0].user.token is missing') });
   const result = await add(deps);
