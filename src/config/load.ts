@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { parseGoBool } from '../go-bool.ts';
 import { SETTINGS, type Setting } from './settings.ts';
+import { serverUrl } from '../installer/kubeconfig.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'none';
 
@@ -220,6 +221,13 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
         );
       }
     }
+    // The plugin kubeconfig's server URL is built from these: a value no URL can hold would fail every pod.
+    const host = str('KUBERNETES_SERVICE_HOST');
+    const port = str('KUBERNETES_SERVICE_PORT');
+    if (port !== '' && !(/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+      problems.push(`KUBERNETES_SERVICE_PORT=${JSON.stringify(port)}: expected a port number (1-65535)`);
+    if (host !== '' && (/[\s/@?#]/.test(host) || !URL.canParse(serverUrl('https', host, '443'))))
+      problems.push(`KUBERNETES_SERVICE_HOST=${JSON.stringify(host)}: expected a host name or IP address`);
   }
   if (bool('AMBIENT_ENABLED')) {
     problems.push('AMBIENT_ENABLED=true: ambient mode is not supported by this agent; set it to false.');

@@ -546,6 +546,10 @@ export class Installer {
         error,
       );
     }
+    // What the plugin would reject on every pod (src/kube/pod-source.ts) keeps the entry out instead.
+    if (token.trim() === '') {
+      throw installError(`the service account token ${tokenFile} is empty (SERVICE_ACCOUNT_DIR)`);
+    }
     let ca: Uint8Array | undefined;
     if (!config.skipTlsVerify) {
       try {
@@ -554,6 +558,11 @@ export class Installer {
         throw installError(
           `cannot read the API server CA ${config.kubeCaFile}: ${errorMessage(error)} (set KUBE_CA_FILE, or SKIP_TLS_VERIFY=true)`,
           error,
+        );
+      }
+      if (!Buffer.from(ca).toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
+        throw installError(
+          `the API server CA ${config.kubeCaFile} holds no PEM certificate (set KUBE_CA_FILE, or SKIP_TLS_VERIFY=true)`,
         );
       }
     }

@@ -104,6 +104,44 @@ test('one error lists every invalid setting with the fix', () => {
   );
 });
 
+test('an API server address no URL can hold is a start error; IPv4, IPv6 and DNS names are taken', () => {
+  for (const [host, port] of [
+    ['10.96.0.1', '443'],
+    ['fd00::1', '6443'],
+    ['kubernetes.default.svc', '1'],
+  ]) {
+    const config = loadAgentConfig({
+      env: { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port },
+      flags: {},
+      mode: 'agent',
+    });
+    assert.equal(config.kubernetesServiceHost, host);
+  }
+  for (const [host, port, message] of [
+    ['10.96.0.1', '443 ', 'KUBERNETES_SERVICE_PORT="443 ": expected a port number (1-65535)'],
+    ['10.96.0.1', 'https', 'KUBERNETES_SERVICE_PORT="https": expected a port number (1-65535)'],
+    ['10.96.0.1', '65536', 'KUBERNETES_SERVICE_PORT="65536": expected a port number (1-65535)'],
+    ['10.96.0.1', '0', 'KUBERNETES_SERVICE_PORT="0": expected a port number (1-65535)'],
+    ['api server', '443', 'KUBERNETES_SERVICE_HOST="api server": expected a host name or IP address'],
+    [
+      'https://10.0.0.1',
+      '443',
+      'KUBERNETES_SERVICE_HOST="https://10.0.0.1": expected a host name or IP address',
+    ],
+  ]) {
+    assert.throws(
+      () =>
+        loadAgentConfig({
+          env: { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port },
+          flags: {},
+          mode: 'agent',
+        }),
+      (error: Error) => error.message.includes(message ?? ''),
+      `${host} ${port}`,
+    );
+  }
+});
+
 test("an empty boolean or number is a start error naming it, not Go's silent false/0", () => {
   assert.throws(
     () =>

@@ -13,6 +13,7 @@ import {
   renameSync,
   watch,
 } from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { loadAgentConfig, type AgentConfig } from '../../../src/config/load.ts';
 import { Installer, cleanupNode } from '../../../src/installer/agent.ts';
@@ -21,6 +22,8 @@ import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
 import type { HostTree } from '../../support/host-tree.ts';
 import { hostTreeEnv, makeHostTree } from '../../support/host-tree.ts';
+
+const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 
 const CALICO = JSON.stringify({
   name: 'k8s-pod-network',
@@ -60,7 +63,7 @@ function makeTree(): HostTree {
   const tree = makeHostTree('ic-unit-', {
     sources: { 'istio-cni': 'plugin-v1', 'istio-iptables': 'iptables' },
     token: 'token-foo',
-    ca: 'ca-data',
+    ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
   });
   trees.push(tree);
   return tree;
@@ -528,6 +531,29 @@ test('no service account token: the entry is not inserted until the kubeconfig c
     await untilReady(running, tree, `${tree.net}/10-calico.conflist`);
   } finally {
     await running.stop();
+  }
+});
+
+test('an empty token or a CA without a certificate: the entry stays out (the plugin could not use them), named in the log', async () => {
+  for (const [file, content, message] of [
+    ['token', '\n', /service account token .*token is empty/],
+    ['ca.crt', 'not a certificate', /API server CA .*ca\.crt holds no PEM certificate/],
+  ] as const) {
+    const tree = makeTree();
+    const good = readFileSync(`${tree.sa}/${file}`);
+    writeFileSync(`${tree.sa}/${file}`, content);
+    writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+    const running = start(configFor(tree));
+    try {
+      await until(tree.run, () => running.logs.some((l) => message.test(String(l['msg']))));
+      assert.equal(read(`${tree.net}/10-calico.conflist`), CALICO);
+      assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
+      assert.equal(running.installer.state.ready, false);
+      writeFileSync(`${tree.sa}/${file}`, good);
+      await untilReady(running, tree, `${tree.net}/10-calico.conflist`);
+    } finally {
+      await running.stop();
+    }
   }
 });
 
