@@ -30,6 +30,7 @@ function scalar(raw: string): string {
 }
 
 /** Characters an HTTP header value cannot carry: the token goes into `Authorization`. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const NOT_IN_HEADER = /[\u0000-\u001f\u007f]|[^\u0000-\u00ff]/;
 
 /** Parses the plugin kubeconfig (clusters[0].cluster, users[0].user). Throws AppError 'KUBECONFIG_INVALID', naming
