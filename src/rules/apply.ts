@@ -348,18 +348,41 @@ export function routeUndoCommands(config: CaptureConfig, ipv6: boolean): { inet:
   return { inet: added.inet.flatMap(undoLine), inet6: added.inet6.flatMap(undoLine) };
 }
 
-/** Adds the routes; on failure deletes whatever part of them went in before throwing. */
+async function runNft(ns: PodNetns, script: string): Promise<ExecResult> {
+  try {
+    return await ns.run(['nft', '-f', '-'], script);
+  } catch (error) {
+    if (error instanceof ExecError && error.code === 'BINARY_MISSING') {
+      throw new ExecError(
+        'BINARY_MISSING',
+        `nativeNftables is enabled, but the nft binary is missing on the host filesystem (${error.message})`,
+      );
+    }
+    throw error;
+  }
+}
+
+function nftFailure(result: ExecResult): ExecError {
+  return new ExecError('EXEC_FAILED', `nft transaction failed: ${result.stderr.trim()}`, {
+    exitCode: result.exitCode,
+    stderr: result.stderr,
+  });
+}
+
+/** Adds the routes. With `rollbackLogger` (this call added the pod's rules, so the routes are its own too), a
+ * failure deletes whatever part of them went in before throwing; a re-ADD leaves the earlier ADD's routes. */
 async function configureRoutes(
   ns: PodNetns,
   config: CaptureConfig,
   ipv6: boolean,
-  logger: Logger,
+  rollbackLogger: Logger | undefined,
 ): Promise<void> {
   const commands = routeCommands(config, ipv6);
   try {
     await runIpBatch(ns, [], commands.inet);
     await runIpBatch(ns, ['-6'], commands.inet6);
   } catch (error) {
+    if (rollbackLogger === undefined) throw error;
     const undo = routeUndoCommands(config, ipv6);
     for (const [family, lines] of [
       [[], undo.inet],
@@ -368,7 +391,9 @@ async function configureRoutes(
       if (lines.length === 0) continue;
       await ns
         .run(['ip', ...family, '-force', '-batch', '-'], `${lines.join('\n')}\n`)
-        .catch((undoError: unknown) => logger.warn({ err: undoError }, 'rollback of the routes failed'));
+        .catch((undoError: unknown) =>
+          rollbackLogger.warn({ err: undoError }, 'rollback of the routes failed'),
+        );
     }
     throw error;
   }
@@ -414,29 +439,26 @@ export async function applyCaptureRules(
   for (const warning of built.warnings) deps.logger.warn(warning);
 
   if (target.backend === 'nftables') {
+    // The tables are created by a transaction that fails when one of them exists: then this is a re-ADD, and the
+    // tables are replaced (flush + add) as upstream does. Only tables this call created are taken back when the
+    // routes fail; a re-ADD keeps what the earlier ADD left.
     const script = renderNftTransaction(built.rules);
-    const result = await ns.run(['nft', '-f', '-'], script).catch((error: unknown) => {
-      if (error instanceof ExecError && error.code === 'BINARY_MISSING') {
-        throw new ExecError(
-          'BINARY_MISSING',
-          `nativeNftables is enabled, but the nft binary is missing on the host filesystem (${error.message})`,
-        );
-      }
-      throw error;
-    });
-    if (result.exitCode !== 0) {
-      throw new ExecError('EXEC_FAILED', `nft transaction failed: ${result.stderr.trim()}`, {
-        exitCode: result.exitCode,
-        stderr: result.stderr,
-      });
+    let created = true;
+    const fresh = await runNft(ns, script.replace(/^add table /gm, 'create table '));
+    if (fresh.exitCode !== 0) {
+      if (!/File exists/.test(fresh.stderr)) throw nftFailure(fresh);
+      created = false;
+      const replaced = await runNft(ns, script);
+      if (replaced.exitCode !== 0) throw nftFailure(replaced);
     }
     try {
-      await configureRoutes(ns, config, ipv6, deps.logger);
+      await configureRoutes(ns, config, ipv6, created ? deps.logger : undefined);
     } catch (error) {
-      // All or nothing: the committed tables go too.
-      const removal = await settle(ns.run(['nft', '-f', '-'], renderNftRemoval(script)));
-      if ('error' in removal || removal.result.exitCode !== 0)
-        deps.logger.warn({ removal }, 'rollback of the nft tables failed');
+      if (created) {
+        const removal = await settle(ns.run(['nft', '-f', '-'], renderNftRemoval(script)));
+        if ('error' in removal || removal.result.exitCode !== 0)
+          deps.logger.warn({ removal }, 'rollback of the nft tables failed');
+      }
       throw error;
     }
     return { changed: true, ipv6 };
@@ -476,7 +498,7 @@ export async function applyCaptureRules(
         applied.push(plan);
       }
     }
-    await configureRoutes(ns, config, ipv6, deps.logger);
+    await configureRoutes(ns, config, ipv6, applied.length > 0 ? deps.logger : undefined);
   } catch (error) {
     // All or nothing: a later family's failure removes what this call added for the earlier ones.
     for (const plan of applied)

@@ -427,7 +427,7 @@ test('nftables backend: routes that fail after the nft commit take the tables ba
   );
   assert.deepEqual(trace(exec), [
     PROBE,
-    'nft -f - < add table inet istio-proxy-mangle',
+    'nft -f - < create table inet istio-proxy-mangle',
     'ip -force -batch - < rule del fwmark 1337 lookup 133',
     'ip -force -batch - < rule del fwmark 1337 lookup 133',
     'nft -f - < delete table inet istio-proxy-mangle',
@@ -472,4 +472,59 @@ test('iptables backend: a failing IPv6 route batch takes back the IPv4 routes an
     ],
     inet6: ['rule del fwmark 1337 lookup 133', 'route del local ::/0 dev lo table 133'],
   });
+});
+
+test('re-ADD on nftables: the existing tables are replaced; failing routes then take back nothing', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'nft' && (r.input ?? '').startsWith('create table'))
+      return { exitCode: 1, stdout: '', stderr: 'Error: Could not process rule: File exists\n' };
+    if (r.argv[0] === 'ip') return IP_FAILS;
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(TPROXY_POD, { netns: NETNS, backend: 'nftables' }, { exec, logger }),
+    /failed to configure routes/,
+  );
+  assert.deepEqual(trace(exec), [
+    PROBE,
+    'nft -f - < create table inet istio-proxy-mangle',
+    'nft -f - < add table inet istio-proxy-mangle',
+    'ip -force -batch - < rule del fwmark 1337 lookup 133',
+  ]);
+});
+
+/** What iptables-save shows after `document` was restored (the state parser counts ISTIO chains and rules). */
+function savedAfter(document: string): string {
+  return document
+    .split('\n')
+    .map((line) =>
+      line
+        .replace(/^\* /, '*')
+        .replace(/^-N (\S+)$/, ':$1 - [0:0]')
+        .replace(/^-I (\S+) \d+ /, '-A $1 '),
+    )
+    .join('\n');
+}
+
+test('re-ADD on iptables (identical rules already there): failing routes take back nothing', async () => {
+  const saved = savedAfter(renderRestoreDocument(buildCaptureRules(TPROXY_POD).rules.v4));
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'nat\nmangle\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok(saved);
+    if (r.argv[0] === 'ip') return IP_FAILS;
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      TPROXY_POD,
+      { netns: NETNS, backend: 'iptables', speculative: false },
+      { exec, logger },
+    ),
+    /failed to configure routes/,
+  );
+  assert.deepEqual(
+    trace(exec).map((line) => line.split(' < ')[0]),
+    [PROBE, 'iptables-legacy-save', 'iptables-legacy-restore --noflush --wait=30', 'ip -force -batch -'],
+  );
 });
