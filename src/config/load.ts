@@ -61,7 +61,17 @@ export interface AgentConfig {
   readonly pluginLogLevel: LogLevel;
   readonly logAsJson: boolean;
   readonly repair: RepairConfig;
+  /** ISTIO_OUTBOUND_OWNER_GROUPS, ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE and ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR from the
+   * agent's environment, the ones set: repair builds a pod's rules with them (§2.8 step 2), as upstream's agent. */
+  readonly outboundCaptureEnv: Readonly<Record<string, string>>;
 }
+
+/** The environment the rule engine reads on top of a pod's annotations (§2.8 step 2). */
+export const OUTBOUND_CAPTURE_ENV = [
+  'ISTIO_OUTBOUND_OWNER_GROUPS',
+  'ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE',
+  'ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR',
+] as const;
 
 export interface LoadInput {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -284,6 +294,14 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     // Quirk §8.11 replicated: the plugin scope follows the agent's level unless cni-plugin is named explicitly.
     pluginLogLevel: pluginLogLevel ?? logLevel,
     logAsJson,
+    outboundCaptureEnv: Object.freeze(
+      Object.fromEntries(
+        OUTBOUND_CAPTURE_ENV.flatMap((name) => {
+          const value = input.env[name];
+          return value === undefined ? [] : [[name, value]];
+        }),
+      ),
+    ),
     repair: Object.freeze({
       enabled: bool('REPAIR_ENABLED'),
       deletePods: bool('REPAIR_DELETE_PODS'),

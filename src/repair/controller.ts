@@ -31,6 +31,7 @@ export type RepairControllerConfig = Pick<
   | 'serviceAccountDir'
   | 'kubeCaFile'
   | 'skipTlsVerify'
+  | 'outboundCaptureEnv'
 >;
 
 /** The API side the controller needs; bin/ passes createRepairClient(config) from src/kube/repair-client.ts. */
@@ -58,7 +59,8 @@ export interface RepairStartOptions {
   readonly exec?: Exec;
   /** Host proc mount scanned for pod network namespaces; default /host/proc (the DaemonSet's hostPath). */
   readonly procRoot?: string;
-  /** ISTIO_OUTBOUND_* values for captureConfigFromPod (the plugin reads them from its env); default none. */
+  /** ISTIO_OUTBOUND_* values for captureConfigFromPod (the plugin reads them from its env); default the
+   * agent's own (`config.outboundCaptureEnv`). */
   readonly captureEnv?: Readonly<Record<string, string | undefined>>;
   /** Back-off for informer start and taint removal retries. */
   readonly retryInitialMs?: number;
@@ -156,7 +158,7 @@ export function startRepairController(
   const selectors = podSelectors(config);
   const informer = client.createPodInformer(selectors);
   const procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
-  const captureEnv = options.captureEnv ?? {};
+  const captureEnv = options.captureEnv ?? config.outboundCaptureEnv;
   const exec = options.exec ?? new SpawnExec();
   const findNetns =
     options.findNetns ??

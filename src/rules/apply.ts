@@ -208,17 +208,27 @@ interface FamilyPlan {
   saved?: SavedState;
 }
 
+/** What iptables-nft prints when the kernel has no usable nf_tables (it commits nothing then). */
+const NO_NF_TABLES = /Failed to initialize nft|Could not fetch rule set generation id/;
+
 async function restore(ns: PodNetns, plan: FamilyPlan): Promise<ExecResult> {
+  const plain = () => {
+    plan.bin = binariesFor(plan.family, 'plain');
+    return ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
+  };
+  let result: ExecResult;
   try {
-    return await ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
+    result = await ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
   } catch (error) {
     // iptables-nft-restore missing: fall back to plain iptables-restore (upstream's third candidate).
-    if (plan.bin.variant === 'nft' && error instanceof ExecError && error.code === 'BINARY_MISSING') {
-      plan.bin = binariesFor(plan.family, 'plain');
-      return ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
-    }
+    if (plan.bin.variant === 'nft' && error instanceof ExecError && error.code === 'BINARY_MISSING')
+      return plain();
     throw error;
   }
+  // Present but unusable (a kernel without nf_tables): upstream's probe rule would fail there too and it would
+  // go on to plain iptables; we learn it from the restore itself instead of probing on every ADD.
+  if (plan.bin.variant === 'nft' && result.exitCode !== 0 && NO_NF_TABLES.test(result.stderr)) return plain();
+  return result;
 }
 
 async function undo(

@@ -3,7 +3,7 @@
 // programs the plugin's rules, and a real connection from inside the pod is redirected to the proxy port.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { startKubeApiServer, type KubeObject } from '../support/kube-api-server.ts';
 import { connectFrom, createPodPair, startOrigDstServer } from '../support/netns.ts';
 import { brokenPodManifest } from '../support/repair-pods.ts';
@@ -43,7 +43,13 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
     server.upsertPod(brokenPodManifest({ name: 'app', podIp: pair.pod.ip }) as KubeObject);
     const metrics = new RecordingMetrics();
     controller = startRepairController(
-      controllerConfig(server, sa.dir, { repairPods: true, deletePods: true }),
+      // The agent's ISTIO_OUTBOUND_* environment shapes the rules, as the plugin's does for it (§2.8 step 2).
+      controllerConfig(
+        server,
+        sa.dir,
+        { repairPods: true, deletePods: true },
+        { outboundCaptureEnv: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '4242' } },
+      ),
       {
         logger: silentLogger(),
         metrics,
@@ -63,6 +69,12 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
       'pod detected as broken, repaired in place',
     );
 
+    assert.match(
+      execFileSync('nsenter', [`--net=${pair.pod.path}`, 'iptables-nft-save', '-t', 'nat'], {
+        encoding: 'utf8',
+      }),
+      /^-A ISTIO_OUTPUT -m owner --gid-owner 4242 -j RETURN$/m,
+    );
     // A real connection from inside the pod is now redirected to the outbound listener (15001), keeping its
     // original destination.
     assert.equal(await connectFrom(pair.pod.path, pair.peer.ip, 80), `15001 ${pair.peer.ip} 80`);

@@ -131,6 +131,7 @@ export function controllerConfig(
     serviceAccountDir: saDir,
     kubeCaFile: server.caFile,
     skipTlsVerify: false,
+    outboundCaptureEnv: {},
     ...extra,
   };
 }

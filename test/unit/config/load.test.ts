@@ -142,6 +142,23 @@ test('an API server address no URL can hold is a start error; IPv4, IPv6 and DNS
   }
 });
 
+test("the agent's ISTIO_OUTBOUND_* environment is kept for repair's rules, only the names set", () => {
+  const config = loadAgentConfig({
+    env: {
+      ...required,
+      ISTIO_OUTBOUND_OWNER_GROUPS: 'java,1001',
+      ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.6/32',
+      HOME: '/root',
+    },
+    flags: {},
+    mode: 'agent',
+  });
+  assert.deepEqual(config.outboundCaptureEnv, {
+    ISTIO_OUTBOUND_OWNER_GROUPS: 'java,1001',
+    ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.6/32',
+  });
+});
+
 test("an empty boolean or number is a start error naming it, not Go's silent false/0", () => {
   assert.throws(
     () =>

@@ -20,6 +20,7 @@ function config(
     serviceAccountDir: '/nonexistent',
     kubeCaFile: '/nonexistent/ca.crt',
     skipTlsVerify: false,
+    outboundCaptureEnv: {},
   };
 }
 

@@ -528,3 +528,26 @@ test('re-ADD on iptables (identical rules already there): failing routes take ba
     [PROBE, 'iptables-legacy-save', 'iptables-legacy-restore --noflush --wait=30', 'ip -force -batch -'],
   );
 });
+
+test('iptables-nft present but the kernel has no nf_tables: plain iptables-restore is used, as upstream', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'iptables-nft-restore')
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'iptables-nft-restore: Could not fetch rule set generation id: Invalid argument\n',
+      };
+    return ok(probe());
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'plain' } });
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'iptables-restore --noflush < * nat',
+  ]);
+});
