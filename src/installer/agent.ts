@@ -102,6 +102,18 @@ function chainedStaleness(doc: JsonObject, desired: JsonObject): string | undefi
   return deepEqual(last, expected) ? undefined : 'istio-cni entry is stale';
 }
 
+/** Why the chained merge must not touch `file` (libcni would not load it as it is, or it has nothing besides
+ * our entry); undefined when it may. A `.conflist` is a list whatever else it holds; another name (a `.conf`, or
+ * CNI_CONF_NAME's free-form name) is a single network when it has a `type`, as the merge treats it. */
+function mergeTargetProblem(file: string, doc: JsonObject, text: string): string | undefined {
+  const asList = file.endsWith('.conflist') || !('type' in doc);
+  const problem = confFileProblem(asList ? 'x.conflist' : 'x.conf', text);
+  if (problem !== undefined) return problem;
+  if (asList && !(doc['plugins'] as Json[]).some((p) => isJsonObject(p) && p['type'] !== PLUGIN_TYPE))
+    return 'it has no plugin besides istio-cni';
+  return undefined;
+}
+
 function convertedName(file: string): string | undefined {
   if (file.endsWith('.conf')) return `${file}list`;
   if (file.endsWith('.json')) return `${file.slice(0, -'.json'.length)}.conflist`;
@@ -641,6 +653,14 @@ export class Installer {
       return undefined;
     }
     const valid = await this.#validCandidates();
+    const tracked = this.#tracked;
+    if (tracked !== undefined && path.dirname(tracked) === dir) {
+      const name = path.basename(tracked);
+      // Our file turned invalid (a CNI writing it in place, not atomically, is half-way through): libcni picks it
+      // again once it is whole, so stay on it rather than move our entry to (and convert) the next valid file.
+      const sortsFirst = valid[0] === undefined || sortNames([name, valid[0]])[0] === name;
+      if (!valid.includes(name) && sortsFirst && (await fs.stat(tracked))?.isFile === true) return tracked;
+    }
     if (valid[0] === undefined) {
       this.#report(
         'waiting',
@@ -718,14 +738,37 @@ export class Installer {
       });
       return 'waiting';
     }
+    // Never merge into what the runtime would not load (an empty `plugins` list, a plugin without `type`, …): the
+    // result could be a network of istio-cni alone. Wait for the owner to write a whole config.
+    const problem = mergeTargetProblem(primary, doc, text);
+    if (problem !== undefined) {
+      this.#report(
+        'unparsable',
+        `CNI config ${primary}: ${problem}; not touching it, waiting for a valid config`,
+        {
+          file: primary,
+        },
+      );
+      return 'waiting';
+    }
     this.#clearReport('unparsable');
     const destination = convertedName(primary) ?? primary;
+    if (destination !== primary && (await fs.stat(destination)) !== undefined) {
+      // Converting would overwrite another CNI's list (an upgrade from .conf to .conflist that left both).
+      this.#report(
+        'conflict',
+        `cannot convert ${primary} into a list: ${destination} exists and would be overwritten; the runtime loads ${path.basename(primary)} first — remove whichever of the two the primary CNI no longer maintains`,
+        { file: primary, destination },
+      );
+      return 'waiting';
+    }
+    this.#clearReport('conflict');
     if (destination === primary && chainedStaleness(doc, this.#entry) === undefined) {
       await this.#dropOldTracked(primary);
       this.#tracked = primary;
       return 'ok';
     }
-    const merged = insertEntry(text, this.#entry, `CNI config ${primary}`);
+    const merged = insertEntry(text, this.#entry, `CNI config ${primary}`, primary.endsWith('.conflist'));
     this.#takeToken();
     await fs.writeFileAtomic(destination, merged, info.mode);
     if (destination !== primary) await fs.remove(primary);

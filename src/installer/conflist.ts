@@ -61,12 +61,19 @@ export function parseJsonObject(text: string, what: string): JsonObject {
 }
 
 /** Merge our entry into an existing config (§1.5.5 step 4). A single network becomes a list named
- * `k8s-pod-network` with cniVersion 0.3.1 (quirk §8.2, replicated for byte-compatibility). */
-export function insertEntry(existingText: string, entry: JsonObject, what = 'existing CNI config'): string {
+ * `k8s-pod-network` with cniVersion 0.3.1 (quirk §8.2, replicated for byte-compatibility). `isList` (a `.conflist`
+ * file): a list whatever it holds — libcni ignores a stray top-level `type` there, where upstream would nest the
+ * whole list as one plugin. */
+export function insertEntry(
+  existingText: string,
+  entry: JsonObject,
+  what = 'existing CNI config',
+  isList = false,
+): string {
   const existing = parseJsonObject(existingText, what);
   const ours: JsonObject = { ...entry };
   delete ours['cniVersion'];
-  if ('type' in existing) {
+  if ('type' in existing && !isList) {
     const network: JsonObject = { ...existing };
     delete network['cniVersion'];
     return marshalSorted({ cniVersion: '0.3.1', name: 'k8s-pod-network', plugins: [network, ours] });

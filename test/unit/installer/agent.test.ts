@@ -557,6 +557,99 @@ test('an empty token or a CA without a certificate: the entry stays out (the plu
   }
 });
 
+const logged = (running: Running, pattern: RegExp): boolean =>
+  running.logs.some((line) => pattern.test(String(line['msg'])));
+
+test('our primary turning invalid for a while (written in place): we wait for it, the next valid file is not touched', async () => {
+  const { tree, file, running } = await startedOnCalico();
+  const loopback = `${tree.net}/99-loopback.conf`;
+  const loopbackText = JSON.stringify({ cniVersion: '0.3.1', name: 'lo', type: 'loopback' });
+  writeFileSync(loopback, loopbackText);
+  try {
+    writeFileSync(file, '');
+    await until(tree.net, () => logged(running, /10-calico\.conflist.*not touching it, waiting/));
+    assert.equal(running.installer.state.ready, false);
+    writeFileSync(file, CALICO);
+    await untilReady(running, tree, file);
+    assert.equal(read(loopback), loopbackText);
+    assert.equal(existsSync(`${loopback}list`), false);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a .conf beside a .conflist of the same name: not converted over it (both kept), the conflict named', async () => {
+  const tree = makeTree();
+  const old = JSON.stringify({ cniVersion: '0.3.1', name: 'cbr0', type: 'flannel' });
+  const newer = JSON.stringify({
+    cniVersion: '0.3.1',
+    name: 'cbr0',
+    plugins: [{ type: 'flannel' }, { type: 'portmap', capabilities: { portMappings: true } }],
+  });
+  writeFileSync(`${tree.net}/10-flannel.conf`, old);
+  writeFileSync(`${tree.net}/10-flannel.conflist`, newer);
+  const running = start(configFor(tree));
+  try {
+    await until(tree.net, () => logged(running, /10-flannel\.conflist exists and would be overwritten/));
+    assert.equal(read(`${tree.net}/10-flannel.conf`), old);
+    assert.equal(read(`${tree.net}/10-flannel.conflist`), newer);
+    assert.equal(running.installer.state.ready, false);
+    rmSync(`${tree.net}/10-flannel.conf`);
+    await untilReady(running, tree, `${tree.net}/10-flannel.conflist`);
+    const plugins = (JSON.parse(read(`${tree.net}/10-flannel.conflist`)) as { plugins: { type: string }[] })
+      .plugins;
+    assert.deepEqual(
+      plugins.map((plugin) => plugin.type),
+      ['flannel', 'portmap', 'istio-cni'],
+    );
+  } finally {
+    await running.stop();
+  }
+});
+
+test('CNI_CONF_NAME naming a list with no plugins: untouched (it would become istio-cni alone) until it has some', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-named.conflist`;
+  const empty = JSON.stringify({ cniVersion: '0.3.1', name: 'k8s-pod-network', plugins: [] });
+  writeFileSync(file, empty);
+  const running = start(configFor(tree, { CNI_CONF_NAME: '10-named.conflist' }));
+  try {
+    await until(tree.net, () =>
+      logged(running, /10-named\.conflist: conflist has no plugins; not touching it/),
+    );
+    assert.equal(read(file), empty);
+    writeFileSync(file, CALICO);
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a .conflist with a stray top-level "type": our entry joins its plugins (libcni reads it as a list)', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-flannel.conflist`;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'cbr0',
+      type: 'flannel-list',
+      plugins: [{ type: 'flannel' }, { type: 'portmap' }],
+    }),
+  );
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+    const merged = JSON.parse(read(file)) as { name: string; plugins: { type: string }[] };
+    assert.equal(merged.name, 'cbr0');
+    assert.deepEqual(
+      merged.plugins.map((plugin) => plugin.type),
+      ['flannel', 'portmap', 'istio-cni'],
+    );
+  } finally {
+    await running.stop();
+  }
+});
+
 test('watcher death is fatal', async () => {
   const tree = makeTree();
   let fail: ((error: Error) => void) | undefined;
