@@ -141,6 +141,8 @@ export class Installer {
   #watches = new Map<string, { handle: DirWatchHandle; ino: number; watched: string; gone: boolean }>();
 
   #tracked: string | undefined;
+  /** The file a symlinked tracked config points to (we write through the link), else undefined. */
+  #trackedTarget: string | undefined;
   #binaryNames: string[] = [];
   #binaryStats = new Map<string, FileStat>();
   #lastWritten: { file: string; text: string } | undefined;
@@ -224,6 +226,16 @@ export class Installer {
         this.#markDirty('conf');
       },
     });
+    const target = this.#trackedTarget;
+    if (target !== undefined && path.dirname(target) !== this.#config.netDir) {
+      // The owner of a symlinked config rewrites the file the link points to: that is where drift shows.
+      specs.push({
+        dir: path.dirname(target),
+        onChange: (name) => {
+          if (name === undefined || name === path.basename(target)) this.#markDirty('conf');
+        },
+      });
+    }
     for (const dir of this.#config.binTargetDirs) {
       specs.push({
         dir,
@@ -763,6 +775,11 @@ export class Installer {
       return 'waiting';
     }
     this.#clearReport('conflict');
+    // A symlinked config is written through the link: replacing the link with a file would keep the owner's later
+    // rewrites of the real file from the runtime (and lose the operator's layout). A converted `.conf` becomes a
+    // new file beside it, and only the link goes.
+    const target = destination === primary ? await resolvedPath(fs, primary) : destination;
+    this.#trackedTarget = target === destination ? undefined : target;
     if (destination === primary && chainedStaleness(doc, this.#entry) === undefined) {
       await this.#dropOldTracked(primary);
       this.#tracked = primary;
@@ -770,7 +787,7 @@ export class Installer {
     }
     const merged = insertEntry(text, this.#entry, `CNI config ${primary}`, primary.endsWith('.conflist'));
     this.#takeToken();
-    await fs.writeFileAtomic(destination, merged, info.mode);
+    await fs.writeFileAtomic(target, merged, info.mode);
     if (destination !== primary) await fs.remove(primary);
     this.#noteRepair(destination, text);
     this.#lastWritten = { file: destination, text: merged };
@@ -826,13 +843,19 @@ export class Installer {
   }
 }
 
-/** Removes the first istio-cni entry from a chained config, atomically, keeping the mode. */
+/** `file` with its symlinks resolved; `file` itself if it vanished meanwhile (the caller's write then fails or
+ * creates it, as without a link). */
+async function resolvedPath(fs: AgentFs, file: string): Promise<string> {
+  return fs.realPath(file).catch(() => file);
+}
+
+/** Removes the istio-cni entries from a chained config, atomically (through a symlink), keeping the mode. */
 export async function removeEntryFromFile(fs: AgentFs, file: string): Promise<boolean> {
   const info = await fs.stat(file);
   if (info?.isFile !== true) return false;
   const cleaned = removeEntry(await fs.readText(file), `CNI config ${file}`);
   if (cleaned === undefined) return false;
-  await fs.writeFileAtomic(file, cleaned, info.mode);
+  await fs.writeFileAtomic(await resolvedPath(fs, file), cleaned, info.mode);
   return true;
 }
 

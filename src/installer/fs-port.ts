@@ -25,6 +25,8 @@ export interface AgentFs {
   writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<FileStat>;
   /** Same as writeFileAtomic with the source file's contents and mode (streams; never opens the target). */
   copyFileAtomic(source: string, target: string): Promise<FileStat>;
+  /** The path with every symlink in it resolved (the path itself when there is none). */
+  realPath(path: string): Promise<string>;
   /** Resolves false when the file did not exist. */
   remove(path: string): Promise<boolean>;
   sameContents(a: string, b: string): Promise<boolean>;

@@ -1,7 +1,18 @@
 // Host file-system adapter (style-anchors §D2): atomic writes and copies for files other processes read
 // (kubelet/containerd read net.d; the runtime execs the plugin binary).
 import { constants, type Stats } from 'node:fs';
-import { copyFile, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { AgentFs, DirEntry, FileStat } from '../installer/fs-port.ts';
@@ -102,6 +113,7 @@ export function createNodeFs(): AgentFs {
       const info = await stat(source);
       return replaceAtomically(target, info.mode, (temp) => copyFile(source, temp, constants.COPYFILE_EXCL));
     },
+    realPath: (file) => realpath(file),
     async remove(file) {
       try {
         await unlink(file);

@@ -12,6 +12,8 @@ import {
   existsSync,
   renameSync,
   watch,
+  symlinkSync,
+  lstatSync,
 } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -648,6 +650,33 @@ test('a .conflist with a stray top-level "type": our entry joins its plugins (li
   } finally {
     await running.stop();
   }
+});
+
+test('a symlinked conflist is written through the link; the owner rewriting the real file is repaired; cleanup keeps the link', async () => {
+  const tree = makeTree();
+  const realDir = `${tree.root}/calico-owned`;
+  mkdirSync(realDir);
+  const real = `${realDir}/calico.conflist`;
+  writeFileSync(real, CALICO, { mode: 0o644 });
+  const link = `${tree.net}/10-calico.conflist`;
+  symlinkSync('../calico-owned/calico.conflist', link);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, link);
+    assert.ok(lstatSync(link).isSymbolicLink());
+    assert.ok(hasIstio(real));
+    assert.equal(statSync(real).mode & 0o777, 0o644);
+    // The owner rewrites its file atomically, without our entry: only the real file's directory sees it.
+    writeFileSync(`${real}.tmp.owner`, CALICO);
+    renameSync(`${real}.tmp.owner`, real);
+    await until(realDir, () => hasIstio(real));
+    assert.ok(lstatSync(link).isSymbolicLink());
+  } finally {
+    await running.stop();
+  }
+  await cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), link);
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.deepEqual(JSON.parse(read(real)), JSON.parse(CALICO));
 });
 
 test('watcher death is fatal', async () => {
