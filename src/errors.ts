@@ -62,3 +62,14 @@ export class KubeError extends AppError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** A value cut to `max` characters for an error message: an annotation can hold 256 KiB, and the message ends up
+ * in the runtime's log and the pod's events. */
+export function bounded(value: string, max = 100): string {
+  return value.length > max ? `${value.slice(0, max)}…` : value;
+}
+
+/** `bounded`, double-quoted as Go's %q / JSON would. */
+export function quoted(value: string, max = 100): string {
+  return JSON.stringify(bounded(value, max));
+}

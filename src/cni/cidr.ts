@@ -1,4 +1,5 @@
 // IP prefix validation with the error text of Go's netip.ParsePrefix (used for annotation and prevResult checks).
+import { quoted } from '../errors.ts';
 
 const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -36,7 +37,7 @@ function ipv6Error(text: string): string | undefined {
 
 /** Error text of Go's netip.ParsePrefix, or undefined when `cidr` is a valid prefix. */
 export function cidrError(cidr: string): string | undefined {
-  const fail = (detail: string) => `netip.ParsePrefix(${JSON.stringify(cidr)}): ${detail}`;
+  const fail = (detail: string) => `netip.ParsePrefix(${quoted(cidr)}): ${detail}`;
   const slash = cidr.lastIndexOf('/');
   if (slash < 0) return fail("no '/'");
   const address = cidr.slice(0, slash);
@@ -47,7 +48,7 @@ export function cidrError(cidr: string): string | undefined {
     return fail(
       addressProblem.startsWith('IPv6 zones')
         ? addressProblem
-        : `ParseAddr(${JSON.stringify(address)}): ${addressProblem}`,
+        : `ParseAddr(${quoted(address)}): ${addressProblem}`,
     );
   }
   if (!/^\d+$/.test(bits) || (bits.length > 1 && bits.startsWith('0'))) {

@@ -2,7 +2,7 @@
 // and a snapshot of the plugin's environment in, a CaptureConfig out. Shared with `install-cni rules --pod` and the
 // repair controller so that all three derive exactly the same parameters from the same pod.
 import * as z from 'zod/mini';
-import { AppError } from '../errors.ts';
+import { AppError, bounded, quoted } from '../errors.ts';
 import { parseGoBool } from '../go-bool.ts';
 import type { CaptureConfig, InterceptionMode } from '../rules/capture-config.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../rules/capture-config.ts';
@@ -124,7 +124,7 @@ function validateCidrList(cidrs: string): string | undefined {
   if (cidrs.length === 0) return undefined;
   for (const cidr of cidrs.split(',')) {
     const problem = cidrError(cidr);
-    if (problem !== undefined) return `failed parsing cidr '${cidr}': ${problem}`;
+    if (problem !== undefined) return `failed parsing cidr '${bounded(cidr)}': ${problem}`;
   }
   return undefined;
 }
@@ -137,7 +137,7 @@ function validateCidrListWithWildcard(ranges: string): string | undefined {
 
 function portError(text: string): string | undefined {
   const trimmed = text.trim();
-  const goQuoted = JSON.stringify(trimmed);
+  const goQuoted = quoted(trimmed);
   if (!/^\d+$/.test(trimmed)) return `strconv.ParseUint: parsing ${goQuoted}: invalid syntax`;
   if (Number(trimmed) > 65535) return `strconv.ParseUint: parsing ${goQuoted}: value out of range`;
   return undefined;
@@ -149,7 +149,7 @@ function validatePortList(ports: string): string | undefined {
   for (const port of trimmed.split(',')) {
     const problem = portError(port);
     if (problem !== undefined) {
-      return `portList ${JSON.stringify(ports)} invalid: failed parsing port ${JSON.stringify(port)}: ${problem}`;
+      return `portList ${quoted(ports)} invalid: failed parsing port ${quoted(port)}: ${problem}`;
     }
   }
   return undefined;
@@ -165,10 +165,11 @@ function validateInterfaceNames(interfaces: string): string | undefined {
   if (interfaces.length === 0) return undefined;
   for (const raw of interfaces.split(',')) {
     const name = raw.trim();
-    if (name.length === 0) return 'empty interface name';
-    if (name.length > 15) return `interface name ${JSON.stringify(name)} too long (max 15 chars)`;
+    // An empty item ("eth1,", "a,,b") names nothing; the rule engine skips it, so it fails no pod.
+    if (name.length === 0) continue;
+    if (name.length > 15) return `interface name ${quoted(name)} too long (max 15 chars)`;
     if (!INTERFACE_NAME_RE.test(name)) {
-      return `interface name ${JSON.stringify(name)} contains invalid characters`;
+      return `interface name ${quoted(name)} contains invalid characters`;
     }
   }
   return undefined;
@@ -272,7 +273,7 @@ function proxyBool(pod: PodInfo, name: string, what: string, warnings: string[])
   const value = parseGoBool(text);
   if (value === undefined) {
     warnings.push(
-      `cannot parse ${what} environment variable strconv.ParseBool: parsing ${JSON.stringify(text)}: invalid syntax`,
+      `cannot parse ${what} environment variable strconv.ParseBool: parsing ${quoted(text)}: invalid syntax`,
     );
     return false;
   }

@@ -2,7 +2,7 @@
 // ends up in an iptables-restore line or an nft script is checked here, so a newline or a stray token can never
 // inject a rule, and the error names the field and the bad item.
 import type { CaptureConfig } from './capture-config.ts';
-import { AppError } from '../errors.ts';
+import { AppError, quoted } from '../errors.ts';
 import { formatPrefix, isLoopback, parseAddress, parsePrefix } from './ip.ts';
 
 export interface ValidatedLists {
@@ -27,7 +27,7 @@ export interface ValidatedLists {
 export const MAX_OWNER_GROUPS_INCLUDE = 64;
 
 function invalid(field: string, value: string, why: string): AppError {
-  return new AppError('RULES_INVALID', `invalid ${field} ${JSON.stringify(value)}: ${why}`);
+  return new AppError('RULES_INVALID', `invalid ${field} ${quoted(value)}: ${why}`);
 }
 
 function split(value: string): string[] {
@@ -50,7 +50,7 @@ function portList(field: string, value: string, allowWildcard: boolean): string[
       throw invalid(field, value, allowWildcard ? '"*" must be the whole value' : '"*" is not allowed here');
     }
     if (!/^ *(0|[1-9]\d*) *$/.test(item) || Number(item) > 65535) {
-      throw invalid(field, value, `${JSON.stringify(item)} is not a port number (0-65535)`);
+      throw invalid(field, value, `${quoted(item)} is not a port number (0-65535)`);
     }
   }
   // Deliberate: trimmed, so " 80" renders `--dport 80` (upstream would print two spaces; same rule).
@@ -66,7 +66,7 @@ function interfaceList(field: string, value: string): string[] {
     .filter((item) => item !== '');
   for (const item of items) {
     if (!INTERFACE_NAME.test(item) || item === '.' || item === '..') {
-      throw invalid(field, value, `${JSON.stringify(item)} is not a valid interface name`);
+      throw invalid(field, value, `${quoted(item)} is not a valid interface name`);
     }
   }
   return items;
@@ -76,7 +76,7 @@ function cidrList(field: string, value: string): { v4: string[]; v6: string[]; l
   const result = { v4: [] as string[], v6: [] as string[], loopback: false };
   for (const item of split(value)) {
     const prefix = parsePrefix(item);
-    if (prefix === undefined) throw invalid(field, value, `${JSON.stringify(item)} is not a CIDR prefix`);
+    if (prefix === undefined) throw invalid(field, value, `${quoted(item)} is not a CIDR prefix`);
     result[prefix.family].push(formatPrefix(prefix));
     if (isLoopback(prefix)) result.loopback = true;
   }
@@ -88,7 +88,7 @@ const GROUP = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 function groupList(field: string, value: string): string[] {
   const items = split(value);
   for (const item of items) {
-    if (!GROUP.test(item)) throw invalid(field, value, `${JSON.stringify(item)} is not a group name or id`);
+    if (!GROUP.test(item)) throw invalid(field, value, `${quoted(item)} is not a group name or id`);
   }
   return items;
 }
