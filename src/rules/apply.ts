@@ -422,19 +422,15 @@ export async function applyCaptureRules(
   // back if the probe says otherwise. This hides one nsenter spawn from the pod's start-up.
   let speculative: { plan: FamilyPlan; started: Promise<Settled> } | undefined;
   if (target.backend === 'iptables' && target.speculative !== false) {
-    // The IPv4 rules depend on IPv6 only when DNS capture hinges on IPv6 servers (build.ts drops it otherwise).
-    const dependsOnIpv6 = config.redirectDns && !config.captureAllDns && config.dnsServersV4.length === 0;
+    // The IPv4 rules do not depend on the IPv6 decision (test/unit/rules/build.test.ts holds build.ts to that).
     const rules = buildCaptureRules({ ...config, enableIpv6: false }).rules.v4;
-    const document = renderRestoreDocument(rules);
-    if (!dependsOnIpv6) {
-      const plan: FamilyPlan = {
-        family: 'v4',
-        rules,
-        document,
-        bin: binariesFor('v4', target.iptablesVariant ?? 'nft'),
-      };
-      speculative = { plan, started: settle(restore(ns, plan)) };
-    }
+    const plan: FamilyPlan = {
+      family: 'v4',
+      rules,
+      document: renderRestoreDocument(rules),
+      bin: binariesFor('v4', target.iptablesVariant ?? 'nft'),
+    };
+    speculative = { plan, started: settle(restore(ns, plan)) };
   }
   let probe: NetnsProbe;
   let ipv6: boolean;

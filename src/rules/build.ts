@@ -75,7 +75,13 @@ export function buildCaptureRules(config: CaptureConfig): BuildResult {
   let redirectDns = config.redirectDns;
   const servers4 = config.dnsServersV4;
   const servers6 = config.enableIpv6 ? config.dnsServersV6 : [];
-  if (redirectDns && !config.captureAllDns && config.dnsServersV4.length === 0 && servers6.length === 0) {
+  // Whether any server is known, in either family (as upstream: IPv6 servers keep DNS capture in the IPv4 rules too).
+  if (
+    redirectDns &&
+    !config.captureAllDns &&
+    config.dnsServersV4.length === 0 &&
+    config.dnsServersV6.length === 0
+  ) {
     warnings.push(
       'REDIRECT_DNS is set, but CAPTURE_ALL_DNS is off and no DNS servers are known: DNS is not captured',
     );

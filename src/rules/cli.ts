@@ -8,6 +8,7 @@ import { buildCaptureRules } from './build.ts';
 import { renderRestoreDocument } from './render-iptables.ts';
 import { renderNftTransaction } from './render-nft.ts';
 import { captureConfigFromPodWithWarnings, podInfoFromManifest } from '../plugin/redirect.ts';
+import { decideForPod } from '../plugin/decide.ts';
 import { errorMessage } from '../errors.ts';
 
 export interface RulesCommandIo {
@@ -142,7 +143,7 @@ function envConfig(env: RulesCommandIo['env']): Partial<CaptureConfig> {
 async function configFromArgs(
   parsed: ParsedArgs,
   io: RulesCommandIo,
-): Promise<{ config: CaptureConfig; warnings: readonly string[] }> {
+): Promise<{ config: CaptureConfig; warnings: readonly string[] } | { skipped: string }> {
   if (parsed.pod !== undefined) {
     const conflicting = [
       ...[...parsed.values.keys()].map(
@@ -158,7 +159,11 @@ async function configFromArgs(
     }
     const text = parsed.pod === '-' ? await io.readStdin() : await io.readFile(parsed.pod);
     const manifest: unknown = parseYaml(text);
-    const derived = captureConfigFromPodWithWarnings(podInfoFromManifest(manifest), io.env);
+    const pod = podInfoFromManifest(manifest);
+    // The plugin's own decision (§2.5 steps 11–16): a pod it leaves alone gets no rules from it either.
+    const decision = decideForPod(pod);
+    if (decision.action === 'skip') return { skipped: decision.reason };
+    const derived = captureConfigFromPodWithWarnings(pod, io.env);
     return {
       config: { ...derived.config, enableIpv6: parsed.bools.get('ipv6') ?? false },
       warnings: derived.warnings,
@@ -196,7 +201,15 @@ export async function runRulesCommand(
   }
   if (parsed.help) return { exitCode: 0, stdout: RULES_USAGE, stderr: '' };
   try {
-    const { config, warnings } = await configFromArgs(parsed, io);
+    const derived = await configFromArgs(parsed, io);
+    if ('skipped' in derived) {
+      return {
+        exitCode: 0,
+        stdout: '',
+        stderr: `the plugin programs no rules for this pod: ${derived.skipped}\n`,
+      };
+    }
+    const { config, warnings } = derived;
     const built = buildCaptureRules(config);
     const stderr = [...warnings, ...built.warnings].map((warning) => `warning: ${warning}\n`).join('');
     const stdout =

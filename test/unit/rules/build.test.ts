@@ -50,6 +50,28 @@ test('DNS capture without capture-all and without servers is dropped with a warn
   assert.ok(!renderRestoreDocument(result.rules.v4).includes('ISTIO_OUTPUT_DNS'));
 });
 
+test('the IPv4 rules never depend on the IPv6 decision (the plugin restores them before it is made)', () => {
+  const configs = [
+    ...Object.values(PLUGIN_SCENARIOS).map((scenario) => scenario.config),
+    ...Object.values(OWN_SCENARIOS),
+  ];
+  assert.ok(configs.length > 40);
+  for (const config of configs) {
+    const v4 = (enableIpv6: boolean) =>
+      renderRestoreDocument(buildCaptureRules({ ...config, enableIpv6 }).rules.v4);
+    assert.equal(v4(true), v4(false), JSON.stringify(config));
+  }
+});
+
+test('IPv6 DNS servers alone keep DNS capture, in the IPv4 rules too, with or without IPv6 (as upstream)', () => {
+  const config = { ...POD_DEFAULT, redirectDns: true, captureAllDns: false, dnsServersV6: ['fd00::53'] };
+  for (const enableIpv6 of [false, true]) {
+    const result = buildCaptureRules({ ...config, enableIpv6 });
+    assert.deepEqual(result.warnings, []);
+    assert.match(renderRestoreDocument(result.rules.v4), /--dport 53/);
+  }
+});
+
 test('an explicit inbound include list ignores the exclusions, "*" too (upstream starts the pod)', () => {
   const withInclude = { ...POD_DEFAULT, inboundPortsInclude: '8080' };
   assert.deepEqual(

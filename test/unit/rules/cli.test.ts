@@ -184,6 +184,27 @@ test('--pod - (YAML on stdin), TPROXY, with --ipv6', async () => {
   assert.ok(result.stdout.startsWith(golden('tproxy')));
 });
 
+test('--pod the plugin would skip (opted out, no istio-proxy): no rules, the reason on stderr, exit 0', async () => {
+  const pod = POD as { metadata: { annotations?: Record<string, string> } };
+  const optedOut = {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: { ...pod.metadata.annotations, 'sidecar.istio.io/inject': 'false' },
+    },
+  };
+  const result = await runRulesCommand(
+    ['--pod', '-'],
+    io({ readStdin: () => Promise.resolve(JSON.stringify(optedOut)) }),
+  );
+  assert.deepEqual(result, {
+    exitCode: 0,
+    stdout: '',
+    stderr:
+      'the plugin programs no rules for this pod: excluded due to inject-disabled (sidecar.istio.io/inject=false)\n',
+  });
+});
+
 test('errors: unknown flag and --pod with istio-iptables flags are usage errors (2); bad values exit 1', async () => {
   const unknown = await runRulesCommand(['--bogus'], io());
   assert.equal(unknown.exitCode, 2);
