@@ -70,6 +70,54 @@ for (const variant of ['nft', 'legacy'] as const) {
   });
 }
 
+for (const variant of ['nft', 'legacy'] as const) {
+  test(`${variant}: re-ADD after a good ADD (upstream TestIdempotentUnequaledRerun): a foreign rule in a built-in chain is a no-op, an extra rule in an ISTIO chain fails naming it`, async () => {
+    await withLab({}, async (pair) => {
+      const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };
+      const target = { netns: pair.pod.path, backend: 'iptables' as const, iptablesVariant: variant };
+      const save = async () =>
+        (await runIn(pair.pod.path, [`iptables-${variant}-save`, '-t', 'nat'])).stdout.replace(
+          /^#.*\n/gm,
+          '',
+        );
+      assert.equal((await applyCaptureRules(POD_CONFIG, target, deps)).changed, true);
+      // Someone else's rule in nat OUTPUT: not ours to judge, the re-ADD leaves everything as it is.
+      await runIn(pair.pod.path, [
+        `iptables-${variant}`,
+        '-t',
+        'nat',
+        '-A',
+        'OUTPUT',
+        '-p',
+        '255',
+        '-j',
+        'RETURN',
+      ]);
+      const withForeign = await save();
+      assert.equal((await applyCaptureRules(POD_CONFIG, target, deps)).changed, false);
+      assert.equal(await save(), withForeign);
+      // An extra rule in one of our chains: the rules differ, the ADD fails and says where.
+      await runIn(pair.pod.path, [
+        `iptables-${variant}`,
+        '-t',
+        'nat',
+        '-A',
+        'ISTIO_OUTPUT',
+        '-d',
+        '192.0.2.1/32',
+        '-j',
+        'RETURN',
+      ]);
+      const withExtra = await save();
+      await assert.rejects(
+        applyCaptureRules(POD_CONFIG, target, deps),
+        /different Istio iptables rules.*chain ISTIO_OUTPUT in table nat has \d+ rules, expected \d+/,
+      );
+      assert.equal(await save(), withExtra);
+    });
+  });
+}
+
 test('every iptables golden parses in iptables-restore --test (nft and legacy, both families)', async () => {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');

@@ -679,6 +679,47 @@ test('a symlinked conflist is written through the link; the owner rewriting the 
   assert.deepEqual(JSON.parse(read(real)), JSON.parse(CALICO));
 });
 
+test('§5.1 list.conflist golden, end to end: the agent settings become the entry byte for byte', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-list.conflist`;
+  writeFileSync(file, readFileSync(`${TESTDATA}/list.conflist`));
+  const config = loadAgentConfig({
+    env: {
+      KUBERNETES_SERVICE_HOST: '10.110.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      ...hostTreeEnv(tree),
+      POD_NAMESPACE: 'my-namespace',
+      EXCLUDE_NAMESPACES: '',
+      REPAIR_ENABLED: 'false',
+    },
+    flags: {},
+    logOutputLevel: 'default:debug',
+    mode: 'agent',
+  });
+  const running = start(config);
+  try {
+    await untilReady(running, tree, file);
+    const golden = readFileSync(`${TESTDATA}/list.conflist.golden`, 'utf8');
+    assert.equal(read(file), golden.replace('"/path/to/kubeconfig"', JSON.stringify(tree.run)));
+  } finally {
+    await running.stop();
+  }
+});
+
+test('the kubeconfig deleted while running is written again', async () => {
+  const { tree, running } = await startedOnCalico();
+  const kubeconfig = `${tree.run}/istio-cni-kubeconfig`;
+  try {
+    const text = read(kubeconfig);
+    assert.match(text, /token: token-foo/);
+    rmSync(kubeconfig);
+    await until(tree.run, () => read(kubeconfig) === text);
+    assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
+  } finally {
+    await running.stop();
+  }
+});
+
 test('watcher death is fatal', async () => {
   const tree = makeTree();
   let fail: ((error: Error) => void) | undefined;

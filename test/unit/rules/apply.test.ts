@@ -551,3 +551,22 @@ test('iptables-nft present but the kernel has no nf_tables: plain iptables-resto
     'iptables-restore --noflush < * nat',
   ]);
 });
+
+test('a netns without IPv6 (head exits 1: no if_inet6, no ip6_tables_names): IPv4 rules only', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] !== 'head') return ok();
+    return {
+      exitCode: 1,
+      stdout: `==> /proc/net/ip_tables_names <==\n\n==> /proc/net/fib_trie <==\n${FIB_V4}`,
+      stderr:
+        "head: cannot open '/proc/net/ip6_tables_names' for reading: No such file or directory\nhead: cannot open '/proc/net/if_inet6' for reading: No such file or directory\n",
+    };
+  });
+  const outcome = await applyCaptureRules(
+    { ...POD_DEFAULT, dualStack: true },
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'nft' } });
+  assert.deepEqual(trace(exec), ['iptables-nft-restore --noflush < * nat', PROBE]);
+});

@@ -101,6 +101,12 @@ const invalidCases: ReadonlyArray<[string, Partial<typeof POD_DEFAULT>, RegExp]>
   ['bad uid', { proxyUid: '13a7' }, /proxy UID/],
   ['bad loopback CIDR', { hostIpv4LoopbackCidr: '10.0.0.1/8' }, /LOOPBACK_CIDR/],
   ['bad owner group', { ownerGroupsInclude: 'a b' }, /OWNER_GROUPS/],
+  ['loopback CIDR wider than /8', { hostIpv4LoopbackCidr: '126.0.0.0/7' }, /LOOPBACK_CIDR/],
+  [
+    '65 owner groups to include (the limit is 64)',
+    { ownerGroupsInclude: Array.from({ length: 65 }, (_, index) => String(index + 1)).join(',') },
+    /OWNER_GROUPS/,
+  ],
   ['bad DNS server', { redirectDns: true, dnsServersV4: ['::1'] }, /IPv4 DNS server/],
 ];
 for (const [name, patch, message] of invalidCases) {
@@ -112,6 +118,13 @@ for (const [name, patch, message] of invalidCases) {
     );
   });
 }
+
+test('64 owner groups to include are accepted, and a /8 loopback CIDR', () => {
+  const groups = Array.from({ length: 64 }, (_, index) => String(index + 1)).join(',');
+  assert.doesNotThrow(() =>
+    buildCaptureRules({ ...POD_DEFAULT, ownerGroupsInclude: groups, hostIpv4LoopbackCidr: '127.0.0.0/8' }),
+  );
+});
 
 test('port lists tolerate spaces around items (validated trimmed)', () => {
   const doc = renderRestoreDocument(
