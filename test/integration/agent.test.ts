@@ -127,7 +127,14 @@ test('start before any CNI config exists: not ready, nothing written, then insta
     assert.equal(notReady.body, 'Service Unavailable');
     assert.deepEqual(readdirSync(t.net), []);
     writeFileSync(`${t.net}/05-calico.conflist`, CALICO);
-    await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    const ready = await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    assert.equal((await httpGet(port, '/readyz')).status, 200);
+    // And back: a config we may not touch (half-written by its owner) makes the node not ready until it is whole.
+    writeFileSync(`${t.net}/05-calico.conflist`, '{"name": "k8s-pod-network", "plugins": [');
+    await agent.waitForLog((line) => /05-calico\.conflist.*not touching it/.test(String(line['msg'])));
+    assert.equal((await httpGet(port, '/readyz')).status, 503);
+    writeFileSync(`${t.net}/05-calico.conflist`, CALICO);
+    await agent.waitForLog((line) => line !== ready && line['msg'] === 'CNI plugin installed; ready');
     assert.equal((await httpGet(port, '/readyz')).status, 200);
   } finally {
     agent.child.kill('SIGKILL');

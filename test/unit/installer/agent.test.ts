@@ -14,6 +14,7 @@ import {
   watch,
   symlinkSync,
   lstatSync,
+  chmodSync,
 } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -717,6 +718,45 @@ test('the kubeconfig deleted while running is written again', async () => {
     assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
   } finally {
     await running.stop();
+  }
+});
+
+test('quirk §8.3 fixed: with ISTIO_OWNED_CNI_CONFIG=true but owned mode inactive, cleanup keeps the primary file', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const config = configFor(tree, { ISTIO_OWNED_CNI_CONFIG: 'true' });
+  const running = start(config);
+  try {
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+  await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
+  assert.deepEqual(JSON.parse(read(file)), JSON.parse(CALICO));
+});
+
+test('binaries at start: an identical copy is left alone; one whose mode differs is copied again', async () => {
+  const { tree, running } = await startedOnCalico();
+  const binary = `${tree.bin}/istio-cni`;
+  const conflist = `${tree.net}/10-calico.conflist`;
+  const first = statSync(binary).ino;
+  await running.stop();
+  const again = start(configFor(tree));
+  try {
+    await untilReady(again, tree, conflist);
+    assert.equal(statSync(binary).ino, first);
+  } finally {
+    await again.stop();
+  }
+  chmodSync(binary, 0o600);
+  const third = start(configFor(tree));
+  try {
+    await untilReady(third, tree, conflist);
+    assert.equal(statSync(binary).mode & 0o777, 0o755);
+    assert.notEqual(statSync(binary).ino, first);
+  } finally {
+    await third.stop();
   }
 });
 

@@ -97,3 +97,34 @@ test('ADD outcomes from plugin records', () => {
   assert.equal(addOutcomeOf(r('redirect rules programmed (ipv6: false)')), 'redirected');
   assert.equal(addOutcomeOf(r('pod lookup attempt 1 failed')), undefined);
 });
+
+test('relay at debug (upstream TestUDSLog): debug, info, warn and error records pass; a numeric label stays a number', () => {
+  const lines: string[] = [];
+  const { relay } = createAgentLogging({
+    level: 'info',
+    pluginLevel: 'debug',
+    json: true,
+    write: (l) => lines.push(l),
+  });
+  const time = '2026-01-01T00:00:00Z';
+  const body = JSON.stringify(
+    (['debug', 'info', 'warn', 'error'] as const).map((level) =>
+      JSON.stringify({ level, time, msg: level, key: 2 }),
+    ),
+  );
+  relay(parseLogBody(body).records);
+  const records = lines
+    .join('')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.deepEqual(
+    records.map((record) => [record['level'], record['msg'], record['key']]),
+    [
+      ['debug', 'debug', 2],
+      ['info', 'info', 2],
+      ['warn', 'warn', 2],
+      ['error', 'error', 2],
+    ],
+  );
+});

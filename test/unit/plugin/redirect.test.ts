@@ -233,3 +233,19 @@ test('unparseable proxy booleans warn and default to false', () => {
   assert.equal(config.dualStack, false);
   assert.match(warnings[0] ?? '', /cannot parse dual stack environment variable/);
 });
+
+test('ISTIO_DUAL_STACK=true on istio-proxy turns dual-stack on (upstream TestCmdAddEnableDualStack)', () => {
+  const pod = podInfoFromManifest(manifest({}, { env: [{ name: 'ISTIO_DUAL_STACK', value: 'true' }] }));
+  const { config, warnings } = captureConfigFromPodWithWarnings(pod, {});
+  assert.equal(config.dualStack, true);
+  assert.deepEqual(warnings, []);
+});
+
+test('an explicit includeInboundPorts "*" is the wildcard, as the default (upstream TestCmdAddTwoContainersWithStarInboundPort)', () => {
+  const explicit = captureConfigFromPod(
+    podInfoFromManifest(manifest({ 'traffic.sidecar.istio.io/includeInboundPorts': '*' })),
+    {},
+  );
+  assert.equal(explicit.inboundPortsInclude, '*');
+  assert.deepEqual(explicit, captureConfigFromPod(podInfoFromManifest(manifest({})), {}));
+});
