@@ -237,6 +237,40 @@ describe('§5.2 cases: which file gets our entry', () => {
       result: '02-calico.conflist',
     },
     {
+      name: 'skip invalid .conf → .conflist',
+      files: [
+        ['00-bad_minikube_cni.conf', BAD_MINIKUBE],
+        ['01-calico.conflist', CALICO],
+        ['02-minikube_cni.conf', MINIKUBE],
+      ],
+      result: '01-calico.conflist',
+    },
+    {
+      name: 'skip invalid .conflists → .conf',
+      files: [
+        ['00-noname.conflist', NONAME],
+        ['01-noplugins.conflist', NOPLUGINS],
+        ['02-minikube_cni.conf', MINIKUBE],
+        ['03-calico.conflist', CALICO],
+      ],
+      result: '02-minikube_cni.conflist',
+    },
+    {
+      name: 'a named file wins over a valid one that sorts first (§5.1 TestCheckInstall)',
+      files: [
+        ['00-minikube_cni.conf', MINIKUBE],
+        ['10-calico.conflist', CALICO],
+      ],
+      confName: '10-calico.conflist',
+      result: '10-calico.conflist',
+    },
+    {
+      name: 'a named file with no conf extension is used as named (§5.1 undetectable.file)',
+      files: [['undetectable.file', CALICO]],
+      confName: 'undetectable.file',
+      result: 'undetectable.file',
+    },
+    {
       name: 'name points to missing .conf, .conflist exists',
       files: [['00-calico.conflist', CALICO]],
       confName: '00-calico.conf',
@@ -345,6 +379,28 @@ test('standalone mode writes YYY-istio-cni.conf (0600) and restores it when dele
   }
   await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
   assert.equal(existsSync(file), false);
+});
+
+test('standalone with CNI_CONF_NAME writes that file, byte-identical to istio-cni.conf but for the run dir and level', async () => {
+  const tree = makeTree();
+  const config = configFor(tree, {
+    CHAINED_CNI_PLUGIN: 'false',
+    CNI_CONF_NAME: 'user-defined.conf',
+    EXCLUDE_NAMESPACES: '',
+    POD_NAMESPACE: 'my-namespace',
+  });
+  const running = start(config);
+  const file = `${tree.net}/user-defined.conf`;
+  try {
+    await until(tree.net, () => existsSync(file) && running.installer.state.ready);
+    const golden = readFileSync(`${TESTDATA}/istio-cni.conf`, 'utf8')
+      .replace('"/path/to/kubeconfig"', JSON.stringify(tree.run))
+      .replace('"plugin_log_level": "debug"', '"plugin_log_level": "info"');
+    assert.equal(read(file), golden);
+    assert.deepEqual(readdirSync(tree.net), ['user-defined.conf']);
+  } finally {
+    await running.stop();
+  }
 });
 
 test('drift: another agent drops our entry → restored; run twice is idempotent (no rewrite when valid)', async () => {
