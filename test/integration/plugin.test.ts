@@ -221,7 +221,12 @@ test('DEL succeeds twice, also when the netns is gone', async () => {
 
 test('pod missing from the API → code 11 within the configured deadline; no rules for it', async () => {
   const started = Date.now();
-  const result = await runPlugin(env('ADD', 'ghost'), netconf({ pod_lookup_deadline_seconds: 1 }));
+  // In the peer netns, which holds no rules of an earlier ADD: after the failed ADD it still holds none.
+  const result = await runPlugin(
+    env('ADD', 'ghost', { CNI_NETNS: pair.peer.path }),
+    netconf({ pod_lookup_deadline_seconds: 1 }),
+  );
+  assert.equal(await natRuleLines(pair.peer.path), '');
   assert.equal(result.exitCode, 1);
   const error = assertOnlyJson(result);
   assert.equal(error['code'], 11);

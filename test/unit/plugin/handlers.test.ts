@@ -282,6 +282,8 @@ test('bad CNI_ARGS → 999 "failed to load args"', async () => {
   const result = await add(deps, netconf(), cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAME=a;OOPS=1' }));
   assert.equal(result.json['code'], 999);
   assert.equal(result.json['msg'], 'failed to load args: ARGS: unknown args ["OOPS=1"]');
+  assert.deepEqual(deps.opened, []);
+  assert.deepEqual(deps.applied, []);
 });
 
 test('wrong field types → 999 "failed to parse network configuration"', async () => {
@@ -299,7 +301,42 @@ test('malformed prevResult → 999 "could not parse prevResult"', async () => {
   const result = await add(deps, netconf({ prevResult: { ips: [{ address: 'nope' }] } }));
   assert.equal(result.json['code'], 999);
   assert.match(String(result.json['msg']), /^could not parse prevResult: prevResult\.ips\[0\]\.address/);
+  assert.deepEqual(deps.opened, []);
+  assert.deepEqual(deps.applied, []);
 });
+
+const INVALID_ANNOTATIONS: readonly [string, string, RegExp][] = [
+  [
+    'traffic.sidecar.istio.io/excludeOutboundPorts',
+    '80,http',
+    /^annotation value error for value excludeOutboundPorts; annotationFound = true: portList "80,http" invalid/,
+  ],
+  [
+    'traffic.sidecar.istio.io/includeOutboundIPRanges',
+    '10.0.0.0/33',
+    /^annotation value error for value includeIPCidrs; annotationFound = true: IPRanges invalid: failed parsing cidr '10\.0\.0\.0\/33'/,
+  ],
+  [
+    'traffic.sidecar.istio.io/excludeInterfaces',
+    'eth0/1',
+    /^annotation value error for value excludeInterfaces; annotationFound = true: interface name "eth0\/1" contains invalid characters/,
+  ],
+];
+
+for (const [key, value, message] of INVALID_ANNOTATIONS) {
+  test(`invalid ${key}=${value} → 999 naming it, nothing applied`, async () => {
+    const deps = fakePluginDeps({
+      source: new ScriptedPodSource([
+        pod({ annotations: { 'sidecar.istio.io/status': '{}', [key]: value } }),
+      ]),
+    });
+    const result = await add(deps);
+    assert.equal(result.exitCode, 1);
+    assert.equal(result.json['code'], 999);
+    assert.match(String(result.json['msg']), message);
+    assert.deepEqual(deps.applied, []);
+  });
+}
 
 test('invalid annotation → 999 with upstream message, no rules', async () => {
   const deps = fakePluginDeps({
