@@ -367,46 +367,41 @@ function trace(exec: RecordingExec): string[] {
 
 const TIMED_OUT = (name: string) => new ExecError('EXEC_FAILED', `${name} timed out after 60000 ms`);
 
-test('a legacy save that fails after the speculative nft restore: the restore is taken back', async () => {
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe({ legacy: 'nat\n' }));
-    if (r.argv[0] === 'iptables-legacy-save') throw TIMED_OUT('iptables-legacy-save');
-    return ok();
-  });
-  await assert.rejects(
-    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
-    /iptables-legacy-save timed out/,
-  );
-  assert.deepEqual(trace(exec), [
-    'iptables-nft-restore --noflush < * nat',
-    PROBE,
-    'iptables-legacy-save',
-    'iptables-nft-restore --noflush (undo)',
-  ]);
-});
-
-test('dual-stack pod whose IPv6 legacy save fails: the committed IPv4 restore is taken back', async () => {
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head')
-      return ok(probe({ inet6: INET6_GLOBAL }).replace('ip6_tables_names <==', 'ip6_tables_names <==\nnat'));
-    if (r.argv[0] === 'ip6tables-legacy-save') throw TIMED_OUT('ip6tables-legacy-save');
-    return ok();
-  });
-  await assert.rejects(
-    applyCaptureRules(
-      { ...POD_DEFAULT, dualStack: true },
-      { netns: NETNS, backend: 'iptables' },
-      { exec, logger },
-    ),
-    /ip6tables-legacy-save timed out/,
-  );
-  assert.deepEqual(trace(exec), [
-    'iptables-nft-restore --noflush < * nat',
-    PROBE,
+for (const [what, config, inet6, save] of [
+  ['IPv4 pod whose legacy save fails', POD_DEFAULT, INET6_LINK_LOCAL, 'iptables-legacy-save'],
+  [
+    'dual-stack pod whose IPv6 legacy save fails',
+    { ...POD_DEFAULT, dualStack: true },
+    INET6_GLOBAL,
     'ip6tables-legacy-save',
-    'iptables-nft-restore --noflush (undo)',
-  ]);
-});
+  ],
+] as const) {
+  test(`${what} after the speculative IPv4 restore: that restore is taken back`, async () => {
+    // Legacy tables listed for the failing family only.
+    const legacy = save.startsWith('ip6') ? { v4: '', v6: 'nat' } : { v4: 'nat\n', v6: '' };
+    const exec = new RecordingExec((r) => {
+      if (r.argv[0] === 'head')
+        return ok(
+          probe({ legacy: legacy.v4, inet6 }).replace(
+            'ip6_tables_names <==',
+            `ip6_tables_names <==\n${legacy.v6}`,
+          ),
+        );
+      if (r.argv[0] === save) throw TIMED_OUT(save);
+      return ok();
+    });
+    await assert.rejects(
+      applyCaptureRules(config, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+      new RegExp(`${save} timed out`),
+    );
+    assert.deepEqual(trace(exec), [
+      'iptables-nft-restore --noflush < * nat',
+      PROBE,
+      save,
+      'iptables-nft-restore --noflush (undo)',
+    ]);
+  });
+}
 
 const TPROXY_POD = { ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' as const };
 const IP_FAILS: ExecResult = {
