@@ -11,6 +11,7 @@ import {
   buildPluginEntry,
   insertEntry,
   parseJsonObject,
+  sameNetwork,
   removeEntry,
   renderStandalone,
   standaloneProblem,
@@ -39,6 +40,8 @@ export interface InstallerDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now?: () => number;
+  /** First back-off after a failed pass (doubling to 30 s); default 500 ms. */
+  readonly retryInitialMs?: number;
 }
 
 type Area = 'bin' | 'kube' | 'conf';
@@ -152,7 +155,8 @@ export class Installer {
   #lastFightWarning = -Infinity;
   #otherFiles = new Map<string, number>();
   #reported = new Map<string, string>();
-  #retryMs = RETRY_MIN_MS;
+  readonly #retryInitialMs: number;
+  #retryMs: number;
   #onReady: (() => void) | undefined;
   #listeners = new Set<() => void>();
 
@@ -161,6 +165,8 @@ export class Installer {
     this.#deps = deps;
     this.#log = deps.logger;
     this.#now = deps.now ?? (() => performance.now());
+    this.#retryInitialMs = deps.retryInitialMs ?? RETRY_MIN_MS;
+    this.#retryMs = this.#retryInitialMs;
     this.#entry = buildPluginEntry(config);
     this.#setReady(false);
   }
@@ -284,7 +290,11 @@ export class Installer {
         entry.handle = this.#deps.watchDir(
           watched,
           (name) => {
-            if (name === ownName) entry.gone = true;
+            if (name === ownName) {
+              // The directory itself went (deleted or renamed away): everything in it must be checked again.
+              entry.gone = true;
+              this.#markDirty('all');
+            }
             onChange(name);
           },
           (error) => this.#die(error, watched),
@@ -385,13 +395,13 @@ export class Installer {
           const since = this.#dirtySince;
           this.#dirty.clear();
           this.#dirtySince = undefined;
-          const failed = await this.#reconcile(areas);
+          const failed = await this.#reconcile(areas, signal);
           if (failed) {
             if (retryTimer !== undefined) clearTimeout(retryTimer);
             retryTimer = setTimeout(() => this.#markDirty('all'), this.#retryMs);
             this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
           } else {
-            this.#retryMs = RETRY_MIN_MS;
+            this.#retryMs = this.#retryInitialMs;
             if (this.#ready && since !== undefined) {
               this.#deps.metrics.observe(
                 M_REINSTALL,
@@ -449,16 +459,22 @@ export class Installer {
     this.#tokens = Math.max(0, this.#tokens - 1);
   }
 
-  /** One pass over the given areas. Returns true when something failed (retry with back-off). */
-  async #reconcile(areas: readonly Area[]): Promise<boolean> {
+  /** One pass over the given areas, and over every area not in order yet. Returns true when something failed
+   * (retry with back-off). Stops between areas once `signal` is aborted: cleanup follows, and an entry written
+   * now would only be taken out again. */
+  async #reconcile(areas: readonly Area[], signal: AbortSignal): Promise<boolean> {
     let failed = false;
     let changed = false;
     for (const area of ALL_AREAS) {
+      if (signal.aborted) return false;
       // The config names the plugin only while its binary and kubeconfig are in place: otherwise every pod
       // sandbox would fail ("failed to find plugin", no kubeconfig). Upstream's installAll stops at the first
       // failed step and its exit cleans up; we keep running, so we take the entry out and retry.
       const withdraw = area === 'conf' && !(this.#areaOk.bin && this.#areaOk.kube);
-      if (!areas.includes(area) && !withdraw) continue;
+      // An area that is not in order runs on every pass, whatever woke it: the event that repaired its cause may
+      // have come in another area's directory (a token back after the entry was withdrawn), and a pass woken by
+      // an unrelated event must not end without retrying it (that pass clears the back-off timer).
+      if (!areas.includes(area) && !withdraw && this.#areaOk[area]) continue;
       try {
         const result =
           area === 'bin'
@@ -766,6 +782,18 @@ export class Installer {
     this.#clearReport('unparsable');
     const destination = convertedName(primary) ?? primary;
     if (destination !== primary && (await fs.stat(destination)) !== undefined) {
+      const existing = await fs.readText(destination).catch(() => undefined);
+      if (existing !== undefined && sameNetwork(existing, insertEntry(text, this.#entry))) {
+        // Our own conversion, cut short between writing the list and removing the .conf (a crash, a SIGKILL):
+        // finish it; the next pass merges into the list.
+        await fs.remove(primary);
+        this.#log.info(
+          { file: primary, destination },
+          'finished an interrupted .conf → .conflist conversion',
+        );
+        this.#markDirty('conf');
+        return 'waiting';
+      }
       // Converting would overwrite another CNI's list (an upgrade from .conf to .conflist that left both).
       this.#report(
         'conflict',
@@ -787,8 +815,17 @@ export class Installer {
     }
     const merged = insertEntry(text, this.#entry, `CNI config ${primary}`, primary.endsWith('.conflist'));
     this.#takeToken();
-    await fs.writeFileAtomic(target, merged, info.mode);
-    if (destination !== primary) await fs.remove(primary);
+    if (destination === primary) {
+      // The owner may rewrite the file while we merge: then our merge of the old text must not replace theirs.
+      if (!(await fs.replaceIfUnchanged(target, merged, info.mode, info))) {
+        this.#log.debug({ file: primary }, 'CNI config changed while merging; merging again');
+        this.#markDirty('conf');
+        return 'waiting';
+      }
+    } else {
+      await fs.writeFileAtomic(destination, merged, info.mode);
+      await fs.remove(primary);
+    }
     this.#noteRepair(destination, text);
     this.#lastWritten = { file: destination, text: merged };
     await this.#dropOldTracked(destination);

@@ -23,6 +23,9 @@ export interface AgentFs {
   readBytes(path: string): Promise<Uint8Array>;
   /** Returns the written file's stat. Temp `<name>.tmp.<random>` in the same dir, chmod, write, fsync, rename, fsync dir. */
   writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<FileStat>;
+  /** writeFileAtomic of a file that must not have changed since it was read (`expected`: its stat then): checked
+   * right before the rename; false (nothing written) when it did, so another writer's update is never lost. */
+  replaceIfUnchanged(path: string, data: string, mode: number, expected: FileStat): Promise<boolean>;
   /** Same as writeFileAtomic with the source file's contents and mode (streams; never opens the target). */
   copyFileAtomic(source: string, target: string): Promise<FileStat>;
   /** The path with every symlink in it resolved (the path itself when there is none). */

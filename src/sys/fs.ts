@@ -57,7 +57,20 @@ async function replaceAtomically(
   target: string,
   mode: number,
   createTemp: (temp: string) => Promise<void>,
-): Promise<FileStat> {
+): Promise<FileStat>;
+async function replaceAtomically(
+  target: string,
+  mode: number,
+  createTemp: (temp: string) => Promise<void>,
+  stillCurrent: () => Promise<boolean>,
+): Promise<FileStat | undefined>;
+/** With `stillCurrent`: asked right before the rename; false drops the temp file and resolves undefined. */
+async function replaceAtomically(
+  target: string,
+  mode: number,
+  createTemp: (temp: string) => Promise<void>,
+  stillCurrent?: () => Promise<boolean>,
+): Promise<FileStat | undefined> {
   const temp = tempPathFor(target);
   let written: FileStat;
   try {
@@ -69,6 +82,10 @@ async function replaceAtomically(
       written = toStat(await handle.stat());
     } finally {
       await handle.close();
+    }
+    if (stillCurrent !== undefined && !(await stillCurrent())) {
+      await rm(temp, { force: true });
+      return undefined;
     }
     await rename(temp, target);
   } catch (error) {
@@ -107,6 +124,23 @@ export function createNodeFs(): AgentFs {
       return replaceAtomically(target, mode, (temp) =>
         writeFile(temp, data, { flag: 'wx', mode: mode & 0o7777 }),
       );
+    },
+    async replaceIfUnchanged(target, data, mode, expected) {
+      const written = await replaceAtomically(
+        target,
+        mode,
+        (temp) => writeFile(temp, data, { flag: 'wx', mode: mode & 0o7777 }),
+        async () => {
+          const now = await stat(target).catch(() => undefined);
+          return (
+            now !== undefined &&
+            now.ino === expected.ino &&
+            now.size === expected.size &&
+            now.mtimeMs === expected.mtimeMs
+          );
+        },
+      );
+      return written !== undefined;
     },
     async copyFileAtomic(source, target) {
       // Kernel-side copy (copy_file_range): the 100 MiB plugin never passes through the agent's heap.

@@ -24,6 +24,7 @@ import { createNodeFs } from '../../../src/sys/fs.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
 import type { HostTree } from '../../support/host-tree.ts';
+import type { AgentFs } from '../../../src/installer/fs-port.ts';
 import { hostTreeEnv, makeHostTree } from '../../support/host-tree.ts';
 
 const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
@@ -95,14 +96,20 @@ interface Running {
   done: Promise<void>;
 }
 
-function start(config: AgentConfig): Running {
+function start(config: AgentConfig, fs: AgentFs = createNodeFs(), retryInitialMs?: number): Running {
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'debug' },
     { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
   );
   const metrics = new PrometheusMetrics();
-  const installer = new Installer(config, { fs: createNodeFs(), watchDir: watchDirectory, logger, metrics });
+  const installer = new Installer(config, {
+    fs,
+    watchDir: watchDirectory,
+    logger,
+    metrics,
+    ...(retryInitialMs === undefined ? {} : { retryInitialMs }),
+  });
   current = installer;
   const controller = new AbortController();
   const done = installer.run(controller.signal);
@@ -813,6 +820,170 @@ test('binaries at start: an identical copy is left alone; one whose mode differs
     assert.notEqual(statSync(binary).ino, first);
   } finally {
     await third.stop();
+  }
+});
+
+/** Resolves after `count` more install passes have ended. */
+function passes(running: Running, count: number): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) => {
+    const unsubscribe = running.installer.subscribe(() => {
+      seen += 1;
+      if (seen < count) return;
+      unsubscribe();
+      resolve();
+    });
+  });
+}
+
+/** A tree an agent has installed on and stopped without cleanup: the next agent's first pass writes nothing, so
+ * once it is ready no event of its own is pending and what follows is the test's alone. */
+async function settledTree(): Promise<{ tree: HostTree; file: string }> {
+  const { tree, file, running } = await startedOnCalico();
+  await running.stop();
+  return { tree, file };
+}
+
+test('token gone after ready: the entry is withdrawn, and comes back with the token even when no back-off is pending (the pass our own withdrawal woke had cleared it)', async () => {
+  const { tree, file } = await settledTree();
+  // A back-off far beyond the test: only the token's own event can bring the entry back.
+  const running = start(configFor(tree), createNodeFs(), 60_000);
+  try {
+    await untilReady(running, tree, file);
+    // The token's removal fails the kubeconfig and withdraws the entry; that write of ours wakes a second pass.
+    const twoPasses = passes(running, 2);
+    rmSync(`${tree.sa}/token`);
+    await twoPasses;
+    assert.equal(hasIstio(file), false);
+    writeFileSync(`${tree.sa}/token`, 'token-foo');
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a failing area is retried by every pass, whatever woke it (not only by its own back-off)', async () => {
+  const { tree, file } = await settledTree();
+  rmSync(`${tree.bin}/istio-cni`);
+  const realFs = createNodeFs();
+  let readOnly = true;
+  let copies = 0;
+  const fs: AgentFs = {
+    ...realFs,
+    copyFileAtomic: (from, to) => {
+      copies += 1;
+      return readOnly
+        ? Promise.reject(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' }))
+        : realFs.copyFileAtomic(from, to);
+    },
+  };
+  const running = start(configFor(tree), fs, 60_000);
+  try {
+    // Pass 1: the copy fails and the entry is withdrawn; pass 2, woken by that write of ours, copies again.
+    await passes(running, 2);
+    assert.equal(copies, 2);
+    assert.equal(hasIstio(file), false);
+    readOnly = false;
+    writeFileSync(`${tree.net}/unrelated.txt`, 'x');
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('the bin dir renamed away: the entry is withdrawn (the config must not name a plugin that is gone)', async () => {
+  const { tree, file } = await settledTree();
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+    renameSync(tree.bin, `${tree.bin}.moved`);
+    await until(tree.net, () => !hasIstio(file) && !running.installer.state.ready);
+    assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('SIGTERM during a pass: the pass stops before the config, so cleanup never races an entry written after it', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const realFs = createNodeFs();
+  let copying: () => void = () => undefined;
+  const copyStarted = new Promise<void>((resolve) => (copying = resolve));
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const fs: AgentFs = {
+    ...realFs,
+    copyFileAtomic: async (from, to) => {
+      copying();
+      await released;
+      return realFs.copyFileAtomic(from, to);
+    },
+  };
+  const running = start(configFor(tree), fs);
+  await copyStarted;
+  const stopped = running.stop();
+  release();
+  await stopped;
+  assert.equal(read(file), CALICO);
+  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
+});
+
+test('a .conf → .conflist conversion cut short (both files, the list ours) is finished, not reported as a conflict', async () => {
+  const tree = makeTree();
+  const conf = `${tree.net}/10-bridge.conf`;
+  const list = `${tree.net}/10-bridge.conflist`;
+  writeFileSync(conf, MINIKUBE);
+  const first = start(configFor(tree));
+  try {
+    await untilReady(first, tree, list);
+  } finally {
+    await first.stop();
+  }
+  // As if the agent had died between writing the list and removing the .conf.
+  writeFileSync(conf, MINIKUBE);
+  const second = start(configFor(tree));
+  try {
+    await untilReady(second, tree, list);
+    assert.equal(existsSync(conf), false);
+    assert.ok(logged(second, /finished an interrupted \.conf → \.conflist conversion/));
+    assert.ok(!logged(second, /would be overwritten/));
+  } finally {
+    await second.stop();
+  }
+});
+
+test('the owner rewriting its config while we merge: their update survives and our entry is added to it', async () => {
+  const { tree, file, running } = await startedOnCalico();
+  await running.stop();
+  const updated = JSON.stringify({
+    ...(JSON.parse(CALICO) as object),
+    plugins: [
+      { type: 'calico', mtu: 1400 },
+      { type: 'portmap', snat: true, capabilities: { portMappings: true } },
+    ],
+  });
+  const realFs = createNodeFs();
+  let injected = false;
+  const fs: AgentFs = {
+    ...realFs,
+    replaceIfUnchanged: async (target, data, mode, expected) => {
+      if (!injected && target === file) {
+        injected = true;
+        writeFileSync(`${file}.owner`, updated);
+        renameSync(`${file}.owner`, file);
+      }
+      return realFs.replaceIfUnchanged(target, data, mode, expected);
+    },
+  };
+  writeFileSync(file, CALICO);
+  const again = start(configFor(tree), fs);
+  try {
+    await until(tree.net, () => injected && hasIstio(file) && again.installer.state.ready);
+    assert.match(read(file), /"mtu": 1400/);
+  } finally {
+    await again.stop();
   }
 });
 
