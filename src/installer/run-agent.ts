@@ -12,6 +12,8 @@ import type { AgentFs } from './fs-port.ts';
 
 /** A cleanup that takes longer than this is abandoned (the entry is removed first, so the node stays usable). */
 const CLEANUP_TIMEOUT_MS = 20_000;
+/** Then the repair controller gets this long to stop; with the cleanup's 20 s it stays inside the 30 s grace period. */
+const REPAIR_STOP_TIMEOUT_MS = 5_000;
 
 export interface RunningServer {
   readonly port: number;
@@ -168,7 +170,20 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
     return exitCode;
   } finally {
     controller.abort();
-    await repair?.stop().catch(() => undefined);
+    // A hung API request (no answer, no reset) must not hold the exit past the pod's grace period.
+    if (repair !== undefined) {
+      const stopped = repair.stop().then(
+        () => true,
+        () => true,
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<false>(
+        (resolve) => (timer = setTimeout(() => resolve(false), REPAIR_STOP_TIMEOUT_MS)),
+      );
+      if (!(await Promise.race([stopped, late])))
+        logger.warn('the repair controller did not stop in time; exiting anyway');
+      clearTimeout(timer);
+    }
     await Promise.all(servers.map((server) => server.close()));
     await sink?.close();
   }

@@ -214,6 +214,8 @@ export function startRepairController(
   });
 
   informer.onEvent((_type, raw) => {
+    // A list that was in flight when stop() came must not start repairs: shutdown (and cleanup) is under way.
+    if (signal.aborted) return;
     const metadata = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
     if (typeof metadata?.name !== 'string') return;
     queue.add(`${typeof metadata.namespace === 'string' ? metadata.namespace : ''}/${metadata.name}`);
@@ -263,9 +265,11 @@ export function startRepairController(
     async stop() {
       stopping.abort();
       options.signal.removeEventListener('abort', onAbort);
+      // The queue takes no new work from here on; what runs now is awaited last.
+      const drained = queue.shutDown();
       await informer.stop();
       await Promise.all(background);
-      await queue.shutDown();
+      await drained;
     },
   };
 }
