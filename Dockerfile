@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# install-cni image: the istio-cni node agent (/usr/local/bin/install-cni) and the CNI plugin it installs on every
+# install-cni image: the istio-cni node agent (/usr/local/bin/install-cni, a launcher for the agent in
+# /usr/local/lib/istio-cni) and the CNI plugin it installs on every
 # node (/opt/cni/bin/istio-cni), on an empty base: no shell, no package manager, only files we can name (the SBOM
 # lists each one).
 #
@@ -19,9 +20,10 @@ ARG BUILD_IMAGE=docker.io/library/node:24-bookworm-slim@sha256:00000000000000000
 FROM ${BUILD_IMAGE} AS build
 # The runtime tools the agent execs (copied into the image with their libraries by scripts/image-rootfs.ts):
 # iptables (legacy + nft variants, -save/-restore), nftables (nft), util-linux (nsenter), iproute2 (ip),
-# ca-certificates (CA bundle).
+# ca-certificates (CA bundle); gcc and libc6-dev build the static launcher (scripts/install-cni-launcher.c).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables nftables iproute2 util-linux ca-certificates netbase \
+      gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json .npmrc ./

@@ -1,7 +1,9 @@
 // `npm run image:rootfs`: assembles the install-cni image's filesystem into build/rootfs, exactly as the
 // Dockerfile's final stage lays it out (the Dockerfile runs this same script in its build stage and copies the
 // result onto `scratch`, so the two cannot differ). Contents, and nothing else:
-//   /usr/local/bin/install-cni       the agent (dist/install-cni, bun-compiled)
+//   /usr/local/bin/install-cni       a static launcher (scripts/install-cni-launcher.c) that drops BUN_* and bun's
+//                                    NODE_* variables from the environment and execs the agent
+//   /usr/local/lib/istio-cni/install-cni  the agent (dist/install-cni, bun-compiled)
 //   /opt/cni/bin/istio-cni           the plugin the agent copies to each host (dist/istio-cni)
 //   /usr/sbin/xtables-{legacy,nft}-multi + every iptables/ip6tables{,-legacy,-nft}{,-save,-restore} link
 //                                    the repair controller re-programs rules inside running pods from this
@@ -217,10 +219,32 @@ for (const dir of [
 chmodSync(path.join(out, 'tmp'), 0o1777);
 
 const ours = { package: 'istio-cni-node-ts', version };
-put(path.join(dist, 'install-cni'), '/usr/local/bin/install-cni', ours);
+// The launcher is static: it must run before, and independently of, anything the environment could change.
+const launcher = `${out}.launcher`;
+const compiled = spawnSync(
+  'gcc',
+  [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-static',
+    '-o',
+    launcher,
+    path.join(root, 'scripts', 'install-cni-launcher.c'),
+  ],
+  { encoding: 'utf8' },
+);
+if (compiled.error !== undefined || compiled.status !== 0) {
+  throw new Error(
+    `building the launcher failed (needs the Debian packages gcc and libc6-dev): ${compiled.error?.message ?? compiled.stderr}`,
+  );
+}
+put(launcher, '/usr/local/bin/install-cni', ours);
+put(path.join(dist, 'install-cni'), '/usr/local/lib/istio-cni/install-cni', ours);
 put(path.join(dist, 'istio-cni'), '/opt/cni/bin/istio-cni', ours);
 // The compiled executables need only glibc; ldd proves it and brings the exact libraries in.
-putWithLibraries(path.join(dist, 'install-cni'), '/usr/local/bin/install-cni');
+putWithLibraries(path.join(dist, 'install-cni'), '/usr/local/lib/istio-cni/install-cni');
 
 for (const [multi, variants] of Object.entries(MULTI)) {
   putWithLibraries(which(multi), `/usr/sbin/${multi}`);

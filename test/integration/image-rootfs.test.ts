@@ -21,6 +21,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROBE_ARGV, probeFilesFromHead } from '../../src/rules/netns-probe.ts';
+import { VERSION } from '../../src/version.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const node = process.execPath;
@@ -95,6 +96,7 @@ function imageConfig(): ImageConfig {
 test('the root holds what runs and nothing to get a shell with', () => {
   for (const file of [
     'usr/local/bin/install-cni',
+    'usr/local/lib/istio-cni/install-cni',
     'opt/cni/bin/istio-cni',
     'usr/sbin/iptables-legacy-restore',
     'usr/sbin/ip6tables-nft-save',
@@ -123,6 +125,42 @@ test('the root holds what runs and nothing to get a shell with', () => {
     assert.ok(dockerfile.includes(`${label}="${value}"`), `Dockerfile lacks LABEL ${label}="${value}"`);
   }
   assert.equal(config.Labels['org.opencontainers.image.licenses'], 'Apache-2.0');
+});
+
+/** Runs `argv` in the image root (own mount and pid namespace, /proc mounted) with exactly `env`. */
+function inRoot(
+  argv: string[],
+  env: Record<string, string>,
+): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(
+    'unshare',
+    ['--mount', '--fork', '--pid', '--mount-proc', `--root=${rootfs}`, ...argv],
+    { encoding: 'utf8', env, timeout: 60_000 },
+  );
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+test("the launcher keeps BUN_OPTIONS, BUN_BE_BUN and bun's NODE_* variables from the agent (a ConfigMap could set them); the rest passes", () => {
+  const hostile = {
+    BUN_OPTIONS: '--preload /etc/passwd',
+    NODE_OPTIONS: '--require /etc/passwd',
+    NODE_TLS_REJECT_UNAUTHORIZED: '0',
+  };
+  // The control: the agent itself does run the preload (here a file that is no JavaScript, so it fails).
+  const bare = inRoot(['/usr/local/lib/istio-cni/install-cni', 'version'], hostile);
+  assert.notEqual(bare.status, 0, bare.stdout);
+  assert.match(bare.stdout + bare.stderr, /root:x:0:0/);
+  const launched = inRoot(['/usr/local/bin/install-cni', 'version'], hostile);
+  assert.deepEqual([launched.status, launched.stdout], [0, `${VERSION}\n`], launched.stderr);
+  const beBun = inRoot(['/usr/local/bin/install-cni', 'version'], { BUN_BE_BUN: '1' });
+  assert.deepEqual([beBun.status, beBun.stdout], [0, `${VERSION}\n`], beBun.stderr);
+  // Settings still arrive (an invalid one is named), and so do the arguments.
+  const setting = inRoot(['/usr/local/bin/install-cni', '--log_as_json'], {
+    ...hostile,
+    KUBECONFIG_MODE: '0999',
+  });
+  assert.equal(setting.status, 1);
+  assert.match(setting.stderr, /KUBECONFIG_MODE="0999"/);
 });
 
 function ociConfig(): object {
@@ -341,7 +379,7 @@ test(
       'dev deps are not in the image',
     );
     for (const [file, dist] of [
-      ['/usr/local/bin/install-cni', 'install-cni'],
+      ['/usr/local/lib/istio-cni/install-cni', 'install-cni'],
       ['/opt/cni/bin/istio-cni', 'istio-cni'],
     ] as const) {
       const component = bom.components.find((c) => c.type === 'file' && c.name === file);
