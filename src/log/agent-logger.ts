@@ -42,15 +42,22 @@ export const REDACT_PATHS = [
   '*["certificate-authority-data"]',
 ];
 
+/** Control characters escaped as JSON would: a relayed plugin message (which can quote a pod's annotation) must
+ * not start a line of its own that reads like an agent record. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this replaces
+  return text.replace(/[\u0000-\u001f\u007f]/g, (char) => JSON.stringify(char).slice(1, -1));
+}
+
 function textLine(record: Record<string, unknown>): string {
   const { time, level, scope, msg, ...rest } = record;
   const extras = Object.entries(rest)
     .map(
       ([key, value]) =>
-        `${key}=${typeof value === 'string' && !/[\s"]/.test(value) ? value : JSON.stringify(value)}`,
+        `${oneLine(key)}=${typeof value === 'string' && !/[\s"]/.test(value) ? value : JSON.stringify(value)}`,
     )
     .join(' ');
-  const head = `${String(time)}\t${String(level)}\t${String(scope)}\t${typeof msg === 'string' ? msg : JSON.stringify(msg ?? '')}`;
+  const head = `${String(time)}\t${String(level)}\t${String(scope)}\t${typeof msg === 'string' ? oneLine(msg) : JSON.stringify(msg ?? '')}`;
   return `${extras === '' ? head : `${head}\t${extras}`}\n`;
 }
 
@@ -100,9 +107,13 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
 
 /** The ADD outcome a plugin record reports: an explicit `add_outcome` label, else recognised from the plugin's
  * messages (`skipping: …` → skipped, `redirect rules …` → redirected); undefined for other records. */
+/** The ADD outcomes the plugin reports; anything else in a record (which any local process can post to log.sock)
+ * never becomes a metric label, so the series stay bounded. */
+const ADD_OUTCOMES = new Set(['skipped', 'redirected', 'ambient', 'failed']);
+
 export function addOutcomeOf(record: RelayedRecord): string | undefined {
   const label = record.labels['add_outcome'];
-  if (typeof label === 'string' && label !== '') return label;
+  if (typeof label === 'string' && ADD_OUTCOMES.has(label)) return label;
   if (record.msg.startsWith('skipping: ')) return 'skipped';
   if (record.msg.startsWith('redirect rules ')) return 'redirected';
   return undefined;

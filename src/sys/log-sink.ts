@@ -1,5 +1,5 @@
 // UDS log server (behaviour §1.9): HTTP over `<run dir>/log.sock`, POST /log with a JSON array of JSON-encoded
-// plugin records. Invalid records are skipped; the response is always 200 with an empty body.
+// plugin records. Invalid records are skipped; the response is 200 with an empty body (413 for a body over 1 MiB).
 import { createServer } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +11,12 @@ export interface LogSink {
 }
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+/** A plugin run posts a handful of records (a few KiB); anything far beyond is not a plugin. Any local process can
+ * reach the socket's path, so a body is bounded before it is buffered. */
+export const MAX_LOG_BODY_BYTES = 1024 * 1024;
+const MAX_RECORDS = 1000;
+/** A flood of malformed bodies is reported at most this often. */
+const MALFORMED_REPORT_EVERY_MS = 10_000;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Pure: body → records to re-emit, plus how many were dropped. */
@@ -28,7 +34,11 @@ export function parseLogBody(body: string): {
   if (!Array.isArray(items)) return { records: [], dropped: 0, malformed: true };
   const records: RelayedRecord[] = [];
   let dropped = 0;
-  for (const item of items) {
+  for (const [index, item] of items.entries()) {
+    if (index >= MAX_RECORDS) {
+      dropped += items.length - MAX_RECORDS;
+      break;
+    }
     let record: unknown;
     try {
       record = typeof item === 'string' ? JSON.parse(item) : undefined;
@@ -64,6 +74,13 @@ export async function startLogSink(
   onMalformed: (error: string) => void,
 ): Promise<LogSink> {
   const socketPath = path.join(runDir, 'log.sock');
+  let lastMalformed = -Infinity;
+  const malformed = (problem: string): void => {
+    const now = performance.now();
+    if (now - lastMalformed < MALFORMED_REPORT_EVERY_MS) return;
+    lastMalformed = now;
+    onMalformed(problem);
+  };
   await mkdir(runDir, { recursive: true, mode: 0o750 });
   await rm(socketPath, { force: true });
   const server = createServer((request, response) => {
@@ -72,13 +89,23 @@ export async function startLogSink(
       return;
     }
     const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_LOG_BODY_BYTES) {
+        malformed(`log.sock: request body over ${MAX_LOG_BODY_BYTES} bytes; dropped`);
+        response.writeHead(413, { connection: 'close' }).end();
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
     request.on('end', () => {
       // Answer first: the plugin waits for this answer before its process ends, and the pod's sandbox waits for
       // that; re-emitting the records (a write to this process's stdout) is not the plugin's business.
       response.writeHead(200).end();
       const parsed = parseLogBody(Buffer.concat(chunks).toString('utf8'));
-      if (parsed.malformed) onMalformed('log.sock: request body is not a JSON array of strings');
+      if (parsed.malformed) malformed('log.sock: request body is not a JSON array of strings');
       if (parsed.records.length > 0) onRecords(parsed.records);
     });
   });
@@ -89,7 +116,8 @@ export async function startLogSink(
       resolve();
     });
   });
-  await chmod(socketPath, 0o666);
+  // Upstream: 0666. The plugin is exec'd by the container runtime, as root: nobody else has anything to post.
+  await chmod(socketPath, 0o600);
   return {
     path: socketPath,
     close: () =>

@@ -58,7 +58,7 @@ test('install, endpoints, plugin log relay, drift repair, SIGTERM cleanup', asyn
     assert.equal(statSync(conflist).mode & 0o777, 0o644);
     assert.equal(statSync(`${t.run}/istio-cni-kubeconfig`).mode & 0o777, 0o600);
     assert.match(read(`${t.run}/istio-cni-kubeconfig`), /token: foo\n/);
-    assert.equal(statSync(`${t.run}/log.sock`).mode & 0o777, 0o666);
+    assert.equal(statSync(`${t.run}/log.sock`).mode & 0o777, 0o600);
 
     const record = (fields: Record<string, unknown>): string => JSON.stringify(JSON.stringify(fields));
     const status = await postLog(
@@ -72,6 +72,16 @@ test('install, endpoints, plugin log relay, drift repair, SIGTERM cleanup', asyn
     assert.equal(relayed['pod'], 'p1');
     assert.equal(agent.logs.some(msgIs('no time')), false);
     assert.equal(await postLog(`${t.run}/log.sock`, 'not json'), 200);
+    // Over 1 MiB is not a plugin: refused (413, or the connection closed while the client still sends) and never
+    // buffered; the sink keeps serving, and a label that is no ADD outcome never becomes a metric series.
+    const oversized = `[${record({ level: 'info', time: new Date().toISOString(), msg: 'x'.repeat(2 * 1024 * 1024) })}]`;
+    const refused = await postLog(`${t.run}/log.sock`, oversized).catch(
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    assert.ok(refused === 413 || refused === 'EPIPE' || refused === 'ECONNRESET', String(refused));
+    const after = `[${record({ level: 'info', time: new Date().toISOString(), msg: 'still relayed', add_outcome: 'made-up' })}]`;
+    assert.equal(await postLog(`${t.run}/log.sock`, after), 200);
+    await agent.waitForLog(msgIs('still relayed'));
 
     // Another agent rewrites the file without our entry: it comes back.
     writeFileSync(`${conflist}.tmp.other`, CALICO);

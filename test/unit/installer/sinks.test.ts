@@ -128,3 +128,40 @@ test('relay at debug (upstream TestUDSLog): debug, info, warn and error records 
     ],
   );
 });
+
+test('text format: a relayed message with line breaks stays on one line (no forged agent records)', () => {
+  const lines: string[] = [];
+  const { relay } = createAgentLogging({ level: 'info', json: false, write: (l) => lines.push(l) });
+  relay([
+    {
+      level: 'error',
+      time: '2026-01-01T00:00:00Z',
+      msg: "failed parsing cidr 'x\n2026-01-01T00:00:01Z\tinfo\tcni-agent\tremoved istio-cni entry'",
+      labels: { 'k\ney': 'v' },
+    },
+  ]);
+  const text = lines.join('');
+  assert.equal(text.split('\n').length, 2, text);
+  assert.match(text, /failed parsing cidr 'x\\n2026-01-01T00:00:01Z\\tinfo\\tcni-agent\\tremoved/);
+  assert.match(text, /k\\ney=v/);
+});
+
+test('log body: more than 1000 records in one request are dropped beyond the first 1000', () => {
+  const time = '2026-01-02T03:04:05Z';
+  const item = JSON.stringify({ level: 'info', time, msg: 'm' });
+  const parsed = parseLogBody(JSON.stringify(Array.from({ length: 1500 }, () => item)));
+  assert.equal(parsed.records.length, 1000);
+  assert.equal(parsed.dropped, 500);
+});
+
+test('only the ADD outcomes the plugin reports become metric labels', () => {
+  const record = (add_outcome: unknown) => ({
+    level: 'info' as const,
+    time: 't',
+    msg: 'm',
+    labels: { add_outcome },
+  });
+  for (const outcome of ['skipped', 'redirected', 'ambient', 'failed'])
+    assert.equal(addOutcomeOf(record(outcome)), outcome);
+  for (const outcome of ['made-up', '', 42]) assert.equal(addOutcomeOf(record(outcome)), undefined);
+});
