@@ -10,7 +10,6 @@
 // back-off.
 import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { KubeError, errorMessage } from '../errors.ts';
 import type {
@@ -23,14 +22,14 @@ import type {
   Taint,
 } from '../repair/api.ts';
 
+/** client-go's in-cluster config, as upstream's repair client uses it: always HTTPS, the service account's CA and
+ * token. KUBERNETES_SERVICE_PROTOCOL, KUBE_CA_FILE and SKIP_TLS_VERIFY shape only the plugin's kubeconfig (§1.6):
+ * the agent's own token, which may delete pods, never goes over plain HTTP or to an unverified server. */
 export interface RepairClientSettings {
   readonly kubernetesServiceHost: string;
   readonly kubernetesServicePort: string;
-  readonly kubernetesServiceProtocol: string;
+  /** Holds `token` and `ca.crt`. */
   readonly serviceAccountDir: string;
-  /** Resolved CA file (KUBE_CA_FILE or <serviceAccountDir>/ca.crt). */
-  readonly kubeCaFile: string;
-  readonly skipTlsVerify: boolean;
   /** Recorded as the event source host. */
   readonly nodeName: string;
 }
@@ -47,13 +46,12 @@ export function serverUrl(settings: RepairClientSettings): URL {
   const host = settings.kubernetesServiceHost.includes(':')
     ? `[${settings.kubernetesServiceHost}]`
     : settings.kubernetesServiceHost;
-  const protocol = settings.kubernetesServiceProtocol === '' ? 'https' : settings.kubernetesServiceProtocol;
-  return new URL(`${protocol}://${host}:${settings.kubernetesServicePort}`);
+  return new URL(`https://${host}:${settings.kubernetesServicePort}`);
 }
 
 interface Credentials {
   readonly token: string;
-  readonly ca: string | undefined;
+  readonly ca: string;
 }
 
 function statusMessage(text: string): string {
@@ -124,7 +122,6 @@ export function createRepairClient(
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? (() => 300 + Math.floor(Math.random() * 300));
   const watchStallGraceMs = options.watchStallGraceMs ?? WATCH_STALL_GRACE_MS;
   const base = serverUrl(settings);
-  const secure = base.protocol === 'https:';
   let cached: { credentials: Credentials; readAt: number } | undefined;
   /** Events recorded lately, by pod, reason and message (client-go's correlator keeps an LRU of 4096). */
   const recordedEvents = new Map<string, { name: string; count: number; at: number }>();
@@ -140,10 +137,10 @@ export function createRepairClient(
   async function credentials(): Promise<Credentials> {
     if (cached !== undefined && Date.now() - cached.readAt < TOKEN_REFRESH_MS) return cached.credentials;
     let token: string;
-    let ca: string | undefined;
+    let ca: string;
     try {
       token = (await readFile(`${settings.serviceAccountDir}/token`, 'utf8')).trim();
-      ca = secure && !settings.skipTlsVerify ? await readFile(settings.kubeCaFile, 'utf8') : undefined;
+      ca = await readFile(`${settings.serviceAccountDir}/ca.crt`, 'utf8');
     } catch (error) {
       throw kubeError('read service account credentials', undefined, errorMessage(error), error);
     }
@@ -167,9 +164,8 @@ export function createRepairClient(
     const { token, ca } = await credentials();
     const url = new URL(path, base);
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const send = secure ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(url, {
+      const req = httpsRequest(url, {
         method,
         headers: {
           Accept: 'application/json',
@@ -182,9 +178,8 @@ export function createRepairClient(
                 'Content-Length': Buffer.byteLength(payload),
               }),
         },
-        ...(secure
-          ? { rejectUnauthorized: !settings.skipTlsVerify, ...(ca === undefined ? {} : { ca }) }
-          : {}),
+        rejectUnauthorized: true,
+        ca,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       if (options.timeoutMs !== undefined) {

@@ -27,10 +27,7 @@ export type RepairControllerConfig = Pick<
   | 'nodeName'
   | 'kubernetesServiceHost'
   | 'kubernetesServicePort'
-  | 'kubernetesServiceProtocol'
   | 'serviceAccountDir'
-  | 'kubeCaFile'
-  | 'skipTlsVerify'
   | 'outboundCaptureEnv'
 >;
 

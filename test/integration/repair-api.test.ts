@@ -13,7 +13,10 @@ import {
 } from '../support/repair-harness.ts';
 import { startRepairController } from '../../src/repair/controller.ts';
 import { createReconciler, REPAIRED_METRIC } from '../../src/repair/reconcile.ts';
-import { createRepairClient } from '../../src/kube/repair-client.ts';
+import { createRepairClient, serverUrl } from '../../src/kube/repair-client.ts';
+import { loadAgentConfig } from '../../src/config/load.ts';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { repairPodFromManifest } from '../../src/repair/pod.ts';
 import { DEFAULT_REPAIR } from '../support/repair-harness.ts';
 
@@ -385,6 +388,40 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
       assert.equal(server.getPod('default', 'late')?.metadata.labels?.['cni.istio.io/uninitialized'], 'true');
     } finally {
       await controller.stop();
+    }
+  });
+});
+
+test("the agent's own client is in-cluster: HTTPS with the service account's CA, whatever KUBERNETES_SERVICE_PROTOCOL and SKIP_TLS_VERIFY say (they shape only the plugin kubeconfig)", async () => {
+  await withServer(async ({ server, sa }) => {
+    server.upsertNode({
+      metadata: { name: 'node-a' },
+      spec: { taints: [{ key: 'keep', effect: 'NoExecute' }] },
+    });
+    const config = loadAgentConfig({
+      env: {
+        KUBERNETES_SERVICE_HOST: server.host,
+        KUBERNETES_SERVICE_PORT: String(server.port),
+        KUBERNETES_SERVICE_PROTOCOL: 'http',
+        SKIP_TLS_VERIFY: 'true',
+        SERVICE_ACCOUNT_DIR: sa.dir,
+      },
+      flags: {},
+      mode: 'agent',
+    });
+    assert.equal(serverUrl(config).protocol, 'https:');
+    const taints = await createRepairClient(config).api.getNodeTaints('node-a');
+    assert.deepEqual(taints.taints, [{ key: 'keep', effect: 'NoExecute' }]);
+    // Another cluster's CA in the service account: the server is not trusted, SKIP_TLS_VERIFY notwithstanding.
+    const other = await startKubeApiServer();
+    try {
+      writeFileSync(path.join(sa.dir, 'ca.crt'), other.caPem);
+      await assert.rejects(
+        createRepairClient(config).api.getNodeTaints('node-a'),
+        /certificate|self.signed|issuer/i,
+      );
+    } finally {
+      await other.close();
     }
   });
 });

@@ -1,5 +1,5 @@
 // Helpers for repair-controller tests: a recording Metrics port, controller config, SA dir for the API test server.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -105,12 +105,14 @@ export interface ApiLocation {
   token: string;
 }
 
-/** A service-account dir holding the API test server's token, removed by the returned dispose. */
+/** A service-account dir holding the API test server's token and CA (as kubelet mounts them), removed by the
+ * returned dispose. */
 export async function serviceAccountDir(
   server: ApiLocation,
 ): Promise<{ dir: string; [Symbol.asyncDispose](): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'if-sa-'));
   await writeFile(join(dir, 'token'), server.token);
+  await copyFile(server.caFile, join(dir, 'ca.crt'));
   return { dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
 }
 
@@ -127,10 +129,7 @@ export function controllerConfig(
     nodeName: 'node-a',
     kubernetesServiceHost: server.host,
     kubernetesServicePort: String(server.port),
-    kubernetesServiceProtocol: 'https',
     serviceAccountDir: saDir,
-    kubeCaFile: server.caFile,
-    skipTlsVerify: false,
     outboundCaptureEnv: {},
     ...extra,
   };

@@ -16,10 +16,7 @@ function config(
     nodeName,
     kubernetesServiceHost: '127.0.0.1',
     kubernetesServicePort: '1',
-    kubernetesServiceProtocol: 'https',
     serviceAccountDir: '/nonexistent',
-    kubeCaFile: '/nonexistent/ca.crt',
-    skipTlsVerify: false,
     outboundCaptureEnv: {},
   };
 }
