@@ -15,7 +15,7 @@ import { createReconciler, type Reconciler } from './reconcile.ts';
 import { removeNotReadyTaint } from './taint.ts';
 import { iptablesVariantFrom, podSelectors } from './selectors.ts';
 import { createRepairClient } from '../kube/repair-client.ts';
-import { findPodNetns } from '../sys/proc-netns.ts';
+import { findPodNetns, pinNetns, type PodNetns } from '../sys/proc-netns.ts';
 import { SpawnExec } from '../sys/spawn-exec.ts';
 
 /** The AgentConfig fields the controller reads (AgentConfig satisfies it). */
@@ -63,7 +63,7 @@ export interface RepairStartOptions {
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
   /** Finds the pod netns; default findPodNetns over procRoot. */
-  readonly findNetns?: (podIp: string) => Promise<{ netnsPath: string }>;
+  readonly findNetns?: (podIp: string) => Promise<PodNetns>;
 }
 
 export const DEFAULT_PROC_ROOT = '/host/proc';
@@ -172,19 +172,24 @@ export function startRepairController(
     if (info.hostNetwork) throw new AppError('REPAIR_FAILED', 'host-network pod: refusing to program rules');
     const capture = captureConfigFromPod(info, captureEnv);
     const variant = iptablesVariantFrom(config.forceIptablesBinary);
-    const { netnsPath } = await findNetns(pod.podIp);
-    const target: RuleTarget = {
-      netns: netnsPath,
-      backend: config.nativeNftables ? 'nftables' : 'iptables',
-      // A running pod carries live traffic: no speculative IPv4 restore that may have to be taken back.
-      speculative: false,
-      ...(variant === undefined ? {} : { iptablesVariant: variant }),
-    };
-    const outcome = await applyCaptureRules(capture, target, { exec, logger });
-    logger.info(
-      { pod: podKey(pod), netns: netnsPath, changed: outcome.changed },
-      'programmed redirect rules in pod netns',
-    );
+    const found = await findNetns(pod.podIp);
+    const pinned = await pinNetns(found);
+    try {
+      const target: RuleTarget = {
+        netns: pinned.path,
+        backend: config.nativeNftables ? 'nftables' : 'iptables',
+        // A running pod carries live traffic: no speculative IPv4 restore that may have to be taken back.
+        speculative: false,
+        ...(variant === undefined ? {} : { iptablesVariant: variant }),
+      };
+      const outcome = await applyCaptureRules(capture, target, { exec, logger });
+      logger.info(
+        { pod: podKey(pod), netns: found.netnsPath, changed: outcome.changed },
+        'programmed redirect rules in pod netns',
+      );
+    } finally {
+      await pinned.close();
+    }
   }
 
   const reconciler = createReconciler(

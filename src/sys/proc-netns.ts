@@ -6,14 +6,16 @@
 // read once; the host netns (that of pid 1) is never chosen. Among processes in a matching netns the smallest start time wins (the pause/infra process); a
 // process whose start time can't be read is used only if nothing else matches. Entries that vanish mid-scan
 // are skipped.
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ExecError } from '../errors.ts';
 
 export interface PodNetns {
   readonly pid: number;
-  /** `<procRoot>/<pid>/ns/net`, usable as an Exec `netns`. */
+  /** `<procRoot>/<pid>/ns/net`, usable as an Exec `netns` (see pinNetns before running commands in it). */
   readonly netnsPath: string;
+  /** What `ns/net` read during the scan, e.g. `net:[4026532410]`. */
+  readonly netnsId: string;
 }
 
 export interface FindPodNetnsOptions {
@@ -180,5 +182,27 @@ export async function findPodNetns(options: FindPodNetnsOptions): Promise<PodNet
   if (pid === undefined) {
     throw new ExecError('NETNS', `failed to find network namespace for pod IP ${podIp} under ${procRoot}`);
   }
-  return { pid, netnsPath: `${procRoot}/${pid}/ns/net` };
+  return { pid, netnsPath: `${procRoot}/${pid}/ns/net`, netnsId: matches[0]?.netns ?? '' };
+}
+
+/** Holds a found netns open for the commands run in it. A PID can be reused once the pod's process exits, so a path
+ * through `/proc/<pid>` re-read by each command could name another namespace (the host's, even) half-way through;
+ * the namespace is opened once, proved to be the one the scan matched, and named through this process's own fd,
+ * which stays that namespace until `close`. */
+export async function pinNetns(found: PodNetns): Promise<{ readonly path: string; close(): Promise<void> }> {
+  const handle = await open(found.netnsPath, 'r');
+  try {
+    // A namespace file's inode is the number in its `net:[…]` name, whichever path opened it.
+    const opened = `net:[${(await handle.stat()).ino}]`;
+    if (opened !== found.netnsId) {
+      throw new ExecError(
+        'NETNS',
+        `${found.netnsPath} is ${opened} now, not the ${found.netnsId} found for the pod (its process exited?)`,
+      );
+    }
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return { path: `/proc/${process.pid}/fd/${handle.fd}`, close: () => handle.close() };
 }

@@ -15,7 +15,9 @@ import {
 } from '../support/repair-harness.ts';
 import { startRepairController } from '../../src/repair/controller.ts';
 import { REPAIRED_METRIC } from '../../src/repair/reconcile.ts';
-import { findPodNetns } from '../../src/sys/proc-netns.ts';
+import { findPodNetns, pinNetns } from '../../src/sys/proc-netns.ts';
+import { ExecError } from '../../src/errors.ts';
+import { readlink, stat } from 'node:fs/promises';
 import { SpawnExec } from '../../src/sys/spawn-exec.ts';
 
 test('privileged: repair in place finds the pod netns by IP in /proc, programs rules, traffic is redirected', async () => {
@@ -39,6 +41,19 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
     // nsenter parent execs sleep in place, so the pid is the same.
     const found = await findPodNetns({ procRoot: '/proc', podIp: pair.pod.ip });
     assert.equal(found.pid, pause.pid);
+    // Pinned: the fd path names the scanned namespace, and one that is no longer the scanned one is refused.
+    const pinned = await pinNetns(found);
+    try {
+      assert.equal(await readlink(pinned.path), found.netnsId);
+      assert.equal(`net:[${(await stat(pinned.path)).ino}]`, found.netnsId);
+    } finally {
+      await pinned.close();
+    }
+    await assert.rejects(
+      pinNetns({ ...found, netnsPath: pair.peer.path }),
+      (error: unknown) =>
+        error instanceof ExecError && error.code === 'NETNS' && /is net:\[\d+\] now/.test(error.message),
+    );
 
     server.upsertPod(brokenPodManifest({ name: 'app', podIp: pair.pod.ip }) as KubeObject);
     const metrics = new RecordingMetrics();
