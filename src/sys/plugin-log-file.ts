@@ -4,7 +4,16 @@
 // log already, and a pod start then costs no host file write. Upstream's limits and names (lumberjack): 10 MB, one
 // backup `istio-cni-<UTC time>.log`, backups older than 2 days removed, fixed minimum level info. Best effort: a
 // failure here is ignored (the records are on stderr too) and never fails an ADD.
-import { appendFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 export interface RollingLogLimits {
@@ -68,7 +77,18 @@ export function appendToPluginLogFile(
       removeOldBackups(file, limits, now);
     }
     // One write of whole lines in append mode: concurrent plugin processes do not interleave within a record.
-    appendFileSync(file, data, { mode: 0o600 }); // as lumberjack creates it: the records name pods
+    // 0600 as lumberjack creates it (the records name pods); O_NOFOLLOW: a root process never appends through a
+    // symlink someone planted under the file's name.
+    const fd = openSync(
+      file,
+      constants.O_APPEND | constants.O_CREAT | constants.O_WRONLY | constants.O_NOFOLLOW,
+      0o600,
+    );
+    try {
+      writeSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     // Best effort (see the header).
   }

@@ -1,6 +1,15 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { appendToPluginLogFile, backupName } from '../../../src/sys/plugin-log-file.ts';
@@ -60,4 +69,14 @@ test('never throws: an unwritable place is ignored', () => {
   assert.doesNotThrow(() =>
     appendToPluginLogFile(path.join(root, 'missing-dir', 'istio-cni.log'), [record('info', 'i')]),
   );
+});
+
+test('a symlink planted under the file name is not followed: the target stays untouched', () => {
+  const dir = mkdtempSync(path.join(root, 'l-'));
+  const target = path.join(dir, 'elsewhere');
+  writeFileSync(target, 'precious\n');
+  const file = path.join(dir, 'istio-cni.log');
+  symlinkSync(target, file);
+  appendToPluginLogFile(file, [record('error', 'e')], new Date(), limits);
+  assert.equal(readFileSync(target, 'utf8'), 'precious\n');
 });
