@@ -383,10 +383,10 @@ describe('base matches the upstream chart defaults (§4.1–§4.3)', () => {
     });
   });
 
-  test('RBAC: istio-cni reads pods/nodes/namespaces; repair role bound to the service account', () => {
+  test('RBAC: istio-cni reads pods only (nodes and namespaces serve ambient and the optional taint); repair role bound to the service account', () => {
     assert.equal(find('base', 'ServiceAccount', 'istio-cni')['metadata'].namespace, 'istio-system');
     assert.deepEqual(find('base', 'ClusterRole', 'istio-cni')['rules'], [
-      { apiGroups: [''], resources: ['pods', 'nodes', 'namespaces'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
     ]);
     assert.deepEqual(find('base', 'ClusterRole', 'istio-cni-repair-role')['rules'], [
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

@@ -89,7 +89,7 @@ test('smallest start time in the matching netns wins; other netns and vanished e
     podIp: '10.0.0.5',
     onSkip: (pid) => skipped.push(pid),
   });
-  assert.deepEqual(found, { pid: 21, netnsPath: `${tree.root}/21/ns/net` });
+  assert.deepEqual(found, { pid: 21, netnsPath: `${tree.root}/21/ns/net`, netnsId: 'net:[200]' });
   assert.deepEqual(skipped.sort(), [30, 31]);
   // The host netns (pid 1's) is never chosen.
   await assert.rejects(
