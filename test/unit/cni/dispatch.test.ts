@@ -113,6 +113,9 @@ test('garbage, empty and non-object stdin → code 6; missing name → 7', async
     const result = await run(cniEnv('ADD'), stdin);
     assert.equal(result.error?.code, 6, stdin);
     assert.equal(result.error?.msg, 'error unmarshall network config');
+    // The reason goes in `details` (skel's shape), and the handlers never ran.
+    assert.ok((result.error?.details ?? '') !== '', `details for ${JSON.stringify(stdin)}`);
+    assert.deepEqual(result.handlers.calls, []);
     assert.ok(!result.stdout.includes('    at '), 'no stack trace on stdout');
   }
   for (const stdin of ['{}', 'null', '{"name":""}']) {
