@@ -87,7 +87,13 @@ export function startRepairController(
 ): RepairHandle {
   const logger = options.logger.child({ component: 'repair' });
   const stopping = new AbortController();
-  const onAbort = () => stopping.abort();
+  // Shutdown starts here, not when stop() is called after the node's cleanup: queued keys and retries must not go on
+  // repairing, deleting or labelling pods while the entry is being taken out.
+  let stopWork: () => void = () => undefined;
+  const onAbort = () => {
+    stopping.abort();
+    stopWork();
+  };
   options.signal.addEventListener('abort', onAbort, { once: true });
   const signal = stopping.signal;
   const delay = backoff(options.retryInitialMs ?? 1000, options.retryMaxMs ?? 30_000);
@@ -214,6 +220,9 @@ export function startRepairController(
       else logger.warn(fields, 'reconcile failed; will retry');
     },
   });
+
+  stopWork = () => void queue.shutDown();
+  if (stopping.signal.aborted) stopWork();
 
   informer.onEvent((_type, raw) => {
     // A list that was in flight when stop() came must not start repairs: shutdown (and cleanup) is under way.

@@ -1,0 +1,127 @@
+// The repair controller at shutdown, with a stand-in API client: once the agent's signal is aborted (SIGTERM, before
+// the node's cleanup), no queued pod is deleted any more and a list still in flight starts nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { loadAgentConfig } from '../../../src/config/load.ts';
+import { startRepairController } from '../../../src/repair/controller.ts';
+import type { RepairStartOptions } from '../../../src/repair/controller.ts';
+import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
+
+const config = loadAgentConfig({
+  env: {
+    KUBERNETES_SERVICE_HOST: '127.0.0.1',
+    KUBERNETES_SERVICE_PORT: '1',
+    NODE_NAME: 'n1',
+    REPAIR_DELETE_PODS: 'true',
+  },
+  flags: {},
+  mode: 'agent',
+});
+
+function brokenPod(name: string): object {
+  return {
+    metadata: {
+      namespace: 'ns',
+      name,
+      uid: `uid-${name}`,
+      resourceVersion: '7',
+      annotations: { 'sidecar.istio.io/status': '{}' },
+    },
+    spec: { nodeName: 'n1' },
+    status: {
+      podIP: '10.0.0.9',
+      initContainerStatuses: [
+        {
+          name: 'istio-validation',
+          state: { waiting: {} },
+          lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
+        },
+      ],
+    },
+  };
+}
+
+/** A client whose informer lists `pods` once `release` is called; `onDelete` runs for each DELETE, `onEvent` for
+ * each event recorded (the reconcile's last step). */
+function fakeClient(pods: object[], onDelete: (name: string) => void, onEvent: () => void = () => undefined) {
+  const cache = new Map<string, object>();
+  const listeners: ((type: string, pod: unknown) => void)[] = [];
+  let release: () => void = () => undefined;
+  const listed = new Promise<void>((resolve) => (release = resolve));
+  const client = () => ({
+    api: {
+      deletePod: (pod: { name: string }) => {
+        onDelete(pod.name);
+        return Promise.resolve();
+      },
+      labelPod: () => Promise.resolve(),
+      recordPodEvent: () => {
+        onEvent();
+        return Promise.resolve();
+      },
+      getNodeTaints: () => Promise.resolve({ resourceVersion: '1', taints: [] }),
+      setNodeTaints: () => Promise.resolve(),
+    },
+    createPodInformer: () => ({
+      async start() {
+        await listed;
+        for (const pod of pods) {
+          const name = (pod as { metadata: { name: string } }).metadata.name;
+          cache.set(`ns/${name}`, pod);
+          for (const listener of listeners) listener('add', pod);
+        }
+      },
+      stop: () => Promise.resolve(),
+      get: (namespace: string, name: string) => cache.get(`${namespace}/${name}`),
+      onEvent: (listener: (type: string, pod: unknown) => void) => listeners.push(listener),
+      onError: () => undefined,
+    }),
+  });
+  return { client: client as unknown as RepairStartOptions['client'], release };
+}
+
+test('SIGTERM while pods are queued: the one being deleted finishes, the rest are left alone', async () => {
+  const agent = new AbortController();
+  const deleted: string[] = [];
+  let firstDone: () => void = () => undefined;
+  const firstReconciled = new Promise<void>((resolve) => (firstDone = resolve));
+  const { client, release } = fakeClient(
+    [brokenPod('a'), brokenPod('b'), brokenPod('c')],
+    (name) => {
+      deleted.push(name);
+      agent.abort(); // the node's shutdown (and its cleanup) begins during the first DELETE
+    },
+    () => firstDone(),
+  );
+  const controller = startRepairController(config, {
+    logger: pino({ level: 'silent' }),
+    metrics: new PrometheusMetrics(),
+    signal: agent.signal,
+    ...(client === undefined ? {} : { client }),
+  });
+  release();
+  await firstReconciled;
+  // The queue moves to its next key in the promise jobs after a reconcile; one turn of the event loop runs them
+  // all, as the cleanup's awaits would, before stop() is ever called.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(deleted, ['a']);
+  await controller.stop();
+  assert.deepEqual(deleted, ['a']);
+});
+
+test('a list still in flight when SIGTERM comes starts no repair', async () => {
+  const agent = new AbortController();
+  const deleted: string[] = [];
+  const { client, release } = fakeClient([brokenPod('a')], (name) => deleted.push(name));
+  const controller = startRepairController(config, {
+    logger: pino({ level: 'silent' }),
+    metrics: new PrometheusMetrics(),
+    signal: agent.signal,
+    ...(client === undefined ? {} : { client }),
+  });
+  agent.abort();
+  release();
+  await controller.stop();
+  assert.deepEqual(deleted, []);
+});
