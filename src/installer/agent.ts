@@ -9,9 +9,9 @@ import { confFileProblem, hasConfExtension, sortNames } from './conf-dir.ts';
 import {
   PLUGIN_TYPE,
   buildPluginEntry,
+  hasOurEntry,
   insertEntry,
   parseJsonObject,
-  sameNetwork,
   removeEntry,
   renderStandalone,
   standaloneProblem,
@@ -19,6 +19,7 @@ import {
 import type { AgentFs, FileStat } from './fs-port.ts';
 import { isJsonObject, type Json, type JsonObject } from './go-json.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
+import { parsePluginKubeconfig } from '../kube/pod-source.ts';
 
 export const KUBECONFIG_NAME = 'istio-cni-kubeconfig';
 export const STANDALONE_DEFAULT_NAME = 'YYY-istio-cni.conf';
@@ -42,7 +43,11 @@ export interface InstallerDeps {
   readonly now?: () => number;
   /** First back-off after a failed pass (doubling to 30 s); default 500 ms. */
   readonly retryInitialMs?: number;
+  /** How long our config file may stay invalid before we move to the next valid file; default 5 s. */
+  readonly halfWrittenGraceMs?: number;
 }
+
+const HALF_WRITTEN_GRACE_MS = 5_000;
 
 type Area = 'bin' | 'kube' | 'conf';
 const ALL_AREAS: readonly Area[] = ['bin', 'kube', 'conf'];
@@ -108,10 +113,20 @@ function chainedStaleness(doc: JsonObject, desired: JsonObject): string | undefi
 /** Why the chained merge must not touch `file` (libcni would not load it as it is, or it has nothing besides
  * our entry); undefined when it may. A `.conflist` is a list whatever else it holds; another name (a `.conf`, or
  * CNI_CONF_NAME's free-form name) is a single network when it has a `type`, as the merge treats it. */
-function mergeTargetProblem(file: string, doc: JsonObject, text: string): string | undefined {
+function mergeTargetProblem(file: string, doc: JsonObject, text: string, named: boolean): string | undefined {
   const asList = file.endsWith('.conflist') || !('type' in doc);
-  const problem = confFileProblem(asList ? 'x.conflist' : 'x.conf', text);
-  if (problem !== undefined) return problem;
+  if (!named) {
+    const problem = confFileProblem(asList ? 'x.conflist' : 'x.conf', text);
+    if (problem !== undefined) return problem;
+  } else if (!asList) {
+    if (typeof doc['type'] !== 'string' || doc['type'] === '') return 'it has no "type"';
+  } else {
+    // CNI_CONF_NAME is taken as named, without libcni's validity check (§1.5.2): only what the merge needs.
+    const plugins = doc['plugins'];
+    if (!Array.isArray(plugins) || plugins.length === 0) return 'conflist has no plugins';
+    if (plugins.some((plugin) => !isJsonObject(plugin) || typeof plugin['type'] !== 'string'))
+      return 'a plugin has no "type"';
+  }
   if (asList && !(doc['plugins'] as Json[]).some((p) => isJsonObject(p) && p['type'] !== PLUGIN_TYPE))
     return 'it has no plugin besides istio-cni';
   return undefined;
@@ -146,6 +161,9 @@ export class Installer {
   #tracked: string | undefined;
   /** The file a symlinked tracked config points to (we write through the link), else undefined. */
   #trackedTarget: string | undefined;
+  /** Since when our tracked config has been invalid, and the timer that re-checks it once the grace is over. */
+  #trackedInvalidSince: number | undefined;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #binaryNames: string[] = [];
   #binaryStats = new Map<string, FileStat>();
   #lastWritten: { file: string; text: string } | undefined;
@@ -156,6 +174,7 @@ export class Installer {
   #otherFiles = new Map<string, number>();
   #reported = new Map<string, string>();
   readonly #retryInitialMs: number;
+  readonly #halfWrittenGraceMs: number;
   #retryMs: number;
   #onReady: (() => void) | undefined;
   #listeners = new Set<() => void>();
@@ -166,6 +185,7 @@ export class Installer {
     this.#log = deps.logger;
     this.#now = deps.now ?? (() => performance.now());
     this.#retryInitialMs = deps.retryInitialMs ?? RETRY_MIN_MS;
+    this.#halfWrittenGraceMs = deps.halfWrittenGraceMs ?? HALF_WRITTEN_GRACE_MS;
     this.#retryMs = this.#retryInitialMs;
     this.#entry = buildPluginEntry(config);
     this.#setReady(false);
@@ -396,6 +416,7 @@ export class Installer {
           this.#dirty.clear();
           this.#dirtySince = undefined;
           const failed = await this.#reconcile(areas, signal);
+          if (signal.aborted) break;
           if (failed) {
             if (retryTimer !== undefined) clearTimeout(retryTimer);
             retryTimer = setTimeout(() => this.#markDirty('all'), this.#retryMs);
@@ -424,6 +445,7 @@ export class Installer {
       }
     } finally {
       if (retryTimer !== undefined) clearTimeout(retryTimer);
+      clearTimeout(this.#graceTimer);
       signal.removeEventListener('abort', onAbort);
       this.#closeWatches();
       this.#setReady(false);
@@ -616,6 +638,14 @@ export class Installer {
     };
     const text = renderKubeconfig(input);
     const file = path.join(config.runDir, KUBECONFIG_NAME);
+    // The plugin's own reader decides: whatever it would reject on every pod keeps the entry out instead.
+    try {
+      parsePluginKubeconfig(text, file);
+    } catch (error) {
+      throw installError(
+        `the plugin could not use this kubeconfig: ${errorMessage(error)} (SERVICE_ACCOUNT_DIR, KUBE_CA_FILE, KUBERNETES_SERVICE_HOST/PORT)`,
+      );
+    }
     const current = await fs.stat(file);
     if (current?.mode === config.kubeconfigMode) {
       const existing = await fs.readText(file).catch(() => undefined);
@@ -682,12 +712,30 @@ export class Installer {
     }
     const valid = await this.#validCandidates();
     const tracked = this.#tracked;
+    let halfWritten = false;
     if (tracked !== undefined && path.dirname(tracked) === dir) {
       const name = path.basename(tracked);
       // Our file turned invalid (a CNI writing it in place, not atomically, is half-way through): libcni picks it
-      // again once it is whole, so stay on it rather than move our entry to (and convert) the next valid file.
+      // again once it is whole, so stay on it for a while rather than move our entry to (and convert) the next
+      // valid file. One that stays broken (its CNI replaced by another) is left after the grace.
       const sortsFirst = valid[0] === undefined || sortNames([name, valid[0]])[0] === name;
-      if (!valid.includes(name) && sortsFirst && (await fs.stat(tracked))?.isFile === true) return tracked;
+      halfWritten = !valid.includes(name) && sortsFirst && (await fs.stat(tracked))?.isFile === true;
+    }
+    if (!halfWritten) {
+      this.#trackedInvalidSince = undefined;
+    } else {
+      const now = this.#now();
+      this.#trackedInvalidSince ??= now;
+      const left = this.#halfWrittenGraceMs - (now - this.#trackedInvalidSince);
+      if (left > 0 || valid[0] === undefined) {
+        clearTimeout(this.#graceTimer);
+        if (left > 0) this.#graceTimer = setTimeout(() => this.#markDirty('conf'), left);
+        return tracked;
+      }
+      this.#log.warn(
+        { file: tracked, seconds: this.#halfWrittenGraceMs / 1000 },
+        'our CNI config stayed invalid; moving our entry to the next valid file',
+      );
     }
     if (valid[0] === undefined) {
       this.#report(
@@ -768,7 +816,7 @@ export class Installer {
     }
     // Never merge into what the runtime would not load (an empty `plugins` list, a plugin without `type`, …): the
     // result could be a network of istio-cni alone. Wait for the owner to write a whole config.
-    const problem = mergeTargetProblem(primary, doc, text);
+    const problem = mergeTargetProblem(primary, doc, text, this.#config.confName !== '');
     if (problem !== undefined) {
       this.#report(
         'unparsable',
@@ -781,19 +829,14 @@ export class Installer {
     }
     this.#clearReport('unparsable');
     const destination = convertedName(primary) ?? primary;
-    if (destination !== primary && (await fs.stat(destination)) !== undefined) {
-      const existing = await fs.readText(destination).catch(() => undefined);
-      if (existing !== undefined && sameNetwork(existing, insertEntry(text, this.#entry))) {
-        // Our own conversion, cut short between writing the list and removing the .conf (a crash, a SIGKILL):
-        // finish it; the next pass merges into the list.
-        await fs.remove(primary);
-        this.#log.info(
-          { file: primary, destination },
-          'finished an interrupted .conf → .conflist conversion',
-        );
-        this.#markDirty('conf');
-        return 'waiting';
-      }
+    const existing =
+      destination === primary || (await fs.stat(destination)) === undefined
+        ? undefined
+        : await fs.readText(destination).catch(() => '');
+    // A list that holds our entry is ours: an earlier conversion (its .conf written again by its owner, as multus
+    // does on every change of its delegate, or left behind by a crash between writing the list and removing the
+    // .conf). Converting again replaces it, as upstream always does.
+    if (existing !== undefined && !hasOurEntry(existing)) {
       // Converting would overwrite another CNI's list (an upgrade from .conf to .conflist that left both).
       this.#report(
         'conflict',

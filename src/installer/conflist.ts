@@ -103,19 +103,6 @@ export function removeEntry(existingText: string, what = 'CNI config'): string |
   return marshalSorted({ ...existing, plugins: plugins.filter((plugin) => !isOurs(plugin)) });
 }
 
-/** Whether two configs describe the same network once istio-cni entries are set aside (unparsable: false). */
-export function sameNetwork(a: string, b: string): boolean {
-  const withoutOurs = (text: string): string | undefined => {
-    try {
-      return removeEntry(text) ?? marshalSorted(parseJsonObject(text, 'config'));
-    } catch {
-      return undefined;
-    }
-  };
-  const left = withoutOurs(a);
-  return left !== undefined && left === withoutOurs(b);
-}
-
 /** Chained validity (§1.5.4 step 5): a JSON object whose `plugins` array holds objects with string `type`s, one
  * of them ours. Returns the reason when not valid. */
 export function chainedEntryProblem(text: string): string | undefined {

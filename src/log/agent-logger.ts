@@ -105,12 +105,12 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
   };
 }
 
-/** The ADD outcome a plugin record reports: an explicit `add_outcome` label, else recognised from the plugin's
- * messages (`skipping: …` → skipped, `redirect rules …` → redirected); undefined for other records. */
 /** The ADD outcomes the plugin reports; anything else in a record (which any local process can post to log.sock)
  * never becomes a metric label, so the series stay bounded. */
 const ADD_OUTCOMES = new Set(['skipped', 'redirected', 'ambient', 'failed']);
 
+/** The ADD outcome a plugin record reports: an explicit `add_outcome` label, else recognised from the plugin's
+ * messages (`skipping: …` → skipped, `redirect rules …` → redirected); undefined for other records. */
 export function addOutcomeOf(record: RelayedRecord): string | undefined {
   const label = record.labels['add_outcome'];
   if (typeof label === 'string' && ADD_OUTCOMES.has(label)) return label;

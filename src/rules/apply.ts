@@ -504,7 +504,9 @@ export async function applyCaptureRules(
         applied.push(plan);
       }
     }
-    await configureRoutes(ns, config, ipv6, applied.length > 0 ? deps.logger : undefined);
+    // Routes are this call's own only when every family's rules were (a re-ADD that adds IPv6 to an existing IPv4
+    // pod must not take the earlier ADD's IPv4 routes with it).
+    await configureRoutes(ns, config, ipv6, applied.length === plans.length ? deps.logger : undefined);
   } catch (error) {
     // All or nothing: a later family's failure removes what this call added for the earlier ones.
     for (const plan of applied)
@@ -531,12 +533,18 @@ export async function checkCaptureRules(
   for (const family of ipv6 ? (['v4', 'v6'] as const) : (['v4'] as const)) {
     const rules = built.rules[family];
     const chosen = await chooseBinaries(ns, family, probe.legacyTables[family], target.iptablesVariant);
+    let bin = chosen.bin;
     let state = chosen.saved;
     if (state === undefined) {
-      const save = await ns.run([chosen.bin.save]);
+      let save = await ns.run([bin.save]);
+      // As for ADD: no usable nf_tables means the rules were written with plain iptables.
+      if (bin.variant === 'nft' && save.exitCode !== 0 && NO_NF_TABLES.test(save.stderr)) {
+        bin = binariesFor(family, 'plain');
+        save = await ns.run([bin.save]);
+      }
       state = parseSavedState(save.stdout);
     }
-    const delta = await findDelta(ns, chosen.bin, state, rules);
+    const delta = await findDelta(ns, bin, state, rules);
     if (delta.length > 0) {
       throw new AppError(
         'RULES_INVALID',

@@ -145,6 +145,7 @@ test("the launcher keeps BUN_OPTIONS, BUN_BE_BUN and bun's NODE_* variables from
     BUN_OPTIONS: '--preload /etc/passwd',
     NODE_OPTIONS: '--require /etc/passwd',
     NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    LD_PRELOAD: '/etc/passwd',
   };
   // The control: the agent itself does run the preload (here a file that is no JavaScript, so it fails).
   const bare = inRoot(['/usr/local/lib/istio-cni/install-cni', 'version'], hostile);
@@ -152,6 +153,12 @@ test("the launcher keeps BUN_OPTIONS, BUN_BE_BUN and bun's NODE_* variables from
   assert.match(bare.stdout + bare.stderr, /root:x:0:0/);
   const launched = inRoot(['/usr/local/bin/install-cni', 'version'], hostile);
   assert.deepEqual([launched.status, launched.stdout], [0, `${VERSION}\n`], launched.stderr);
+  // glibc's loader complains about a preload that is no ELF object: unshare's loader (on the host) does once in
+  // both runs; the agent's loader only when LD_PRELOAD reached it.
+  const preloads = (stderr: string) =>
+    stderr.split('\n').filter((line) => line.includes('from LD_PRELOAD')).length;
+  assert.equal(preloads(bare.stderr), 2, bare.stderr);
+  assert.equal(preloads(launched.stderr), 1, launched.stderr);
   const beBun = inRoot(['/usr/local/bin/install-cni', 'version'], { BUN_BE_BUN: '1' });
   assert.deepEqual([beBun.status, beBun.stdout], [0, `${VERSION}\n`], beBun.stderr);
   // Settings still arrive (an invalid one is named), and so do the arguments.

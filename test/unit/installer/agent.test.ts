@@ -19,7 +19,7 @@ import {
 import path from 'node:path';
 import { pino } from 'pino';
 import { loadAgentConfig, type AgentConfig } from '../../../src/config/load.ts';
-import { Installer, cleanupNode } from '../../../src/installer/agent.ts';
+import { Installer, cleanupNode, type InstallerDeps } from '../../../src/installer/agent.ts';
 import { createNodeFs } from '../../../src/sys/fs.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
@@ -96,7 +96,11 @@ interface Running {
   done: Promise<void>;
 }
 
-function start(config: AgentConfig, fs: AgentFs = createNodeFs(), retryInitialMs?: number): Running {
+function start(
+  config: AgentConfig,
+  fs: AgentFs = createNodeFs(),
+  timing: Pick<InstallerDeps, 'retryInitialMs' | 'halfWrittenGraceMs'> = {},
+): Running {
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'debug' },
@@ -108,7 +112,7 @@ function start(config: AgentConfig, fs: AgentFs = createNodeFs(), retryInitialMs
     watchDir: watchDirectory,
     logger,
     metrics,
-    ...(retryInitialMs === undefined ? {} : { retryInitialMs }),
+    ...timing,
   });
   current = installer;
   const controller = new AbortController();
@@ -604,6 +608,8 @@ test('an empty token or a CA without a certificate: the entry stays out (the plu
   for (const [file, content, message] of [
     ['token', '\n', /service account token .*token is empty/],
     ['ca.crt', 'not a certificate', /API server CA .*ca\.crt holds no PEM certificate/],
+    // What the plugin's own kubeconfig reader refuses, the agent refuses too.
+    ['token', 'abc\u0001def', /the plugin could not use this kubeconfig: .*token holds a control/],
   ] as const) {
     const tree = makeTree();
     const good = readFileSync(`${tree.sa}/${file}`);
@@ -644,6 +650,27 @@ test('our primary turning invalid for a while (written in place): we wait for it
   }
 });
 
+test('our primary that stays invalid past the grace (its CNI replaced): the entry moves to the next valid file', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const loopback = `${tree.net}/99-loopback.conflist`;
+  writeFileSync(
+    loopback,
+    JSON.stringify({ cniVersion: '0.3.1', name: 'lo', plugins: [{ type: 'loopback' }] }),
+  );
+  const running = start(configFor(tree), createNodeFs(), { halfWrittenGraceMs: 300 });
+  try {
+    await untilReady(running, tree, file);
+    writeFileSync(file, '{"name": "k8s-pod-network", "plugins": [');
+    await until(tree.net, () => hasIstio(loopback) && running.installer.state.ready);
+    assert.ok(logged(running, /our CNI config stayed invalid; moving our entry to the next valid file/));
+    assert.equal(read(file), '{"name": "k8s-pod-network", "plugins": [');
+  } finally {
+    await running.stop();
+  }
+});
+
 test('a .conf beside a .conflist of the same name: not converted over it (both kept), the conflict named', async () => {
   const tree = makeTree();
   const old = JSON.stringify({ cniVersion: '0.3.1', name: 'cbr0', type: 'flannel' });
@@ -668,6 +695,18 @@ test('a .conf beside a .conflist of the same name: not converted over it (both k
       plugins.map((plugin) => plugin.type),
       ['flannel', 'portmap', 'istio-cni'],
     );
+  } finally {
+    await running.stop();
+  }
+});
+
+test('CNI_CONF_NAME naming a list without "name": merged all the same (a named file gets no libcni validity check, §1.5.2)', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-named.conflist`;
+  writeFileSync(file, NONAME);
+  const running = start(configFor(tree, { CNI_CONF_NAME: '10-named.conflist' }));
+  try {
+    await untilReady(running, tree, file);
   } finally {
     await running.stop();
   }
@@ -847,7 +886,7 @@ async function settledTree(): Promise<{ tree: HostTree; file: string }> {
 test('token gone after ready: the entry is withdrawn, and comes back with the token even when no back-off is pending (the pass our own withdrawal woke had cleared it)', async () => {
   const { tree, file } = await settledTree();
   // A back-off far beyond the test: only the token's own event can bring the entry back.
-  const running = start(configFor(tree), createNodeFs(), 60_000);
+  const running = start(configFor(tree), createNodeFs(), { retryInitialMs: 60_000 });
   try {
     await untilReady(running, tree, file);
     // The token's removal fails the kubeconfig and withdraws the entry; that write of ours wakes a second pass.
@@ -877,7 +916,7 @@ test('a failing area is retried by every pass, whatever woke it (not only by its
         : realFs.copyFileAtomic(from, to);
     },
   };
-  const running = start(configFor(tree), fs, 60_000);
+  const running = start(configFor(tree), fs, { retryInitialMs: 60_000 });
   try {
     // Pass 1: the copy fails and the entry is withdrawn; pass 2, woken by that write of ours, copies again.
     await passes(running, 2);
@@ -947,10 +986,26 @@ test('a .conf → .conflist conversion cut short (both files, the list ours) is 
   try {
     await untilReady(second, tree, list);
     assert.equal(existsSync(conf), false);
-    assert.ok(logged(second, /finished an interrupted \.conf → \.conflist conversion/));
     assert.ok(!logged(second, /would be overwritten/));
   } finally {
     await second.stop();
+  }
+});
+
+test('the owner writes its .conf again after our conversion (multus on a delegate change): converted again over our list', async () => {
+  const tree = makeTree();
+  const conf = `${tree.net}/00-multus.conf`;
+  const list = `${tree.net}/00-multus.conflist`;
+  writeFileSync(conf, MINIKUBE);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, list);
+    const changed = JSON.stringify({ ...(JSON.parse(MINIKUBE) as object), bridge: 'otherbridge' });
+    writeFileSync(conf, changed);
+    await until(tree.net, () => !existsSync(conf) && read(list).includes('otherbridge') && hasIstio(list));
+    assert.ok(!logged(running, /would be overwritten/));
+  } finally {
+    await running.stop();
   }
 });
 

@@ -565,3 +565,23 @@ test('a netns without IPv6 (head exits 1: no if_inet6, no ip6_tables_names): IPv
   assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'nft' } });
   assert.deepEqual(trace(exec), ['iptables-nft-restore --noflush < * nat', PROBE]);
 });
+
+test('CHECK on a kernel without nf_tables reads the rules with plain iptables, as ADD wrote them', async () => {
+  const saved = savedAfter(renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4));
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-save')
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'iptables-nft-save: Could not fetch rule set generation id\n',
+      };
+    if (r.argv[0] === 'iptables-save') return ok(saved);
+    return ok();
+  });
+  await checkCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger });
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv.join(' ')),
+    [PROBE, 'iptables-nft-save', 'iptables-save', 'iptables-restore --noflush'],
+  );
+});
