@@ -25,6 +25,10 @@ import { median, percentile } from './report.ts';
 const root = path.resolve(import.meta.dirname, '..');
 const AGENT = path.join(root, 'dist/install-cni');
 const PLUGIN = path.join(root, 'dist/istio-cni');
+// A real PEM CA (the agent keeps its entry out while the service account's CA holds no certificate).
+const KUBE_CA = path.resolve(root, '../shared/conformance/istio-install-testdata/kube-ca.crt');
+/** Upper bound on any one awaited agent log line: the agent is ready in well under a second. */
+const AGENT_LINE_TIMEOUT_MS = 30_000;
 const CALICO = `${JSON.stringify({ name: 'k8s-pod-network', cniVersion: '0.3.1', plugins: [{ type: 'calico' }, { type: 'portmap' }] }, null, 2)}\n`;
 
 interface Tree {
@@ -39,7 +43,7 @@ function makeTree(): Tree {
   if (existsSync(PLUGIN)) copyFileSync(PLUGIN, `${base}/src/istio-cni`);
   else writeFileSync(`${base}/src/istio-cni`, 'plugin', { mode: 0o755 });
   writeFileSync(`${base}/sa/token`, 'token');
-  writeFileSync(`${base}/sa/ca.crt`, 'ca');
+  copyFileSync(KUBE_CA, `${base}/sa/ca.crt`);
   writeFileSync(`${base}/net/10-calico.conflist`, CALICO);
   return {
     root: base,
@@ -61,8 +65,16 @@ function makeTree(): Tree {
   };
 }
 
-function startAgent(tree: Tree): { child: ChildProcess; waitFor(text: string): Promise<number> } {
+/** Agents still running, killed if the bench fails half-way (a rejected wait must not leave one behind). */
+const running = new Set<ChildProcess>();
+
+function startAgent(tree: Tree): {
+  child: ChildProcess;
+  waitFor(text: string, timeoutMs?: number): Promise<number>;
+} {
   const child = spawn(AGENT, ['--log_as_json'], { env: tree.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let seen = '';
   const waiters: { text: string; resolve: (at: number) => void }[] = [];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -77,10 +89,24 @@ function startAgent(tree: Tree): { child: ChildProcess; waitFor(text: string): P
   });
   return {
     child,
-    waitFor: (text) =>
-      new Promise((resolve) => {
-        if (seen.includes(text)) resolve(performance.now());
-        else waiters.push({ text, resolve });
+    waitFor: (text, timeoutMs = AGENT_LINE_TIMEOUT_MS) =>
+      new Promise((resolve, reject) => {
+        if (seen.includes(text)) {
+          resolve(performance.now());
+          return;
+        }
+        const waiter = {
+          text,
+          resolve: (at: number) => {
+            clearTimeout(timer);
+            resolve(at);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`agent did not log "${text}" within ${timeoutMs} ms; its output:\n${seen}`));
+        }, timeoutMs);
+        waiters.push(waiter);
       }),
   };
 }
@@ -98,8 +124,12 @@ function rewriteAndWait(
   content: string,
   done: (text: string) => boolean,
 ): Promise<number> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const start = performance.now();
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`${file}: the expected content did not appear within ${AGENT_LINE_TIMEOUT_MS} ms`));
+    }, AGENT_LINE_TIMEOUT_MS);
     const check = (): boolean => {
       let text: string;
       try {
@@ -108,6 +138,7 @@ function rewriteAndWait(
         return false;
       }
       if (!done(text)) return false;
+      clearTimeout(timer);
       watcher.close();
       resolve(performance.now() - start);
       return true;
@@ -130,6 +161,14 @@ function rssMiB(pid: number): number {
 }
 
 export async function runBench(): Promise<BenchSection> {
+  try {
+    return await measure();
+  } finally {
+    for (const child of running) child.kill('SIGKILL');
+  }
+}
+
+async function measure(): Promise<BenchSection> {
   // Floor for start: the executable's own start-up.
   const versionRuns: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -157,10 +196,10 @@ export async function runBench(): Promise<BenchSection> {
   for (let i = 0; i < 100; i++) {
     repairs.push(await rewriteAndWait(tree.net, file, CALICO, (text) => text.includes('"istio-cni"')));
   }
-  const fightReported = await Promise.race([
-    agent.waitFor('another agent is fighting over it').then(() => 1),
-    new Promise<number>((resolve) => setTimeout(() => resolve(0), 2000)),
-  ]);
+  const fightReported = await agent.waitFor('another agent is fighting over it', 2000).then(
+    () => 1,
+    () => 0,
+  );
   // Floor: the same atomic rewrite, observed through fs.watch, with nobody repairing.
   const floorDir = mkdtempSync(path.join(tmpdir(), 'ic-bench-floor-'));
   const floors: number[] = [];
