@@ -64,13 +64,22 @@ function validateContainerId(containerId: string): void {
   }
 }
 
+/** '/', ':' and Go's unicode.IsSpace (which, unlike JavaScript's \s, includes U+0085 and excludes U+FEFF). */
+const IFNAME_FORBIDDEN = /[/:\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+
 function validateIfName(ifName: string): void {
   const fail = (msg: string, details = '') =>
     new CniError(CNI_ERROR.INVALID_ENVIRONMENT_VARIABLES, msg, details);
-  if (ifName.length > 15)
+  // IFNAMSIZ counts bytes, as Go's len() does.
+  if (Buffer.byteLength(ifName, 'utf8') > 15)
     throw fail('interface name is too long', 'interface name should be less than 16 characters');
   if (ifName === '.' || ifName === '..') throw fail('interface name is . or ..');
-  if (/[/:\s]/.test(ifName)) throw fail('interface name contains / or : or whitespace characters');
+  if (IFNAME_FORBIDDEN.test(ifName)) throw fail('interface name contains / or : or whitespace characters');
+}
+
+/** skel's validateConfig: the decoder's reason is part of the message ("error unmarshall network config: …"). */
+function unmarshallError(reason: string): CniError {
+  return new CniError(CNI_ERROR.DECODING_FAILURE, `error unmarshall network config: ${reason}`);
 }
 
 function parseNetConf(stdinData: string): Record<string, unknown> {
@@ -78,24 +87,18 @@ function parseNetConf(stdinData: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(stdinData);
   } catch (error) {
-    throw new CniError(CNI_ERROR.DECODING_FAILURE, 'error unmarshall network config', errorMessage(error));
+    throw unmarshallError(errorMessage(error));
   }
   if (parsed === null) parsed = {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new CniError(
-      CNI_ERROR.DECODING_FAILURE,
-      'error unmarshall network config',
+    throw unmarshallError(
       `expected a JSON object, got ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
     );
   }
   const netConf = parsed as Record<string, unknown>;
   const name = netConf['name'];
   if (name !== undefined && name !== null && typeof name !== 'string') {
-    throw new CniError(
-      CNI_ERROR.DECODING_FAILURE,
-      'error unmarshall network config',
-      '"name" must be a string',
-    );
+    throw unmarshallError('"name" must be a string');
   }
   if (name === undefined || name === null || name === '') {
     throw new CniError(CNI_ERROR.INVALID_NETWORK_CONFIG, 'missing network name');

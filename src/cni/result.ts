@@ -44,6 +44,14 @@ function optNumber(source: Json, key: string, path: string): number | undefined 
   return value;
 }
 
+/** A Go `*int` field: absent or null is omitted, every integer (0 included) is kept. */
+function optPointerNumber(source: Json, key: string, path: string): number | undefined {
+  const value = source[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${path}.${key}`, 'an integer');
+  return value;
+}
+
 function optArray(source: Json, key: string, path: string): unknown[] {
   const value = source[key];
   if (value === undefined || value === null) return [];
@@ -104,22 +112,20 @@ function dns(value: unknown, path: string): Json {
   ]);
 }
 
-function route(value: unknown, path: string, family: ResultFamily): Json {
+/** A route keeps every field of Go's `types.Route` in every version (the type is shared by all result versions):
+ * `mtu`, `advmss` and `priority` are plain ints (0 is omitted), `table` and `scope` are pointers (an explicit 0 —
+ * the main table, RT_SCOPE_UNIVERSE — is kept). */
+function route(value: unknown, path: string): Json {
   const source = object(value, path);
-  const base: [string, unknown][] = [
+  return compact([
     ['dst', cidr(source, 'dst', path, true)],
     ['gw', ip(source, 'gw', path)],
-  ];
-  if (family === '1') {
-    base.push(
-      ['mtu', optNumber(source, 'mtu', path)],
-      ['advmss', optNumber(source, 'advmss', path)],
-      ['priority', optNumber(source, 'priority', path)],
-      ['table', optNumber(source, 'table', path)],
-      ['scope', optNumber(source, 'scope', path)],
-    );
-  }
-  return compact(base);
+    ['mtu', optNumber(source, 'mtu', path)],
+    ['advmss', optNumber(source, 'advmss', path)],
+    ['priority', optNumber(source, 'priority', path)],
+    ['table', optPointerNumber(source, 'table', path)],
+    ['scope', optPointerNumber(source, 'scope', path)],
+  ]);
 }
 
 function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): PrevResult {
@@ -161,7 +167,7 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
     return compact(entries);
   });
   const routes = optArray(source, 'routes', 'prevResult').map((value, index) =>
-    route(value, `prevResult.routes[${index}]`, family),
+    route(value, `prevResult.routes[${index}]`),
   );
   const dnsJson = dns(source['dns'], 'prevResult.dns');
   const json = compact([
@@ -185,7 +191,7 @@ function decodeLegacy(source: Json, cniVersion: string): PrevResult {
     const gateway = ip(item, 'gateway', path);
     ips.push({ interfaceIndex: undefined, address, gateway });
     const routes = optArray(item, 'routes', path).map((entry, index) =>
-      route(entry, `${path}.routes[${index}]`, '0.4'),
+      route(entry, `${path}.routes[${index}]`),
     );
     return compact([
       ['ip', address],
@@ -202,12 +208,33 @@ function decodeLegacy(source: Json, cniVersion: string): PrevResult {
   return { json, ips };
 }
 
-/** Decodes `prevResult` in the config's version. Throws Error "could not parse prevResult: …". */
+/** The prevResult versions each result type accepts (Go's per-type `supportedVersions`; "" only for 0.1.0/0.2.0). */
+const RESULT_VERSIONS: Readonly<Record<ResultFamily, readonly string[]>> = {
+  '0.2': ['', '0.1.0', '0.2.0'],
+  '0.4': ['0.3.0', '0.3.1', '0.4.0'],
+  '1': ['1.0.0', '1.1.0'],
+};
+
+/**
+ * Decodes `prevResult` in the config's version, as upstream's `version.NewResult(conf.CNIVersion, …)`: the shape
+ * first, then the prevResult's own cniVersion must be one the config version's result type accepts — a 0.2.0
+ * result under a 1.0.0 config fails instead of being printed without its IPs. Throws Error "could not parse
+ * prevResult: …".
+ */
 export function parsePrevResult(value: unknown, cniVersion: string): PrevResult {
   try {
     const source = object(value, 'prevResult');
     const family = resultFamily(cniVersion);
-    return family === '0.2' ? decodeLegacy(source, cniVersion) : decodeModern(source, family, cniVersion);
+    const decoded =
+      family === '0.2' ? decodeLegacy(source, cniVersion) : decodeModern(source, family, cniVersion);
+    const own = optString(source, 'cniVersion', 'prevResult') ?? '';
+    const accepted = RESULT_VERSIONS[family];
+    if (!accepted.includes(own)) {
+      throw new ResultShapeError(
+        `result type supports [${accepted.join(' ')}] but unmarshalled CNIVersion is ${JSON.stringify(own)}`,
+      );
+    }
+    return decoded;
   } catch (error) {
     if (error instanceof ResultShapeError)
       throw new Error(`could not parse prevResult: ${error.message}`, { cause: error });

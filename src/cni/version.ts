@@ -31,22 +31,40 @@ export function assertSupportedVersion(version: string): void {
   }
 }
 
-function parseSemver(version: string): [number, number, number] {
-  const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
-  if (match === null) {
-    throw new CniError(CNI_ERROR.DECODING_FAILURE, `unable to parse version ${JSON.stringify(version)}`);
+/** Go's strconv.Atoi: optional sign, decimal digits. */
+const GO_INT = /^[+-]?\d+$/;
+
+/** containernetworking/cni `version.ParseVersion`: one to three numeric parts, missing ones are 0 ("1.1" is
+ * 1.1.0); anything else is a decoding failure with Go's wording. */
+function parseVersion(version: string): [number, number, number] {
+  if (version === '') return [0, 1, 0];
+  const parts = version.split('.');
+  if (parts.length >= 4) {
+    throw new CniError(
+      CNI_ERROR.DECODING_FAILURE,
+      `invalid version ${JSON.stringify(version)}: too many parts`,
+    );
   }
-  return [Number(match[1]), Number(match[2]), Number(match[3])];
+  const names = ['major', 'minor', 'micro'];
+  const numbers: [number, number, number] = [0, 0, 0];
+  parts.forEach((part, index) => {
+    if (!GO_INT.test(part)) {
+      throw new CniError(
+        CNI_ERROR.DECODING_FAILURE,
+        `failed to convert ${names[index]} version part ${JSON.stringify(part)}: strconv.Atoi: parsing ${JSON.stringify(part)}: invalid syntax`,
+      );
+    }
+    numbers[index] = Number(part);
+  });
+  return numbers;
 }
 
-/** version >= other (semver, numeric per field). Unparseable → decoding failure, as upstream. */
+/** version >= other (numeric per part). Unparseable → decoding failure, as upstream. */
 export function versionAtLeast(version: string, other: string): boolean {
-  const left = parseSemver(version);
-  const right = parseSemver(other);
+  const left = parseVersion(version);
+  const right = parseVersion(other);
   for (let index = 0; index < 3; index += 1) {
-    const a = left[index] ?? 0;
-    const b = right[index] ?? 0;
-    if (a !== b) return a > b;
+    if (left[index] !== right[index]) return left[index]! > right[index]!;
   }
   return true;
 }

@@ -103,6 +103,14 @@ test('invalid container id / interface name → code 4', async () => {
   assert.equal(ifname.error?.msg, 'interface name is too long');
   const slash = await run(cniEnv('DEL', { CNI_IFNAME: 'eth/0' }), CONF('1.0.0'));
   assert.equal(slash.error?.code, 4);
+  // IFNAMSIZ counts bytes: 9 two-byte characters are 18 bytes.
+  const wide = await run(cniEnv('ADD', { CNI_IFNAME: 'é'.repeat(9) }), CONF('1.0.0'));
+  assert.equal(wide.error?.msg, 'interface name is too long');
+  assert.equal((await run(cniEnv('ADD', { CNI_IFNAME: 'é'.repeat(7) }), CONF('1.0.0'))).exitCode, 0);
+  // Whitespace as Go's unicode.IsSpace: U+0085 is, U+FEFF is not.
+  const nel = await run(cniEnv('ADD', { CNI_IFNAME: 'eth\u00850' }), CONF('1.0.0'));
+  assert.equal(nel.error?.msg, 'interface name contains / or : or whitespace characters');
+  assert.equal((await run(cniEnv('ADD', { CNI_IFNAME: 'eth\ufeff0' }), CONF('1.0.0'))).exitCode, 0);
   // skel checks the netconf first: with both wrong, the netconf's error (6) is the answer.
   const both = await run(cniEnv('ADD', { CNI_CONTAINERID: 'bad id!' }), 'not json');
   assert.equal(both.error?.code, 6);
@@ -112,9 +120,9 @@ test('garbage, empty and non-object stdin → code 6; missing name → 7', async
   for (const stdin of ['', 'not json', '{"name":', '[1,2]', '"str"', '{"name": 5}']) {
     const result = await run(cniEnv('ADD'), stdin);
     assert.equal(result.error?.code, 6, stdin);
-    assert.equal(result.error?.msg, 'error unmarshall network config');
-    // The reason goes in `details` (skel's shape), and the handlers never ran.
-    assert.ok((result.error?.details ?? '') !== '', `details for ${JSON.stringify(stdin)}`);
+    // skel's shape: the decoder's reason is part of the message, no details; and the handlers never ran.
+    assert.match(result.error?.msg ?? '', /^error unmarshall network config: \S/, JSON.stringify(stdin));
+    assert.equal(result.error?.details, undefined);
     assert.deepEqual(result.handlers.calls, []);
     assert.ok(!result.stdout.includes('    at '), 'no stack trace on stdout');
   }
@@ -169,6 +177,17 @@ test('CHECK needs >= 0.4.0; GC and STATUS need >= 1.1.0', async () => {
   assert.equal(ok.exitCode, 0);
   assert.equal(ok.stdout, '');
   assert.equal((await run(cniEnv('CHECK'), CONF('abc'))).error?.code, 6);
+  // Go's ParseVersion takes one to three parts: "1.1" passes the gates and is then not a supported version.
+  const twoParts = await run(cniEnv('CHECK'), CONF('1.1'));
+  assert.equal(twoParts.error?.code, 1);
+  assert.equal(twoParts.error?.msg, 'incompatible CNI versions');
+  const fourParts = await run(cniEnv('GC'), CONF('1.1.0.0'));
+  assert.equal(fourParts.error?.code, 6);
+  assert.equal(fourParts.error?.msg, 'invalid version "1.1.0.0": too many parts');
+  assert.equal(
+    (await run(cniEnv('STATUS'), CONF('1.x.0'))).error?.msg,
+    'failed to convert minor version part "x": strconv.Atoi: parsing "x": invalid syntax',
+  );
 });
 
 test('DEL prints nothing and is idempotent', async () => {

@@ -81,3 +81,59 @@ test('malformed prevResult → "could not parse prevResult: <where>"', () => {
     );
   }
 });
+
+test("a prevResult of another version family fails as upstream's version.NewResult does, never loses its IPs", () => {
+  const cases: [unknown, string, string][] = [
+    [
+      { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/16' } },
+      '1.0.0',
+      '[1.0.0 1.1.0] but unmarshalled CNIVersion is "0.2.0"',
+    ],
+    [
+      { cniVersion: '1.0.0', ips: [{ address: '10.1.0.5/16' }] },
+      '0.3.1',
+      '[0.3.0 0.3.1 0.4.0] but unmarshalled CNIVersion is "1.0.0"',
+    ],
+    [
+      { cniVersion: '1.1.0', ips: [{ address: '10.1.0.5/16' }] },
+      '0.2.0',
+      '[ 0.1.0 0.2.0] but unmarshalled CNIVersion is "1.1.0"',
+    ],
+    [{ ips: [{ address: '10.1.0.5/16' }] }, '1.0.0', '[1.0.0 1.1.0] but unmarshalled CNIVersion is ""'],
+  ];
+  for (const [prevResult, configVersion, expected] of cases) {
+    assert.throws(
+      () => parsePrevResult(prevResult, configVersion),
+      { message: `could not parse prevResult: result type supports ${expected}` },
+      `${JSON.stringify(prevResult)} under ${configVersion}`,
+    );
+  }
+  // Within a family the config version is printed; a 0.1.0/0.2.0 result may omit its version.
+  assert.equal(parsePrevResult({ ...prev040, cniVersion: '0.3.1' }, '0.4.0').json['cniVersion'], '0.4.0');
+  assert.deepEqual(parsePrevResult({ ip4: { ip: '10.1.0.5/16' } }, '0.2.0').ips, [
+    { interfaceIndex: undefined, address: '10.1.0.5/16', gateway: undefined },
+  ]);
+});
+
+test("routes keep every field of Go's types.Route in every version; table and scope keep an explicit 0", () => {
+  const full = {
+    dst: '0.0.0.0/0',
+    gw: '10.0.0.1',
+    mtu: 1400,
+    advmss: 1360,
+    priority: 10,
+    table: 0,
+    scope: 0,
+  };
+  const unset = { dst: '10.0.0.0/8', mtu: 0, advmss: 0, priority: 0, table: null };
+  const expected = [full, { dst: '10.0.0.0/8' }];
+  for (const version of ['0.3.0', '0.4.0', '1.0.0', '1.1.0']) {
+    const parsed = parsePrevResult({ cniVersion: version, routes: [full, unset] }, version);
+    assert.deepEqual(parsed.json['routes'], expected, version);
+  }
+  const legacy = parsePrevResult(
+    { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/16', routes: [full, unset] } },
+    '0.2.0',
+  );
+  assert.deepEqual((legacy.json['ip4'] as { routes: unknown }).routes, expected);
+});
