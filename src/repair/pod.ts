@@ -25,6 +25,8 @@ export interface RepairPod {
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
   readonly podIp: string;
+  /** `metadata.deletionTimestamp` is set: the pod is being deleted (graceful deletion keeps it a while). */
+  readonly terminating: boolean;
   readonly initContainerStatuses: readonly InitContainerStatus[];
   /** The raw pod object (JSON as served by the API), for the plugin's pod → redirect mapping. */
   readonly manifest: unknown;
@@ -70,6 +72,7 @@ const PodSchema = z.object({
     resourceVersion: z.string().catch(''),
     labels: StringMapSchema.optional().transform((value) => value ?? {}),
     annotations: StringMapSchema.optional().transform((value) => value ?? {}),
+    deletionTimestamp: z.string().optional().catch(undefined),
   }),
   status: z
     .object({
@@ -108,6 +111,7 @@ export function repairPodFromManifest(manifest: unknown): RepairPod | undefined 
     labels: metadata.labels,
     annotations: metadata.annotations,
     podIp: status?.podIP ?? '',
+    terminating: (metadata.deletionTimestamp ?? '') !== '',
     initContainerStatuses: (status?.initContainerStatuses ?? []).map((item) => ({
       name: item.name,
       terminated: withDefaultMessage(item.state),

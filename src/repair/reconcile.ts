@@ -155,7 +155,9 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
         repaired.delete(key);
         return;
       }
-      if (!isBrokenPod(pod, settings)) return;
+      // A pod already being deleted stays (Terminating, sending updates) for its grace period: deleting it again,
+      // labelling it or repairing its netns would only repeat events and inflate the counts. Upstream acts on it.
+      if (pod.terminating || !isBrokenPod(pod, settings)) return;
       const logger = deps.logger.child({ pod: key, uid: pod.uid });
       if (settings.repairPods) return repairPod(key, pod, logger);
       if (settings.deletePods) return deletePod(pod, logger);

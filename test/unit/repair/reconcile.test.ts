@@ -143,3 +143,21 @@ test('label mode: label key/value from settings; already labelled → skip', asy
   assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'skip' }), 1);
   assert.deepEqual(api.events, [{ reason: 'LabelBrokenPod', message: 'pod detected as broken, labeled' }]);
 });
+
+test('a broken pod already being deleted (deletionTimestamp set, graceful deletion) is left alone in every mode, run twice', async () => {
+  const manifest = brokenPodManifest({ name: 'a' }) as { metadata: Record<string, unknown> };
+  manifest.metadata['deletionTimestamp'] = '2026-11-24T03:00:00Z';
+  const pods = new Map([['default/a', parsed(manifest)]]);
+  for (const mode of [{ repairPods: true }, { deletePods: true }, { labelPods: true }]) {
+    const { api, metrics, repairs, reconciler } = setup(mode, pods);
+    await reconciler.reconcile('default/a');
+    await reconciler.reconcile('default/a');
+    assert.deepEqual([api.calls, api.events, repairs], [[], [], []], JSON.stringify(mode));
+    assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'success' }), 0);
+  }
+  // The same pod without the timestamp is acted on: the skip is the timestamp's doing.
+  const live = new Map([['default/a', parsed(brokenPodManifest({ name: 'a' }))]]);
+  const { api, reconciler } = setup({ deletePods: true }, live);
+  await reconciler.reconcile('default/a');
+  assert.equal(api.calls.length, 1);
+});
