@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import { KubeError, errorMessage } from '../errors.ts';
 import type {
   NodeTaints,
@@ -323,6 +324,12 @@ export function createRepairClient(
     const eventListeners: ((type: PodEventType, pod: unknown) => void)[] = [];
     const errorListeners: ((error: unknown) => void)[] = [];
     let resourceVersion = '';
+    /** client-go's relistResourceVersion: nothing listed yet → "0"; a list failed or a watch expired → "" (consistent);
+     * otherwise the last version seen. */
+    let listed = false;
+    let consistentListNext = false;
+    const listFrom = (): string =>
+      !listed ? '0' : consistentListNext || resourceVersion === '' ? '' : resourceVersion;
     let running: AbortController | undefined;
 
     const emit = (type: PodEventType, pod: unknown) => {
@@ -332,12 +339,14 @@ export function createRepairClient(
       const params = new URLSearchParams();
       if (selectors.fieldSelector !== '') params.set('fieldSelector', selectors.fieldSelector);
       if (selectors.labelSelector !== '') params.set('labelSelector', selectors.labelSelector);
-      for (const [key, value] of Object.entries(extra)) params.set(key, value);
+      // An empty value is the API's default: leave it out.
+      for (const [key, value] of Object.entries(extra)) if (value !== '') params.set(key, value);
       return `/api/v1/pods?${params.toString()}`;
     };
 
-    async function relist(): Promise<void> {
-      const list = (await call('list pods', 'GET', query({}))) as {
+    async function relist(from: string): Promise<void> {
+      consistentListNext = true;
+      const list = (await call('list pods', 'GET', query({ resourceVersion: from }))) as {
         metadata?: unknown;
         items?: unknown;
       } | null;
@@ -358,6 +367,8 @@ export function createRepairClient(
         emit('delete', pod);
       }
       resourceVersion = resourceVersionOf(list);
+      listed = true;
+      consistentListNext = false;
     }
 
     function apply(line: string): 'ok' | 'gone' {
@@ -415,9 +426,11 @@ export function createRepairClient(
         for await (const chunk of res) chunks.push(chunk as Buffer);
         throw kubeError('watch pods', res.statusCode, statusMessage(Buffer.concat(chunks).toString('utf8')));
       }
+      // The stream is cut anywhere (TLS records, HTTP chunks), also inside a multi-byte character.
+      const decoder = new StringDecoder('utf8');
       let buffered = '';
       for await (const chunk of res) {
-        buffered += (chunk as Buffer).toString('utf8');
+        buffered += decoder.write(chunk as Buffer);
         let newline = buffered.indexOf('\n');
         while (newline >= 0) {
           const line = buffered.slice(0, newline).trim();
@@ -437,7 +450,8 @@ export function createRepairClient(
         while (!controller.signal.aborted) {
           const openedAt = Date.now();
           const outcome = await watchOnce(controller.signal);
-          if (outcome === 'gone' && !controller.signal.aborted) await relist();
+          // Expired: the state since our version is gone, so only a consistent list ("") is good enough.
+          if (outcome === 'gone' && !controller.signal.aborted) await relist('');
           if (
             outcome === 'ended' &&
             Date.now() - openedAt < WATCH_QUICK_END_MS &&
@@ -461,7 +475,12 @@ export function createRepairClient(
         running?.abort();
         const controller = new AbortController();
         running = controller;
-        await relist();
+        // As client-go's reflector: the first list is served from the API server's watch cache ("0") and a
+        // restart lists from the last version seen, instead of a quorum read of every pod in the cluster from
+        // etcd by every node at once (an API server restart, a DaemonSet rollout). Slightly stale data is safe:
+        // the watch then brings every change since, and a delete carries uid + resourceVersion preconditions.
+        // After a failed list, the next one is consistent ("").
+        await relist(listFrom());
         if (controller.signal.aborted) return;
         void watchLoop(controller);
       },

@@ -385,11 +385,74 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
       const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && r.query['watch'] !== 'true');
       assert.equal(lists.length, 3, 'initial list, re-list after 410, list on restart after the drop');
+      // client-go's reflector versions: the first list from the watch cache ("0"), the one after 410 consistent
+      // (no version), the restart from the last version seen.
+      assert.equal(lists[0]?.query['resourceVersion'], '0');
+      assert.equal(lists[1]?.query['resourceVersion'], undefined);
+      assert.match(lists[2]?.query['resourceVersion'] ?? '', /^[1-9]\d*$/);
       assert.equal(server.getPod('default', 'late')?.metadata.labels?.['cni.istio.io/uninitialized'], 'true');
     } finally {
       await controller.stop();
     }
   });
+});
+
+test('informer: a watch from a compacted version gets 200 and an ERROR 410 in the stream (as from the watch cache); the client re-lists consistently and misses nothing', async () => {
+  await withServer(async ({ server, sa, metrics, logger }) => {
+    const isWatch = (r: { path: string; query: Record<string, string> }) =>
+      r.path === '/api/v1/pods' && r.query['watch'] === 'true';
+    const isList = (r: { path: string; query: Record<string, string> }) =>
+      r.path === '/api/v1/pods' && r.query['watch'] !== 'true';
+    // The second watch (after the first one's 1 s timeout) is held while the history moves on and is compacted.
+    let watches = 0;
+    server.injectFault({ latencyMs: 1000, times: 1, match: (r) => isWatch(r) && ++watches === 2 });
+    const config = controllerConfig(server, sa.dir, { labelPods: true });
+    const controller = startRepairController(config, {
+      logger,
+      metrics,
+      signal: new AbortController().signal,
+      retryInitialMs: 20,
+      client: () => createRepairClient(config, { watchTimeoutSeconds: () => 1 }),
+    });
+    try {
+      await controller.synced;
+      await until(server, () => server.requests.filter(isWatch).length >= 2, 10_000, 'second watch request');
+      server.upsertPod(brokenPodManifest({ name: 'in-the-gap' }) as KubeObject);
+      server.compactHistory();
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
+      const lists = server.requests.filter(isList);
+      assert.deepEqual(
+        lists.map((r) => r.query['resourceVersion']),
+        ['0', undefined],
+        'the initial list, then one consistent re-list after Expired (no informer restart)',
+      );
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
+test('informer: watch frames cut inside a multi-byte character are decoded intact', async () => {
+  const server = await startKubeApiServer({ watchFrameGapMs: 20 });
+  const sa = await serviceAccountDir(server);
+  const client = createRepairClient(controllerConfig(server, sa.dir, { labelPods: true }));
+  const informer = client.createPodInformer({ fieldSelector: 'spec.nodeName=node-a', labelSelector: '' });
+  const arrived = new Promise<void>((resolve) =>
+    informer.onEvent((_type, pod) => {
+      if ((pod as KubeObject).metadata.name === 'cafe') resolve();
+    }),
+  );
+  try {
+    await informer.start();
+    server.upsertPod(podManifest({ name: 'cafe', annotations: { note: 'café ☕ 東京' } }) as KubeObject);
+    await arrived;
+    const cached = informer.get('default', 'cafe') as KubeObject;
+    assert.equal(cached.metadata.annotations?.['note'], 'café ☕ 東京');
+  } finally {
+    await informer.stop();
+    await server.close();
+    await sa[Symbol.asyncDispose]();
+  }
 });
 
 test("the agent's own client is in-cluster: HTTPS with the service account's CA, whatever KUBERNETES_SERVICE_PROTOCOL and SKIP_TLS_VERIFY say (they shape only the plugin kubeconfig)", async () => {

@@ -75,6 +75,9 @@ export type KubeApiServer = {
   onActivity(listener: () => void): () => void;
   injectFault(fault: Fault): void;
   clearFaults(): void;
+  /** Forget the watch history up to now, as etcd compaction / the watch cache's window does: a watch from an older
+   * resourceVersion then gets 200 and one ERROR event (410 Expired) in the stream, as a real API server answers. */
+  compactHistory(): void;
   close(): Promise<void>;
 };
 
@@ -332,7 +335,14 @@ class HttpError extends Error {
 /** `host`: the address to listen on (and to name in the certificate); 127.0.0.1 unless given.
  * `subjectAltNames`: the serving certificate's names instead of the usual ones (to test name verification). */
 export async function startKubeApiServer(
-  options: { token?: string; host?: string; subjectAltNames?: readonly string[] } = {},
+  options: {
+    token?: string;
+    host?: string;
+    subjectAltNames?: readonly string[];
+    /** Send the second part of every watch frame this long after the first, so that the client surely reads the
+     * frame in two pieces (a slow network); without it both parts usually arrive in one read. */
+    watchFrameGapMs?: number;
+  } = {},
 ): Promise<KubeApiServer> {
   const host = options.host ?? '127.0.0.1';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'id-kube-'));
@@ -356,6 +366,7 @@ export async function startKubeApiServer(
     namespaces: new Map(),
   };
   const history: WatchEvent[] = [];
+  let compactedThrough = 0;
   const watchers = new Set<Watcher>();
   const events: KubeObject[] = [];
   const requests: RecordedRequest[] = [];
@@ -479,8 +490,33 @@ export async function startKubeApiServer(
     const matches = (o: KubeObject): boolean => labels(o.metadata.labels ?? {}) && fields(o);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
+    // Each frame goes out as two chunks cut at a byte offset (inside a multi-byte character when it has one):
+    // Go's net/http and TLS cut a real watch stream anywhere, so clients must not decode chunk by chunk.
+    let sending = Promise.resolve();
+    const send = (part: Buffer): void => {
+      if (!res.writableEnded) res.write(part);
+    };
+    /** Ends the response once every frame queued so far is out. */
+    const endStream = (): void => {
+      void sending.then(() => {
+        if (!res.writableEnded) res.end();
+      });
+    };
     const write = (e: { type: string; object: unknown }): void => {
-      if (!res.writableEnded) res.write(JSON.stringify(e) + '\n');
+      const frame = Buffer.from(JSON.stringify(e) + '\n', 'utf8');
+      const multiByte = frame.findIndex((byte) => byte >= 0x80);
+      const cut = multiByte >= 0 ? multiByte + 1 : Math.floor(frame.length / 2);
+      const gapMs = options.watchFrameGapMs;
+      if (gapMs === undefined) {
+        send(frame.subarray(0, cut));
+        send(frame.subarray(cut));
+        return;
+      }
+      sending = sending.then(async () => {
+        send(frame.subarray(0, cut));
+        await new Promise((resolve) => setTimeout(resolve, gapMs));
+        send(frame.subarray(cut));
+      });
     };
     let timer: NodeJS.Timeout | undefined;
     const watcher: Watcher = {
@@ -491,10 +527,26 @@ export async function startKubeApiServer(
       end: () => {
         if (timer) clearTimeout(timer);
         watchers.delete(watcher);
-        if (!res.writableEnded) res.end();
+        endStream();
       },
     };
     const from = query.resourceVersion;
+    if (from !== undefined && from !== '' && from !== '0' && Number(from) < compactedThrough) {
+      write({
+        type: 'ERROR',
+        object: {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: `too old resource version: ${from} (${compactedThrough})`,
+          reason: 'Expired',
+          code: 410,
+        },
+      });
+      endStream();
+      return;
+    }
     if (from === undefined || from === '' || from === '0') {
       for (const o of list(resource, namespace, query)) write({ type: 'ADDED', object: o });
     } else {
@@ -825,6 +877,10 @@ export async function startKubeApiServer(
     },
     injectFault: (fault) => {
       faults.push({ ...fault });
+    },
+    compactHistory: () => {
+      compactedThrough = resourceVersion;
+      history.length = 0;
     },
     clearFaults: () => {
       faults.length = 0;

@@ -189,6 +189,7 @@ describe('kube API test server', { concurrency: true }, () => {
   test('watch streams events from a resourceVersion and ends at timeoutSeconds', async () => {
     const rv = server.upsertPod(pod('w', 'before')).metadata.resourceVersion;
     const lines: any[] = [];
+    let changed = false;
     const done = new Promise<void>((resolve, reject) => {
       const req = request(
         `${server.url}/api/v1/namespaces/w/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true`,
@@ -202,7 +203,9 @@ describe('kube API test server', { concurrency: true }, () => {
               lines.push(JSON.parse(buffer.slice(0, index)));
               buffer = buffer.slice(index + 1);
             }
-            if (lines.some((l) => l.type === 'BOOKMARK') && lines.length === 1) {
+            // Frames arrive in pieces (the server cuts each one): act on the bookmark once.
+            if (!changed && lines.some((l) => l.type === 'BOOKMARK')) {
+              changed = true;
               server.upsertPod(pod('w', 'after'));
               server.deletePod('w', 'after');
             }
