@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
+import { authorizerFor } from '../support/rbac.ts';
 import type { KubeApiServer } from '../support/kube-api-server.ts';
 import { connectFrom, natRuleLines, run, runIn, startOrigDstServer } from '../support/netns.ts';
 import { runPlugin } from '../support/dist.ts';
@@ -71,7 +72,7 @@ function runCni(command: string, podName: string): Promise<ProcessRun> {
 const natRules = (): Promise<string> => natRuleLines(netns, 'iptables-nft-save');
 
 before(async () => {
-  api = await startKubeApiServer();
+  api = await startKubeApiServer({ authorize: authorizerFor('base') });
   dir = mkdtempSync(path.join(os.tmpdir(), 'iu-'));
   holder = await startHolder();
   const pid = holder.pid ?? 0;

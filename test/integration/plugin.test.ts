@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
+import { authorizerFor } from '../support/rbac.ts';
 import type { KubeApiServer, KubeObject } from '../support/kube-api-server.ts';
 import { createPodPair, natRuleLines, runIn } from '../support/netns.ts';
 import { REPO_ROOT, distExecutable, runPlugin } from '../support/dist.ts';
@@ -115,7 +116,7 @@ function assertOnlyJson(result: PluginRun): Record<string, unknown> {
 const natRules = (): Promise<string> => natRuleLines(pair.pod.path);
 
 before(async () => {
-  api = await startKubeApiServer();
+  api = await startKubeApiServer({ authorize: authorizerFor('base') });
   pair = await createPodPair({ prefix: 'ia' });
   runDir = mkdtempSync(path.join(os.tmpdir(), `ia-run-`));
   kubeconfig = path.join(runDir, 'istio-cni-kubeconfig');

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKubeApiServer, type KubeObject } from '../support/kube-api-server.ts';
+import { authorizerFor, type RenderedTarget } from '../support/rbac.ts';
 import { brokenPodManifest, podManifest } from '../support/repair-pods.ts';
 import {
   controllerConfig,
@@ -22,8 +23,13 @@ import { DEFAULT_REPAIR } from '../support/repair-harness.ts';
 
 const completed = [{ name: 'istio-validation', state: { terminated: { exitCode: 0, reason: 'Completed' } } }];
 
-async function withServer(run: (ctx: Awaited<ReturnType<typeof setup>>) => Promise<void>): Promise<void> {
-  const ctx = await setup();
+/** Each test runs against the RBAC our manifests grant for its mode (the rendered kustomize targets): a call the
+ * shipped roles do not allow fails as it would in a cluster. */
+async function withServer(
+  rbac: readonly RenderedTarget[],
+  run: (ctx: Awaited<ReturnType<typeof setup>>) => Promise<void>,
+): Promise<void> {
+  const ctx = await setup(rbac);
   try {
     await run(ctx);
   } finally {
@@ -32,8 +38,8 @@ async function withServer(run: (ctx: Awaited<ReturnType<typeof setup>>) => Promi
   }
 }
 
-async function setup() {
-  const server = await startKubeApiServer();
+async function setup(rbac: readonly RenderedTarget[]) {
+  const server = await startKubeApiServer({ authorize: authorizerFor(...rbac) });
   const sa = await serviceAccountDir(server);
   return { server, sa, metrics: new RecordingMetrics(), logger: silentLogger() };
 }
@@ -43,7 +49,7 @@ function events(server: { events: KubeObject[] }, reason: string): KubeObject[] 
 }
 
 test('label mode: only the broken pod on this node is labelled (status subresource), once; event and metrics', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
     server.upsertPod(podManifest({ name: 'ok', initStatuses: completed }) as KubeObject);
     server.upsertPod(brokenPodManifest({ name: 'other-node', nodeName: 'node-b' }) as KubeObject);
@@ -87,7 +93,7 @@ test('label mode: only the broken pod on this node is labelled (status subresour
 });
 
 test('delete mode: the broken pod is deleted with uid + resourceVersion preconditions; a pod turning broken later is caught by the watch', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-delete-pods'], async ({ server, sa, metrics, logger }) => {
     server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
     server.upsertPod(podManifest({ name: 'later', initStatuses: completed }) as KubeObject);
     const controller = startRepairController(
@@ -114,7 +120,7 @@ test('delete mode: the broken pod is deleted with uid + resourceVersion precondi
 });
 
 test('a repeated event on a pod bumps the count of the recorded one (client-go correlator); a deleted one is recorded anew', async () => {
-  await withServer(async ({ server, sa }) => {
+  await withServer(['repair-label-pods'], async ({ server, sa }) => {
     const pod = { namespace: 'default', name: 'web-1', uid: 'uid-1', resourceVersion: '7' };
     const { api } = createRepairClient(controllerConfig(server, sa.dir, { labelPods: true }));
     for (let i = 0; i < 3; i++) await api.recordPodEvent(pod, 'RepairFailed', 'pod is broken: exit 126');
@@ -138,7 +144,7 @@ test('a repeated event on a pod bumps the count of the recorded one (client-go c
 });
 
 test('a pod recreated under the same name is never deleted through the stale UID (409 precondition)', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-delete-pods'], async ({ server, sa, metrics, logger }) => {
     const stale = server.upsertPod(brokenPodManifest({ name: 'web-0', uid: 'uid-old' }) as KubeObject);
     server.deletePod('default', 'web-0');
     server.upsertPod(brokenPodManifest({ name: 'web-0', uid: 'uid-new' }) as KubeObject);
@@ -169,7 +175,7 @@ test('a pod recreated under the same name is never deleted through the stale UID
 });
 
 test('API errors are retried by the queue (503 then success); the event is best effort', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-delete-pods'], async ({ server, sa, metrics, logger }) => {
     server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
     server.injectFault({ status: 503, times: 2, match: (r) => r.method === 'DELETE' });
     server.injectFault({
@@ -193,7 +199,7 @@ test('API errors are retried by the queue (503 then success); the event is best 
 });
 
 test('API down at startup: start returns at once, the informer retries in the background, then repairs', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
     server.injectFault({ drop: true, times: 1, match: (r) => r.path === '/api/v1/pods' });
     server.injectFault({ status: 503, times: 2, match: (r) => r.path === '/api/v1/pods' });
@@ -221,7 +227,7 @@ test(
   'unreachable API server: stop() returns promptly while retries are pending',
   { timeout: 20_000 },
   async () => {
-    await withServer(async ({ server, sa, metrics }) => {
+    await withServer(['repair-label-pods', 'node-taint'], async ({ server, sa, metrics }) => {
       const config = controllerConfig(
         server,
         sa.dir,
@@ -247,7 +253,7 @@ test(
 );
 
 test('not-ready taint: removed (any effect) from this node, other taints kept, conflicts and errors retried', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['node-taint'], async ({ server, sa, metrics, logger }) => {
     server.upsertNode({
       metadata: { name: 'node-a' },
       spec: {
@@ -331,7 +337,7 @@ test('a client that cannot be built is logged, never thrown (the install keeps g
 });
 
 test('informer: a stalled watch (200, then silence) is given up after its timeout and restarted; a watch the server ends at once restarts with back-off instead of looping', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     const isWatch = (r: { path: string; query: Record<string, string> }) =>
       r.path === '/api/v1/pods' && r.query['watch'] === 'true';
     const isList = (r: { path: string; query: Record<string, string> }) =>
@@ -362,7 +368,7 @@ test('informer: a stalled watch (200, then silence) is given up after its timeou
 });
 
 test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off, events keep flowing', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     const isWatch = (r: { path: string; query: Record<string, string> }) =>
       r.path === '/api/v1/pods' && r.query['watch'] === 'true';
     server.injectFault({ status: 410, times: 1, match: isWatch });
@@ -398,7 +404,7 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
 });
 
 test('informer: a watch from a compacted version gets 200 and an ERROR 410 in the stream (as from the watch cache); the client re-lists consistently and misses nothing', async () => {
-  await withServer(async ({ server, sa, metrics, logger }) => {
+  await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     const isWatch = (r: { path: string; query: Record<string, string> }) =>
       r.path === '/api/v1/pods' && r.query['watch'] === 'true';
     const isList = (r: { path: string; query: Record<string, string> }) =>
@@ -433,7 +439,10 @@ test('informer: a watch from a compacted version gets 200 and an ERROR 410 in th
 });
 
 test('informer: watch frames cut inside a multi-byte character are decoded intact', async () => {
-  const server = await startKubeApiServer({ watchFrameGapMs: 20 });
+  const server = await startKubeApiServer({
+    watchFrameGapMs: 20,
+    authorize: authorizerFor('repair-label-pods'),
+  });
   const sa = await serviceAccountDir(server);
   const client = createRepairClient(controllerConfig(server, sa.dir, { labelPods: true }));
   const informer = client.createPodInformer({ fieldSelector: 'spec.nodeName=node-a', labelSelector: '' });
@@ -456,7 +465,7 @@ test('informer: watch frames cut inside a multi-byte character are decoded intac
 });
 
 test("the agent's own client is in-cluster: HTTPS with the service account's CA, whatever KUBERNETES_SERVICE_PROTOCOL and SKIP_TLS_VERIFY say (they shape only the plugin kubeconfig)", async () => {
-  await withServer(async ({ server, sa }) => {
+  await withServer(['node-taint'], async ({ server, sa }) => {
     server.upsertNode({
       metadata: { name: 'node-a' },
       spec: { taints: [{ key: 'keep', effect: 'NoExecute' }] },

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { startKubeApiServer, type KubeObject } from '../support/kube-api-server.ts';
+import { authorizerFor } from '../support/rbac.ts';
 import { connectFrom, createPodPair, startOrigDstServer } from '../support/netns.ts';
 import { brokenPodManifest } from '../support/repair-pods.ts';
 import {
@@ -27,7 +28,7 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
     pause.once('spawn', resolve);
     pause.once('error', reject);
   });
-  const server = await startKubeApiServer();
+  const server = await startKubeApiServer({ authorize: authorizerFor('base') });
   const sa = await serviceAccountDir(server);
   let proxy: { stop(): void } | undefined;
   let controller: ReturnType<typeof startRepairController> | undefined;

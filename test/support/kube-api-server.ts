@@ -11,6 +11,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { requestAttributes, SERVICE_ACCOUNT, type Authorizer } from './rbac.ts';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -342,6 +343,9 @@ export async function startKubeApiServer(
     /** Send the second part of every watch frame this long after the first, so that the client surely reads the
      * frame in two pieces (a slow network); without it both parts usually arrive in one read. */
     watchFrameGapMs?: number;
+    /** RBAC for the token's service account (`authorizerFor` in ./rbac.ts): a request it does not allow gets the
+     * API server's 403 Forbidden. Without it every authenticated request is allowed. */
+    authorize?: Authorizer;
   } = {},
 ): Promise<KubeApiServer> {
   const host = options.host ?? '127.0.0.1';
@@ -823,6 +827,24 @@ export async function startKubeApiServer(
       }
       if (req.headers.authorization !== `Bearer ${token}`) {
         sendJson(res, 401, statusBody(401, 'Unauthorized'));
+        return;
+      }
+      const attributes = requestAttributes(method, url.pathname, query);
+      if (options.authorize !== undefined && attributes !== undefined && !options.authorize(attributes)) {
+        const { verb, resource, subresource, namespace, name } = attributes;
+        const user = `system:serviceaccount:${SERVICE_ACCOUNT.namespace}:${SERVICE_ACCOUNT.name}`;
+        const what = subresource === '' ? resource : `${resource}/${subresource}`;
+        const scope = namespace === '' ? 'at the cluster scope' : `in the namespace "${namespace}"`;
+        const subject = name === '' ? resource : `${resource} "${name}"`;
+        sendJson(
+          res,
+          403,
+          statusBody(
+            403,
+            `${subject} is forbidden: User "${user}" cannot ${verb} resource "${what}" in API group "" ${scope}`,
+            { ...(name === '' ? {} : { name }), kind: resource },
+          ),
+        );
         return;
       }
       try {

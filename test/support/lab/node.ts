@@ -19,6 +19,7 @@ import { request } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { KubeApiServer, KubeObject } from '../kube-api-server.ts';
+import { authorizerFor } from '../rbac.ts';
 import { startKubeApiServer } from '../kube-api-server.ts';
 import { ORIG_DST_SERVER, PYTHON } from '../netns.ts';
 import type { Lab, LabPod, RunResult } from './lab.ts';
@@ -202,7 +203,8 @@ export async function startNode(
   let api: KubeApiServer | undefined;
   try {
     // On the host end of the node's link: the agent (host netns) and the plugin (node netns) use one URL.
-    api = await startKubeApiServer({ host: lab.hostAddress });
+    // The RBAC our base manifests grant the istio-cni service account: a call they do not allow fails here as in a cluster.
+    api = await startKubeApiServer({ host: lab.hostAddress, authorize: authorizerFor('base') });
     api.upsertNode({
       metadata: { name: NODE_NAME, labels: { 'kubernetes.io/hostname': NODE_NAME } },
       spec: {},

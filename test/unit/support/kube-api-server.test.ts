@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import type { KubeApiServer } from '../../support/kube-api-server.ts';
 import { mergePatch, parseLabelSelector, startKubeApiServer } from '../../support/kube-api-server.ts';
+import { authorizerFor, requestAttributes } from '../../support/rbac.ts';
 
 type Reply = { status: number; body: any; headers: Record<string, unknown> };
 
@@ -229,5 +230,83 @@ describe('kube API test server', { concurrency: true }, () => {
     assert.equal(match({ a: '1', c: '', e: 'y', d: '' }), false);
     assert.equal(match({ a: '1', c: '', e: 'q' }), false);
     assert.deepEqual(mergePatch({ a: { b: 1, c: 2 } }, { a: { c: null, d: 3 } }), { a: { b: 1, d: 3 } });
+  });
+});
+
+describe('RBAC from the rendered manifests', () => {
+  test('request attributes as the API server derives them', () => {
+    assert.deepEqual(requestAttributes('GET', '/api/v1/pods', { watch: 'true' }), {
+      verb: 'watch',
+      resource: 'pods',
+      subresource: '',
+      namespace: '',
+      name: '',
+    });
+    assert.deepEqual(requestAttributes('PATCH', '/api/v1/namespaces/default/pods/a/status', {}), {
+      verb: 'patch',
+      resource: 'pods',
+      subresource: 'status',
+      namespace: 'default',
+      name: 'a',
+    });
+    assert.equal(requestAttributes('GET', '/api/v1/namespaces/default', {})?.resource, 'namespaces');
+    assert.equal(requestAttributes('GET', '/healthz', {}), undefined);
+  });
+
+  test("each target grants exactly its mode's verbs; ambient's namespace read is not granted", () => {
+    const pod = (verb: string, subresource = '') => ({
+      verb,
+      resource: 'pods',
+      subresource,
+      namespace: 'default',
+      name: verb === 'list' ? '' : 'a',
+    });
+    const base = authorizerFor('base');
+    assert.equal(base(pod('get')), true);
+    assert.equal(base(pod('list')), true);
+    assert.equal(base(pod('delete')), false);
+    assert.equal(base(pod('patch', 'status')), false);
+    assert.equal(
+      base({ verb: 'create', resource: 'events', subresource: '', namespace: 'default', name: '' }),
+      true,
+    );
+    assert.equal(
+      base({ verb: 'get', resource: 'namespaces', subresource: '', namespace: '', name: 'x' }),
+      false,
+    );
+    assert.equal(
+      base({ verb: 'patch', resource: 'nodes', subresource: '', namespace: '', name: 'n' }),
+      false,
+    );
+    assert.equal(authorizerFor('repair-delete-pods')(pod('delete')), true);
+    assert.equal(authorizerFor('repair-delete-pods')(pod('patch', 'status')), false);
+    assert.equal(authorizerFor('repair-label-pods')(pod('patch', 'status')), true);
+    assert.equal(authorizerFor('repair-label-pods')(pod('delete')), false);
+    const taint = authorizerFor('node-taint');
+    assert.equal(
+      taint({ verb: 'patch', resource: 'nodes', subresource: '', namespace: '', name: 'n' }),
+      true,
+    );
+    assert.equal(authorizerFor('base', 'repair-label-pods')(pod('patch', 'status')), true);
+  });
+
+  test("a request the roles do not allow gets the API server's 403 Forbidden Status", async () => {
+    const server = await startKubeApiServer({ authorize: authorizerFor('base') });
+    try {
+      server.upsertPod({ metadata: { name: 'a', namespace: 'default' }, spec: {} });
+      assert.equal((await call(server, 'GET', '/api/v1/namespaces/default/pods/a')).status, 200);
+      const denied = await call(server, 'DELETE', '/api/v1/namespaces/default/pods/a');
+      assert.equal(denied.status, 403);
+      assert.equal(denied.body.reason, 'Forbidden');
+      assert.equal(
+        denied.body.message,
+        'pods "a" is forbidden: User "system:serviceaccount:istio-system:istio-cni" cannot delete resource "pods" in API group "" in the namespace "default"',
+      );
+      assert.ok(server.getPod('default', 'a'), 'nothing deleted');
+      const node = await call(server, 'GET', '/api/v1/nodes/n');
+      assert.match(node.body.message, /cannot get resource "nodes" in API group "" at the cluster scope$/);
+    } finally {
+      await server.close();
+    }
   });
 });
