@@ -52,10 +52,16 @@ export class ExecError extends AppError {
 export class KubeError extends AppError {
   readonly status: number | undefined;
   readonly retryable: boolean;
-  constructor(message: string, details: { status?: number; retryable: boolean; cause?: unknown }) {
+  /** The server's `Retry-After` (429 / 5xx), ms: the earliest a retry is worth making. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    details: { status?: number; retryable: boolean; retryAfterMs?: number | undefined; cause?: unknown },
+  ) {
     super('KUBE_API', message, details.cause === undefined ? undefined : { cause: details.cause });
     this.status = details.status;
     this.retryable = details.retryable;
+    this.retryAfterMs = details.retryAfterMs;
   }
 }
 

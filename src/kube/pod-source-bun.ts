@@ -5,7 +5,7 @@
 import { KubeError } from '../errors.ts';
 import { BunHttpError, bunHttpRequest } from '../sys/bun-http.ts';
 import type { Http1Response } from '../sys/http1.ts';
-import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
+import { ApiReader, TLS_ERROR, isRetryableStatus, retryAfterMs, statusMessage } from './pod-source.ts';
 
 /** A pod is at most etcd's 1.5 MiB object limit; anything much larger is not an API server answering. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -65,6 +65,7 @@ export class BunPodSource extends ApiReader {
       throw new KubeError(statusMessage(response.status, body, what), {
         status: response.status,
         retryable: isRetryableStatus(response.status),
+        retryAfterMs: retryAfterMs(response.status, response.headers.get('retry-after')),
       });
     }
     try {

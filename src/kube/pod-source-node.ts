@@ -3,7 +3,7 @@ import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { KubeError, errorMessage } from '../errors.ts';
 import type { HttpsPodSourceOptions, KubeconfigCredentials } from './pod-source.ts';
-import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
+import { ApiReader, TLS_ERROR, isRetryableStatus, retryAfterMs, statusMessage } from './pod-source.ts';
 
 export class HttpsPodSource extends ApiReader {
   readonly #agent: Agent;
@@ -55,6 +55,7 @@ export class HttpsPodSource extends ApiReader {
                 new KubeError(statusMessage(status, body, what), {
                   status,
                   retryable: isRetryableStatus(status),
+                  retryAfterMs: retryAfterMs(status, res.headers['retry-after']),
                 }),
               );
               return;

@@ -51,7 +51,8 @@ export async function lookupPod(
     }
     const left = deadline - clock.now();
     if (!error.retryable || left <= 0) throw error;
-    const wait = Math.min(backoff, left);
+    // A server that says when to come back (429 / 5xx Retry-After, as client-go honours it) is not asked sooner.
+    const wait = Math.min(Math.max(backoff, error.retryAfterMs ?? 0), left);
     onRetry(error, attempt, wait);
     await clock.sleep(wait);
     if (clock.now() >= deadline) throw error;

@@ -93,7 +93,13 @@ test('500, dropped connection and timeout are retryable', async () => {
   const pods = source({}, 300);
   try {
     api.injectFault({ status: 500, times: 1 });
-    assert.equal((await failure(pods.getPod('ns', 'p'))).retryable, true);
+    const serverError = await failure(pods.getPod('ns', 'p'));
+    assert.equal(serverError.retryable, true);
+    assert.equal(serverError.retryAfterMs, undefined);
+    api.injectFault({ status: 429, times: 1 });
+    const throttled = await failure(pods.getPod('ns', 'p'));
+    assert.equal(throttled.retryable, true);
+    assert.equal(throttled.retryAfterMs, 1000, "the test server's Retry-After: 1");
     api.injectFault({ drop: true, times: 1 });
     assert.equal((await failure(pods.getPod('ns', 'p'))).retryable, true);
     api.injectFault({ latencyMs: 1000, times: 1 });

@@ -487,6 +487,15 @@ test('API faults: a 500 and a dropped connection are retried, then the pod is re
   assert.ok(api.requests.length - before >= 2);
 });
 
+test("a 429's Retry-After is honoured: the next attempt waits the server's second, not the 200 ms back-off", async () => {
+  api.upsertPod(sidecarPod('app-8', { 'sidecar.istio.io/inject': 'false' }));
+  api.injectFault({ status: 429, times: 1 });
+  const result = await runPlugin(env('ADD', 'app-8'), netconf());
+  assert.equal(result.exitCode, 0, result.stdout);
+  assert.match(result.stderr, /pod lookup attempt 1 failed, retrying in 1000 ms/);
+  assert.match(result.stderr, /skipping: .*inject/);
+});
+
 test('a pod larger than one buffer (sent chunked, as the real API server does) is read whole', async () => {
   // The opt-out sits after 20 kB of annotations: a truncated body would not parse (code 11), a misread one not skip.
   api.upsertPod(

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isRetryableStatus, parsePluginKubeconfig } from '../../../src/kube/pod-source.ts';
+import { isRetryableStatus, parsePluginKubeconfig, retryAfterMs } from '../../../src/kube/pod-source.ts';
 
 const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 
@@ -73,4 +73,13 @@ test('the message names the kubeconfig file when the caller gives it', () => {
     () => parsePluginKubeconfig('server: https://h\n', '/var/run/istio-cni/istio-cni-kubeconfig'),
     /^AppError: invalid kubeconfig \/var\/run\/istio-cni\/istio-cni-kubeconfig: users\[0\]\.user\.token is missing$/,
   );
+});
+
+test("Retry-After as client-go's checkWait reads it: whole seconds, on 429 and 5xx only", () => {
+  assert.equal(retryAfterMs(429, '1'), 1000);
+  assert.equal(retryAfterMs(503, ' 30 '), 30_000);
+  assert.equal(retryAfterMs(429, undefined), undefined);
+  assert.equal(retryAfterMs(429, 'Wed, 21 Oct 2026 07:28:00 GMT'), undefined);
+  assert.equal(retryAfterMs(429, '-1'), undefined);
+  assert.equal(retryAfterMs(404, '5'), undefined);
 });

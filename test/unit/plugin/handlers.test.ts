@@ -224,6 +224,18 @@ test('pod not in the API yet (404) is retried with backoff, then programmed', as
   assert.equal(deps.applied.length, 1);
 });
 
+test("a 429's Retry-After sets the wait (never past the deadline); a shorter one keeps the back-off", async () => {
+  const throttled = (ms: number) =>
+    new KubeError('Too many requests', { status: 429, retryable: true, retryAfterMs: ms });
+  const source = new ScriptedPodSource([throttled(3000), throttled(50), pod()]);
+  const deps = fakePluginDeps({ source });
+  assert.equal((await add(deps)).exitCode, 0);
+  assert.deepEqual(deps.clock.sleeps, [3000, 400]);
+  const capped = fakePluginDeps({ source: new ScriptedPodSource([throttled(60_000), pod()]) });
+  assert.equal((await add(capped, netconf({ pod_lookup_deadline_seconds: 2 }))).exitCode, 1);
+  assert.deepEqual(capped.clock.sleeps, [2000]);
+});
+
 test('API keeps failing with 500 → code 11 after the deadline (fail closed, retry later)', async () => {
   const source = new ScriptedPodSource([
     new KubeError('etcdserver: request timed out', { status: 500, retryable: true }),
