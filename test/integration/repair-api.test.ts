@@ -336,6 +336,25 @@ test('a client that cannot be built is logged, never thrown (the install keeps g
   );
 });
 
+test("a REPAIR_FIELD_SELECTORS naming a field pods cannot be selected by: the API server's 400 (field label not supported) reaches the operator's log", async () => {
+  await withServer(['repair-label-pods'], async ({ server, sa, metrics }) => {
+    const log = capturingLogger();
+    const controller = startRepairController(
+      controllerConfig(server, sa.dir, { labelPods: true, fieldSelectors: 'spec.priority=1' }),
+      { logger: log.logger, metrics, signal: new AbortController().signal, retryInitialMs: 20 },
+    );
+    try {
+      const line = await log.waitFor('failed to start pod informer; retrying');
+      assert.match(JSON.stringify(line), /field label not supported: spec\.priority/);
+      const list = server.requests.find((r) => r.path === '/api/v1/pods');
+      assert.equal(list?.query['fieldSelector'], 'spec.priority=1,spec.nodeName=node-a');
+      assert.equal(list?.status, 400);
+    } finally {
+      await controller.stop();
+    }
+  });
+});
+
 test('informer: a stalled watch (200, then silence) is given up after its timeout and restarted; a watch the server ends at once restarts with back-off instead of looping', async () => {
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     const isWatch = (r: { path: string; query: Record<string, string> }) =>

@@ -258,17 +258,49 @@ function fieldValue(object: KubeObject, field: string): string {
 }
 
 /** `spec.nodeName=n1,metadata.name!=x` — field selectors (any dotted path, `=`, `==`, `!=`). */
-export function parseFieldSelector(selector: string): (object: KubeObject) => boolean {
+/** The field labels the API server lets a selector use, per resource (the registry's selectable fields): any other
+ * is a 400 "field label not supported", which fails every list and watch of a client configured with it. */
+const FIELD_LABELS: Readonly<Record<Resource, readonly string[]>> = {
+  pods: [
+    'metadata.name',
+    'metadata.namespace',
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'spec.hostNetwork',
+    'status.phase',
+    'status.podIP',
+    'status.podIPs',
+    'status.nominatedNodeName',
+  ],
+  nodes: ['metadata.name', 'spec.unschedulable'],
+  namespaces: ['metadata.name', 'status.phase'],
+};
+
+export function parseFieldSelector(selector: string, resource?: Resource): (object: KubeObject) => boolean {
+  const supported = (name: string): string => {
+    if (resource !== undefined && !FIELD_LABELS[resource].includes(name)) {
+      throw new HttpError(400, `field label not supported: ${name}`);
+    }
+    return name;
+  };
   const checks = selector
     .split(',')
     .map((t) => t.trim())
     .filter((t) => t !== '')
     .map((term): ((o: KubeObject) => boolean) => {
       const ne = /^([^!=]+)!=(.*)$/.exec(term);
-      if (ne) return (o) => fieldValue(o, (ne[1] ?? '').trim()) !== (ne[2] ?? '').trim();
+      if (ne) {
+        const name = supported((ne[1] ?? '').trim());
+        return (o) => fieldValue(o, name) !== (ne[2] ?? '').trim();
+      }
       const eq = /^([^!=]+)==?(.*)$/.exec(term);
-      if (eq) return (o) => fieldValue(o, (eq[1] ?? '').trim()) === (eq[2] ?? '').trim();
-      throw new Error(`invalid field selector term ${term}`);
+      if (eq) {
+        const name = supported((eq[1] ?? '').trim());
+        return (o) => fieldValue(o, name) === (eq[2] ?? '').trim();
+      }
+      throw new HttpError(400, `invalid selector: '${term}'; can't understand '${term}'`);
     });
   return (object) => checks.every((check) => check(object));
 }
@@ -470,7 +502,7 @@ export async function startKubeApiServer(
     query: Record<string, string>,
   ): KubeObject[] {
     const labels = parseLabelSelector(query.labelSelector ?? '');
-    const fields = parseFieldSelector(query.fieldSelector ?? '');
+    const fields = parseFieldSelector(query.fieldSelector ?? '', resource);
     return [...stores[resource].values()]
       .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
       .filter((o) => labels(o.metadata.labels ?? {}) && fields(o))
@@ -490,7 +522,7 @@ export async function startKubeApiServer(
     query: Record<string, string>,
   ): void {
     const labels = parseLabelSelector(query.labelSelector ?? '');
-    const fields = parseFieldSelector(query.fieldSelector ?? '');
+    const fields = parseFieldSelector(query.fieldSelector ?? '', resource);
     const matches = (o: KubeObject): boolean => labels(o.metadata.labels ?? {}) && fields(o);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
