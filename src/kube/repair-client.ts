@@ -246,7 +246,7 @@ export function createRepairClient(
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       // client-go's event correlator: the same event on the same pod within 10 minutes bumps the count of the one
       // already recorded instead of adding another (a pod failing repair 5 times shows one event, "x5").
-      const key = `${pod.namespace}/${pod.uid}/${reason}/${message}`;
+      const key = `${pod.namespace}/${pod.name}/${pod.uid}/${reason}/${message}`;
       const seen = recordedEvents.get(key);
       if (seen !== undefined && Date.now() - seen.at < EVENT_AGGREGATION_MS) {
         seen.count += 1;

@@ -102,12 +102,32 @@ test('delete mode: the broken pod is deleted with uid + resourceVersion precondi
     );
     try {
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
-      assert.equal(server.getPod('default', 'broken'), undefined);
+      // Graceful deletion, as the API server does it for a scheduled pod: Terminating until the kubelet is done.
+      assert.ok(server.getPod('default', 'broken')?.metadata['deletionTimestamp']);
       assert.equal(events(server, 'DeleteBrokenPod')[0]?.['message'], 'pod detected as broken, deleted');
       await controller.synced;
       server.upsertPod(brokenPodManifest({ name: 'later' }) as KubeObject);
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' }, 2);
-      assert.equal(server.getPod('default', 'later'), undefined);
+      assert.ok(server.getPod('default', 'later')?.metadata['deletionTimestamp']);
+      // The terminating pod's update (queued before 'later') was seen and left alone: one DELETE each, one event.
+      const deletes = server.requests.filter((r) => r.method === 'DELETE').map((r) => r.path);
+      assert.deepEqual(deletes, [
+        '/api/v1/namespaces/default/pods/broken',
+        '/api/v1/namespaces/default/pods/later',
+      ]);
+      assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'success' }), 2);
+      // One event per pod, each counted once (the two test pods share a UID: the name keeps them apart, as in
+      // client-go's correlator key).
+      assert.deepEqual(
+        events(server, 'DeleteBrokenPod').map((e) => [
+          (e['involvedObject'] as { name: string }).name,
+          e['count'] ?? 1,
+        ]),
+        [
+          ['broken', 1],
+          ['later', 1],
+        ],
+      );
       assert.equal(
         metrics.get(REPAIRED_METRIC, { type: 'label', result: 'success' }),
         0,
@@ -169,7 +189,7 @@ test('a pod recreated under the same name is never deleted through the stale UID
     const failed = events(server, 'DeleteBrokenPod');
     assert.match(
       String(failed[0]?.['message']),
-      /^pod detected as broken, but failed to delete: .*409 Precondition failed: UID in precondition: uid-old/,
+      /^pod detected as broken, but failed to delete: .*409 Operation cannot be fulfilled on Pod "web-0": the UID in the precondition \(uid-old\)/,
     );
   });
 });
@@ -191,7 +211,7 @@ test('API errors are retried by the queue (503 then success); the event is best 
     try {
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
       assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 2);
-      assert.equal(server.getPod('default', 'broken'), undefined);
+      assert.ok(server.getPod('default', 'broken')?.metadata['deletionTimestamp']);
     } finally {
       await controller.stop();
     }

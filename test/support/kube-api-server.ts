@@ -65,7 +65,10 @@ export type KubeApiServer = {
   token: string;
   upsertPod(pod: KubeObject): KubeObject;
   getPod(namespace: string, name: string): KubeObject | undefined;
+  /** Removes the pod at once (DELETED), as the kubelet's final delete of a terminating pod does. */
   deletePod(namespace: string, name: string): boolean;
+  /** `deletePod` for a pod the API terminated gracefully: what the kubelet does once its containers are gone. */
+  finalizePod(namespace: string, name: string): boolean;
   upsertNode(node: KubeObject): KubeObject;
   getNode(name: string): KubeObject | undefined;
   upsertNamespace(namespace: KubeObject | string): KubeObject;
@@ -466,6 +469,32 @@ export async function startKubeApiServer(
     return object;
   }
 
+  /**
+   * A scheduled pod is deleted gracefully, as the API server does: it gets `deletionTimestamp` (and stays,
+   * Terminating, sending MODIFIED) until the kubelet finalizes it — here `finalizePod`. A second DELETE of a
+   * terminating pod is a 200 that changes nothing. Grace 0 or an unscheduled pod: undefined (removed at once).
+   */
+  function gracefulDelete(
+    pod: KubeObject,
+    query: Record<string, string>,
+    bodyGrace: number | undefined,
+  ): KubeObject | undefined {
+    if (pod.metadata['deletionTimestamp'] !== undefined) return clone(pod);
+    const spec = (pod.spec ?? {}) as { nodeName?: unknown; terminationGracePeriodSeconds?: unknown };
+    const fromQuery =
+      query['gracePeriodSeconds'] === undefined ? undefined : Number(query['gracePeriodSeconds']);
+    const specGrace =
+      typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30;
+    const grace = bodyGrace ?? fromQuery ?? specGrace;
+    if (grace === 0 || typeof spec.nodeName !== 'string' || spec.nodeName === '') return undefined;
+    const terminating = clone(pod);
+    terminating.metadata['deletionTimestamp'] = new Date(Date.now() + grace * 1000)
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z');
+    terminating.metadata['deletionGracePeriodSeconds'] = grace;
+    return upsert('pods', terminating);
+  }
+
   function notFound(resource: Resource, name: string): HttpError {
     return new HttpError(404, `${resource} "${name}" not found`, { name, kind: resource });
   }
@@ -792,21 +821,31 @@ export async function startKubeApiServer(
       }
       case 'DELETE': {
         const body = (await readBody(req)) as
-          { preconditions?: { uid?: string; resourceVersion?: string } } | undefined;
+          | { preconditions?: { uid?: string; resourceVersion?: string }; gracePeriodSeconds?: number }
+          | undefined;
         const pre = body?.preconditions;
+        // rest.BeforeDelete's wording (the kind, not the resource, names the object).
+        const conflict = (detail: string) =>
+          new HttpError(409, `Operation cannot be fulfilled on ${KINDS[resource]} "${name}": ${detail}`, {
+            name,
+            kind: resource,
+          });
         if (pre?.uid !== undefined && pre.uid !== current.metadata.uid) {
-          throw new HttpError(
-            409,
-            `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
-            { name, kind: resource },
+          throw conflict(
+            `the UID in the precondition (${pre.uid}) does not match the UID in record (${current.metadata.uid ?? ''}). The object might have been deleted and then recreated`,
           );
         }
         if (pre?.resourceVersion !== undefined && pre.resourceVersion !== current.metadata.resourceVersion) {
-          throw new HttpError(
-            409,
-            `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
-            { name, kind: resource },
+          throw conflict(
+            `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion ?? ''}). The object might have been modified`,
           );
+        }
+        if (resource === 'pods') {
+          const terminating = gracefulDelete(current, query, body?.gracePeriodSeconds);
+          if (terminating !== undefined) {
+            sendJson(res, 200, terminating);
+            return;
+          }
         }
         sendJson(res, 200, remove(resource, resource === 'pods' ? namespace : undefined, name));
         return;
@@ -917,6 +956,7 @@ export async function startKubeApiServer(
       return pod ? clone(pod) : undefined;
     },
     deletePod: (namespace, name) => remove('pods', namespace, name) !== undefined,
+    finalizePod: (namespace, name) => remove('pods', namespace, name) !== undefined,
     upsertNode: (node) => upsert('nodes', node),
     getNode: (name) => {
       const node = stores.nodes.get(keyOf(undefined, name));

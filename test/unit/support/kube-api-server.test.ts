@@ -119,6 +119,10 @@ describe('kube API test server', { concurrency: true }, () => {
     });
     assert.equal(wrongUid.status, 409);
     assert.equal(wrongUid.body.reason, 'Conflict');
+    assert.equal(
+      wrongUid.body.message,
+      `Operation cannot be fulfilled on Pod "p": the UID in the precondition (other) does not match the UID in record (${stored.metadata.uid}). The object might have been deleted and then recreated`,
+    );
     const wrongRv = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p', {
       body: { preconditions: { resourceVersion: '1' } },
     });
@@ -127,7 +131,20 @@ describe('kube API test server', { concurrency: true }, () => {
       body: { preconditions: { uid: stored.metadata.uid, resourceVersion: stored.metadata.resourceVersion } },
     });
     assert.equal(ok.status, 200);
+    // A scheduled pod is deleted gracefully: Terminating (deletionTimestamp, a MODIFIED) until finalized.
+    const terminating = server.getPod('del', 'p');
+    assert.ok(terminating?.metadata['deletionTimestamp']);
+    assert.equal(terminating?.metadata['deletionGracePeriodSeconds'], 30);
+    const again = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p');
+    assert.equal(again.status, 200);
+    assert.equal(server.getPod('del', 'p')?.metadata.resourceVersion, terminating?.metadata.resourceVersion);
+    assert.equal(server.finalizePod('del', 'p'), true);
     assert.equal(server.getPod('del', 'p'), undefined);
+    // Grace 0 removes at once.
+    server.upsertPod(pod('del', 'q'));
+    const now = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/q?gracePeriodSeconds=0');
+    assert.equal(now.status, 200);
+    assert.equal(server.getPod('del', 'q'), undefined);
   });
 
   test('PATCH of pods/status merges labels; nodes PATCH removes a taint', async () => {
