@@ -90,13 +90,35 @@ type WatchEvent = {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
   resource: Resource;
   object: KubeObject;
+  /** The object before a MODIFIED: a watch with a selector sees the change as ADDED or DELETED when it starts or
+   * stops matching (the watch cache's convertToWatchEvent). */
+  previous?: KubeObject;
   rv: number;
 };
+
+/** What one watcher with selector `matches` sees of an event, if anything. */
+function asSeenBy(
+  matches: (o: KubeObject) => boolean,
+  event: WatchEvent,
+): { type: WatchEvent['type']; object: KubeObject } | undefined {
+  const now = matches(event.object);
+  if (event.type !== 'MODIFIED' || event.previous === undefined) {
+    return now ? { type: event.type, object: event.object } : undefined;
+  }
+  const before = matches(event.previous);
+  if (now) return { type: before ? 'MODIFIED' : 'ADDED', object: event.object };
+  if (!before) return undefined;
+  // Stopped matching: DELETED carrying the last state the watcher was allowed to see, at the event's version.
+  const last = clone(event.previous);
+  const version = event.object.metadata.resourceVersion;
+  if (version !== undefined) last.metadata.resourceVersion = version;
+  return { type: 'DELETED', object: last };
+}
 type Watcher = {
   resource: Resource;
   namespace: string | undefined;
   matches: (o: KubeObject) => boolean;
-  send: (e: WatchEvent) => void;
+  send: (e: { type: WatchEvent['type']; object: KubeObject }) => void;
   end: () => void;
 };
 
@@ -414,13 +436,20 @@ export async function startKubeApiServer(
 
   const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
-  function emit(type: WatchEvent['type'], resource: Resource, object: KubeObject): void {
-    const event: WatchEvent = { type, resource, object: clone(object), rv: resourceVersion };
+  function emit(type: WatchEvent['type'], resource: Resource, object: KubeObject, previous?: KubeObject): void {
+    const event: WatchEvent = {
+      type,
+      resource,
+      object: clone(object),
+      ...(previous === undefined ? {} : { previous: clone(previous) }),
+      rv: resourceVersion,
+    };
     history.push(event);
     for (const watcher of watchers) {
       if (watcher.resource !== resource) continue;
       if (watcher.namespace !== undefined && object.metadata.namespace !== watcher.namespace) continue;
-      if (watcher.matches(object)) watcher.send(event);
+      const seen = asSeenBy(watcher.matches, event);
+      if (seen !== undefined) watcher.send(seen);
     }
   }
 
@@ -453,7 +482,7 @@ export async function startKubeApiServer(
       new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     object.metadata.resourceVersion = String(resourceVersion);
     stores[resource].set(key, object);
-    emit(existing ? 'MODIFIED' : 'ADDED', resource, object);
+    emit(existing ? 'MODIFIED' : 'ADDED', resource, object, existing);
     return clone(object);
   }
 
@@ -619,7 +648,8 @@ export async function startKubeApiServer(
       for (const e of history) {
         if (e.rv <= since || e.resource !== resource) continue;
         if (namespace !== undefined && e.object.metadata.namespace !== namespace) continue;
-        if (matches(e.object)) write({ type: e.type, object: e.object });
+        const seen = asSeenBy(matches, e);
+        if (seen !== undefined) write(seen);
       }
     }
     if (query.allowWatchBookmarks === 'true') {

@@ -147,6 +147,53 @@ describe('kube API test server', { concurrency: true }, () => {
     assert.equal(server.getPod('del', 'q'), undefined);
   });
 
+  test('a selector watch sees a pod that starts matching as ADDED and one that stops as DELETED (watch cache semantics)', async () => {
+    const rv = server.upsertPod(pod('sel', 'p')).metadata.resourceVersion;
+    const lines: any[] = [];
+    let changed = false;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(
+        `${server.url}/api/v1/namespaces/sel/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true&labelSelector=app%3Dweb`,
+        { ca: server.caPem, headers: { Authorization: `Bearer ${server.token}` } },
+        (res) => {
+          let buffer = '';
+          res.on('data', (c: Buffer) => {
+            buffer += c.toString('latin1');
+            let index: number;
+            while ((index = buffer.indexOf('\n')) >= 0) {
+              lines.push(JSON.parse(buffer.slice(0, index)));
+              buffer = buffer.slice(index + 1);
+            }
+            if (!changed && lines.some((l) => l.type === 'BOOKMARK')) {
+              changed = true;
+              server.upsertPod(pod('sel', 'p', 'node-a', { app: 'web' }));
+              server.upsertPod(pod('sel', 'p', 'node-a', { app: 'web', v: '2' }));
+              server.upsertPod(pod('sel', 'p', 'node-a', { app: 'db' }));
+              server.deletePod('sel', 'p');
+            }
+          });
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(
+      lines.map((l) => `${l.type}:${JSON.stringify(l.object.metadata.labels ?? null)}`),
+      [
+        'BOOKMARK:null',
+        'ADDED:{"app":"web"}',
+        'MODIFIED:{"app":"web","v":"2"}',
+        'DELETED:{"app":"web","v":"2"}',
+      ],
+    );
+    const deleted = lines[3];
+    assert.equal(
+      Number(deleted.object.metadata.resourceVersion),
+      Number(lines[2].object.metadata.resourceVersion) + 1,
+    );
+  });
+
   test('PATCH of pods/status merges labels; nodes PATCH removes a taint', async () => {
     server.upsertPod(pod('patch', 'p', 'node-a', { keep: '1' }));
     for (const contentType of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
