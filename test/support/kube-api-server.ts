@@ -436,7 +436,12 @@ export async function startKubeApiServer(
 
   const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ''}/${name}`;
 
-  function emit(type: WatchEvent['type'], resource: Resource, object: KubeObject, previous?: KubeObject): void {
+  function emit(
+    type: WatchEvent['type'],
+    resource: Resource,
+    object: KubeObject,
+    previous?: KubeObject,
+  ): void {
     const event: WatchEvent = {
       type,
       resource,
