@@ -3,6 +3,7 @@
 // `npm test -- unit` (or `npm run test:unit`) runs only the fast unit suite; `--update-golden` rewrites golden
 // files (t.assert.fileSnapshot).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -14,6 +15,16 @@ const suites = requested.length > 0 ? requested : ['unit', 'integration', 'e2e']
 function run(command: string, commandArgs: string[]): number {
   const result = spawnSync(command, commandArgs, { cwd: root, stdio: 'inherit' });
   return result.status ?? 1;
+}
+
+// The host tools the suites drive (iptables, nft, nsenter, containerd, runc, python3, openssl, gcc, ...) are
+// installed when missing (idempotent; root), so `npm ci && npm test` works on a fresh Debian machine.
+if (existsSync('/usr/bin/dpkg-query')) {
+  const status = run('bash', [path.join(root, 'scripts', 'install-host-packages.sh')]);
+  if (status !== 0) {
+    console.error('npm test: installing the host packages failed (the tests need root on Debian)');
+    process.exit(status);
+  }
 }
 
 if (suites.some((suite) => suite !== 'unit')) {
