@@ -183,7 +183,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'API server scheme for the plugin kubeconfig.',
     envOnly,
   ),
-  s('KUBERNETES_NODE_NAME', 'string', '', 'Recorded only ("" = host name).', envOnly),
+  s('KUBERNETES_NODE_NAME', 'string', '', 'This node when NODE_NAME is empty (then the host name).', envOnly),
   s('FORCE_IPTABLES_BINARY', 'string', '', 'legacy or nft for agent-side iptables (repair).', envOnly),
   s('NODE_NAME', 'string', '', 'This node (repair, taint removal).', envOnly),
   s('POD_NAME', 'string', '', 'This agent pod.', envOnly),

@@ -1,5 +1,5 @@
 // Pure helpers of the repair controller's settings (kept apart from controller.ts so they are testable without
-// loading @kubernetes/client-node).
+// the API client).
 import type { AgentConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
 import type { IptablesVariant } from '../rules/apply.ts';
@@ -7,8 +7,8 @@ import type { PodSelectors } from './api.ts';
 
 /** Field/label selectors of the pod informer (§3.1). Quirk §8.5: upstream always appends
  * `spec.nodeName=<REPAIR_NODE_NAME>`, so an empty value watches only unscheduled pods. We fall back to the
- * agent's NODE_NAME when REPAIR_NODE_NAME is empty (a DaemonSet must only act on its own node's pods); with
- * both empty we keep upstream's `spec.nodeName=`. */
+ * agent's node name when REPAIR_NODE_NAME is empty (a DaemonSet must only act on its own node's pods): NODE_NAME,
+ * then KUBERNETES_NODE_NAME, then the host name (config/load.ts), so the selector always names a node. */
 export function podSelectors(config: Pick<AgentConfig, 'repair' | 'nodeName'>): PodSelectors {
   const nodeName = config.repair.nodeName !== '' ? config.repair.nodeName : config.nodeName;
   const fields = [config.repair.fieldSelectors, `spec.nodeName=${nodeName}`].filter((part) => part !== '');

@@ -101,8 +101,8 @@ export async function startLogSink(
       chunks.push(chunk);
     });
     request.on('end', () => {
-      // Answer first: the plugin waits for this answer before its process ends, and the pod's sandbox waits for
-      // that; re-emitting the records (a write to this process's stdout) is not the plugin's business.
+      // Answer first: a client that waits for the answer (the plugin no longer does; it ends once its body is
+      // written) must never wait on re-emitting the records, a write to this process's stdout.
       response.writeHead(200).end();
       const parsed = parseLogBody(Buffer.concat(chunks).toString('utf8'));
       if (parsed.malformed) malformed('log.sock: request body is not a JSON array of strings');
