@@ -1,7 +1,7 @@
 // The repair controller against the Kubernetes API test server (real HTTPS, list/watch, preconditions, events).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKubeApiServer, type KubeObject } from '../support/kube-api-server.ts';
+import { startKubeApiServer, type KubeApiServer, type KubeObject } from '../support/kube-api-server.ts';
 import { authorizerFor, type RenderedTarget } from '../support/rbac.ts';
 import { brokenPodManifest, podManifest } from '../support/repair-pods.ts';
 import {
@@ -14,12 +14,41 @@ import {
 } from '../support/repair-harness.ts';
 import { startRepairController } from '../../src/repair/controller.ts';
 import { createReconciler, REPAIRED_METRIC } from '../../src/repair/reconcile.ts';
-import { createRepairClient, serverUrl } from '../../src/kube/repair-client.ts';
+import { createRepairClient, serverUrl, type RepairClientOptions } from '../../src/kube/repair-client.ts';
 import { loadAgentConfig } from '../../src/config/load.ts';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repairPodFromManifest } from '../../src/repair/pod.ts';
 import { DEFAULT_REPAIR } from '../support/repair-harness.ts';
+
+type RequestLine = { path: string; query: Record<string, string> };
+const isPodWatch = (r: RequestLine): boolean => r.path === '/api/v1/pods' && r.query['watch'] === 'true';
+const isPodList = (r: RequestLine): boolean => r.path === '/api/v1/pods' && r.query['watch'] !== 'true';
+
+/** Resolves once the server has seen `count` pod watch requests (fails after `timeoutMs`). */
+function untilPodWatches(server: KubeApiServer, count: number, timeoutMs: number): Promise<void> {
+  return until(
+    server,
+    () => server.requests.filter(isPodWatch).length >= count,
+    timeoutMs,
+    `watch request ${count}`,
+  );
+}
+
+/** A label-mode controller whose watches last `watchTimeoutSeconds` (and whose informer restarts after 20 ms). */
+function startWithShortWatches(
+  ctx: Pick<Awaited<ReturnType<typeof setup>>, 'server' | 'sa' | 'metrics' | 'logger'>,
+  options: RepairClientOptions,
+): ReturnType<typeof startRepairController> {
+  const config = controllerConfig(ctx.server, ctx.sa.dir, { labelPods: true });
+  return startRepairController(config, {
+    logger: ctx.logger,
+    metrics: ctx.metrics,
+    signal: new AbortController().signal,
+    retryInitialMs: 20,
+    client: () => createRepairClient(config, options),
+  });
+}
 
 const completed = [{ name: 'istio-validation', state: { terminated: { exitCode: 0, reason: 'Completed' } } }];
 
@@ -235,7 +264,7 @@ test('API down at startup: start returns at once, the informer retries in the ba
     try {
       await controller.synced;
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
-      const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && r.query['watch'] !== 'true');
+      const lists = server.requests.filter(isPodList);
       assert.ok(lists.length >= 4, `expected retried lists, saw ${lists.length}`);
     } finally {
       await controller.stop();
@@ -377,27 +406,19 @@ test("a REPAIR_FIELD_SELECTORS naming a field pods cannot be selected by: the AP
 
 test('informer: a stalled watch (200, then silence) is given up after its timeout and restarted; a watch the server ends at once restarts with back-off instead of looping', async () => {
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
-    const isWatch = (r: { path: string; query: Record<string, string> }) =>
-      r.path === '/api/v1/pods' && r.query['watch'] === 'true';
-    const isList = (r: { path: string; query: Record<string, string> }) =>
-      r.path === '/api/v1/pods' && r.query['watch'] !== 'true';
-    server.injectFault({ stall: true, times: 1, match: isWatch });
+    server.injectFault({ stall: true, times: 1, match: isPodWatch });
     // Ended at once: a 200 with an empty stream.
-    server.injectFault({ status: 200, times: 2, match: isWatch });
-    const config = controllerConfig(server, sa.dir, { labelPods: true });
-    const controller = startRepairController(config, {
-      logger,
-      metrics,
-      signal: new AbortController().signal,
-      retryInitialMs: 20,
-      client: () => createRepairClient(config, { watchTimeoutSeconds: () => 1, watchStallGraceMs: 200 }),
-    });
+    server.injectFault({ status: 200, times: 2, match: isPodWatch });
+    const controller = startWithShortWatches(
+      { server, sa, metrics, logger },
+      { watchTimeoutSeconds: () => 1, watchStallGraceMs: 200 },
+    );
     try {
       await controller.synced;
-      await until(server, () => server.requests.filter(isWatch).length >= 4, 10_000, 'fourth watch request');
-      assert.equal(server.requests.filter(isWatch)[0]?.query['timeoutSeconds'], '1');
+      await untilPodWatches(server, 4, 10_000);
+      assert.equal(server.requests.filter(isPodWatch)[0]?.query['timeoutSeconds'], '1');
       // Each failed watch restarted the informer (a re-list), none was re-opened in a tight loop.
-      assert.equal(server.requests.filter(isList).length, 4);
+      assert.equal(server.requests.filter(isPodList).length, 4);
       server.upsertPod(brokenPodManifest({ name: 'after-stall' }) as KubeObject);
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
     } finally {
@@ -408,10 +429,8 @@ test('informer: a stalled watch (200, then silence) is given up after its timeou
 
 test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off, events keep flowing', async () => {
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
-    const isWatch = (r: { path: string; query: Record<string, string> }) =>
-      r.path === '/api/v1/pods' && r.query['watch'] === 'true';
-    server.injectFault({ status: 410, times: 1, match: isWatch });
-    server.injectFault({ drop: true, times: 1, match: isWatch });
+    server.injectFault({ status: 410, times: 1, match: isPodWatch });
+    server.injectFault({ drop: true, times: 1, match: isPodWatch });
     const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
       logger,
       metrics,
@@ -420,15 +439,10 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
     });
     try {
       await controller.synced;
-      await until(
-        server,
-        () => server.requests.filter((r) => isWatch(r)).length >= 3,
-        5000,
-        'third watch request',
-      );
+      await untilPodWatches(server, 3, 5000);
       server.upsertPod(brokenPodManifest({ name: 'late' }) as KubeObject);
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
-      const lists = server.requests.filter((r) => r.path === '/api/v1/pods' && r.query['watch'] !== 'true');
+      const lists = server.requests.filter(isPodList);
       assert.equal(lists.length, 3, 'initial list, re-list after 410, list on restart after the drop');
       // client-go's reflector versions: the first list from the watch cache ("0"), the one after 410 consistent
       // (no version), the restart from the last version seen.
@@ -444,28 +458,20 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
 
 test('informer: a watch from a compacted version gets 200 and an ERROR 410 in the stream (as from the watch cache); the client re-lists consistently and misses nothing', async () => {
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
-    const isWatch = (r: { path: string; query: Record<string, string> }) =>
-      r.path === '/api/v1/pods' && r.query['watch'] === 'true';
-    const isList = (r: { path: string; query: Record<string, string> }) =>
-      r.path === '/api/v1/pods' && r.query['watch'] !== 'true';
     // The second watch (after the first one's 1 s timeout) is held while the history moves on and is compacted.
     let watches = 0;
-    server.injectFault({ latencyMs: 1000, times: 1, match: (r) => isWatch(r) && ++watches === 2 });
-    const config = controllerConfig(server, sa.dir, { labelPods: true });
-    const controller = startRepairController(config, {
-      logger,
-      metrics,
-      signal: new AbortController().signal,
-      retryInitialMs: 20,
-      client: () => createRepairClient(config, { watchTimeoutSeconds: () => 1 }),
-    });
+    server.injectFault({ latencyMs: 1000, times: 1, match: (r) => isPodWatch(r) && ++watches === 2 });
+    const controller = startWithShortWatches(
+      { server, sa, metrics, logger },
+      { watchTimeoutSeconds: () => 1 },
+    );
     try {
       await controller.synced;
-      await until(server, () => server.requests.filter(isWatch).length >= 2, 10_000, 'second watch request');
+      await untilPodWatches(server, 2, 10_000);
       server.upsertPod(brokenPodManifest({ name: 'in-the-gap' }) as KubeObject);
       server.compactHistory();
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
-      const lists = server.requests.filter(isList);
+      const lists = server.requests.filter(isPodList);
       assert.deepEqual(
         lists.map((r) => r.query['resourceVersion']),
         ['0', undefined],

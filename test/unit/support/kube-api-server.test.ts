@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- JSON replies are inspected loosely */
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { after, before, describe, test } from 'node:test';
 import type { KubeApiServer } from '../../support/kube-api-server.ts';
 import { mergePatch, parseLabelSelector, startKubeApiServer } from '../../support/kube-api-server.ts';
@@ -51,6 +52,38 @@ function call(
 
 function pod(namespace: string, name: string, nodeName = 'node-a', labels: Record<string, string> = {}) {
   return { metadata: { namespace, name, labels }, spec: { nodeName, containers: [{ name: 'app' }] } };
+}
+
+/** Streams one watch (`query` after `?watch=true&`) until the server ends it, calling `onBookmark` once when the
+ * first BOOKMARK has arrived; resolves with every frame. Frames arrive in pieces (the server cuts each one). */
+function collectWatch(server: KubeApiServer, pathAndQuery: string, onBookmark: () => void): Promise<any[]> {
+  const lines: any[] = [];
+  let bookmarked = false;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${server.url}${pathAndQuery}`,
+      { ca: server.caPem, headers: { Authorization: `Bearer ${server.token}` } },
+      (res) => {
+        const decoder = new StringDecoder('utf8');
+        let buffer = '';
+        res.on('data', (c: Buffer) => {
+          buffer += decoder.write(c);
+          let index: number;
+          while ((index = buffer.indexOf('\n')) >= 0) {
+            lines.push(JSON.parse(buffer.slice(0, index)));
+            buffer = buffer.slice(index + 1);
+          }
+          if (!bookmarked && lines.some((l) => l.type === 'BOOKMARK')) {
+            bookmarked = true;
+            onBookmark();
+          }
+        });
+        res.on('end', () => resolve(lines));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 describe('kube API test server', { concurrency: true }, () => {
@@ -149,35 +182,16 @@ describe('kube API test server', { concurrency: true }, () => {
 
   test('a selector watch sees a pod that starts matching as ADDED and one that stops as DELETED (watch cache semantics)', async () => {
     const rv = server.upsertPod(pod('sel', 'p')).metadata.resourceVersion;
-    const lines: any[] = [];
-    let changed = false;
-    await new Promise<void>((resolve, reject) => {
-      const req = request(
-        `${server.url}/api/v1/namespaces/sel/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true&labelSelector=app%3Dweb`,
-        { ca: server.caPem, headers: { Authorization: `Bearer ${server.token}` } },
-        (res) => {
-          let buffer = '';
-          res.on('data', (c: Buffer) => {
-            buffer += c.toString('latin1');
-            let index: number;
-            while ((index = buffer.indexOf('\n')) >= 0) {
-              lines.push(JSON.parse(buffer.slice(0, index)));
-              buffer = buffer.slice(index + 1);
-            }
-            if (!changed && lines.some((l) => l.type === 'BOOKMARK')) {
-              changed = true;
-              server.upsertPod(pod('sel', 'p', 'node-a', { app: 'web' }));
-              server.upsertPod(pod('sel', 'p', 'node-a', { app: 'web', v: '2' }));
-              server.upsertPod(pod('sel', 'p', 'node-a', { app: 'db' }));
-              server.deletePod('sel', 'p');
-            }
-          });
-          res.on('end', resolve);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+    const lines = await collectWatch(
+      server,
+      `/api/v1/namespaces/sel/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true&labelSelector=app%3Dweb`,
+      () => {
+        server.upsertPod(pod('sel', 'p', 'node-a', { app: 'web' }));
+        server.upsertPod(pod('sel', 'p', 'node-a', { app: 'web', v: '2' }));
+        server.upsertPod(pod('sel', 'p', 'node-a', { app: 'db' }));
+        server.deletePod('sel', 'p');
+      },
+    );
     assert.deepEqual(
       lines.map((l) => `${l.type}:${JSON.stringify(l.object.metadata.labels ?? null)}`),
       [
@@ -253,35 +267,14 @@ describe('kube API test server', { concurrency: true }, () => {
 
   test('watch streams events from a resourceVersion and ends at timeoutSeconds', async () => {
     const rv = server.upsertPod(pod('w', 'before')).metadata.resourceVersion;
-    const lines: any[] = [];
-    let changed = false;
-    const done = new Promise<void>((resolve, reject) => {
-      const req = request(
-        `${server.url}/api/v1/namespaces/w/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true`,
-        { ca: server.caPem, headers: { Authorization: `Bearer ${server.token}` } },
-        (res) => {
-          let buffer = '';
-          res.on('data', (c: Buffer) => {
-            buffer += c.toString('utf8');
-            let index: number;
-            while ((index = buffer.indexOf('\n')) >= 0) {
-              lines.push(JSON.parse(buffer.slice(0, index)));
-              buffer = buffer.slice(index + 1);
-            }
-            // Frames arrive in pieces (the server cuts each one): act on the bookmark once.
-            if (!changed && lines.some((l) => l.type === 'BOOKMARK')) {
-              changed = true;
-              server.upsertPod(pod('w', 'after'));
-              server.deletePod('w', 'after');
-            }
-          });
-          res.on('end', resolve);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-    await done;
+    const lines = await collectWatch(
+      server,
+      `/api/v1/namespaces/w/pods?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true`,
+      () => {
+        server.upsertPod(pod('w', 'after'));
+        server.deletePod('w', 'after');
+      },
+    );
     assert.deepEqual(
       lines.map((l) => `${l.type}:${l.object.metadata.name ?? ''}`),
       ['BOOKMARK:', 'ADDED:after', 'DELETED:after'],
