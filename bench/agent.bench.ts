@@ -9,7 +9,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readFileSync,
   renameSync,
@@ -19,14 +18,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { hostTreeEnv, makeHostTree } from '../test/support/host-tree.ts';
 import type { BenchSection } from './report.ts';
 import { median, percentile } from './report.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const AGENT = path.join(root, 'dist/install-cni');
 const PLUGIN = path.join(root, 'dist/istio-cni');
-// A real PEM CA (the agent keeps its entry out while the service account's CA holds no certificate).
-const KUBE_CA = path.resolve(root, '../shared/conformance/istio-install-testdata/kube-ca.crt');
+// The agent's inputs as the agent tests make them (test/support/host-tree.ts, the conformance token and CA), so the
+// bench cannot drift from what the agent accepts (a CA without a certificate keeps its entry out).
+const TESTDATA = path.resolve(root, '../shared/conformance/istio-install-testdata');
 /** Upper bound on any one awaited agent log line: the agent is ready in well under a second. */
 const AGENT_LINE_TIMEOUT_MS = 30_000;
 const CALICO = `${JSON.stringify({ name: 'k8s-pod-network', cniVersion: '0.3.1', plugins: [{ type: 'calico' }, { type: 'portmap' }] }, null, 2)}\n`;
@@ -38,16 +39,17 @@ interface Tree {
 }
 
 function makeTree(): Tree {
-  const base = mkdtempSync(path.join(tmpdir(), 'ic-bench-'));
-  for (const dir of ['net', 'bin', 'src', 'run', 'sa']) mkdirSync(`${base}/${dir}`);
-  if (existsSync(PLUGIN)) copyFileSync(PLUGIN, `${base}/src/istio-cni`);
-  else writeFileSync(`${base}/src/istio-cni`, 'plugin', { mode: 0o755 });
-  writeFileSync(`${base}/sa/token`, 'token');
-  copyFileSync(KUBE_CA, `${base}/sa/ca.crt`);
-  writeFileSync(`${base}/net/10-calico.conflist`, CALICO);
+  const tree = makeHostTree('ic-bench-', {
+    sources: { 'istio-cni': '#!/bin/sh\nexit 0\n' },
+    token: readFileSync(`${TESTDATA}/token-foo`),
+    ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
+  });
+  // The real plugin when built (a kernel-side copy, as an image layer would hold it).
+  if (existsSync(PLUGIN)) copyFileSync(PLUGIN, `${tree.src}/istio-cni`);
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
   return {
-    root: base,
-    net: `${base}/net`,
+    root: tree.root,
+    net: tree.net,
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       KUBERNETES_SERVICE_HOST: '10.96.0.1',
@@ -56,11 +58,7 @@ function makeTree(): Tree {
       MONITORING_PORT: '0',
       READINESS_PORT: '0',
       LISTEN_ADDRESS: '127.0.0.1',
-      MOUNTED_CNI_NET_DIR: `${base}/net`,
-      CNI_BIN_SOURCE_DIR: `${base}/src`,
-      CNI_BIN_TARGET_DIRS: `${base}/bin`,
-      CNI_AGENT_RUN_DIR: `${base}/run`,
-      SERVICE_ACCOUNT_DIR: `${base}/sa`,
+      ...hostTreeEnv(tree),
     },
   };
 }
