@@ -324,12 +324,10 @@ export function createRepairClient(
     const eventListeners: ((type: PodEventType, pod: unknown) => void)[] = [];
     const errorListeners: ((error: unknown) => void)[] = [];
     let resourceVersion = '';
-    /** client-go's relistResourceVersion: nothing listed yet → "0"; a list failed or a watch expired → "" (consistent);
-     * otherwise the last version seen. */
+    /** client-go's relistResourceVersion: nothing listed yet → "0", otherwise the last version seen; "" (a
+     * consistent read) only when a list from that version answers Expired or "too large" (see relist). */
     let listed = false;
-    let consistentListNext = false;
-    const listFrom = (): string =>
-      !listed ? '0' : consistentListNext || resourceVersion === '' ? '' : resourceVersion;
+    const listFrom = (): string => (!listed ? '0' : resourceVersion);
     let running: AbortController | undefined;
 
     const emit = (type: PodEventType, pod: unknown) => {
@@ -344,12 +342,22 @@ export function createRepairClient(
       return `/api/v1/pods?${params.toString()}`;
     };
 
+    /** Lists from `from`; as client-go's reflector, a version the server no longer has (410 Expired) or does not
+     * have yet (504 "Too large resource version") is retried at once as a consistent list (""). Any other failure
+     * keeps the version for the next attempt: an API server that is down must not turn every retry into a quorum
+     * read of every pod. */
     async function relist(from: string): Promise<void> {
-      consistentListNext = true;
-      const list = (await call('list pods', 'GET', query({ resourceVersion: from }))) as {
-        metadata?: unknown;
-        items?: unknown;
-      } | null;
+      let answer: unknown;
+      try {
+        answer = await call('list pods', 'GET', query({ resourceVersion: from }));
+      } catch (error) {
+        const unavailable =
+          error instanceof KubeError &&
+          (error.status === 410 || (error.status === 504 && /too large resource version/i.test(error.message)));
+        if (from === '' || !unavailable) throw error;
+        answer = await call('list pods', 'GET', query({}));
+      }
+      const list = answer as { metadata?: unknown; items?: unknown } | null;
       const items = Array.isArray(list?.items) ? (list.items as unknown[]) : [];
       const seen = new Set<string>();
       for (const item of items) {
@@ -368,7 +376,6 @@ export function createRepairClient(
       }
       resourceVersion = resourceVersionOf(list);
       listed = true;
-      consistentListNext = false;
     }
 
     function apply(line: string): 'ok' | 'gone' {
@@ -450,8 +457,9 @@ export function createRepairClient(
         while (!controller.signal.aborted) {
           const openedAt = Date.now();
           const outcome = await watchOnce(controller.signal);
-          // Expired: the state since our version is gone, so only a consistent list ("") is good enough.
-          if (outcome === 'gone' && !controller.signal.aborted) await relist('');
+          // Expired watch: list from the last version seen (a list is served at least that fresh); relist falls back
+          // to a consistent list only if the server has no such version any more.
+          if (outcome === 'gone' && !controller.signal.aborted) await relist(resourceVersion);
           if (
             outcome === 'ended' &&
             Date.now() - openedAt < WATCH_QUICK_END_MS &&
@@ -479,7 +487,6 @@ export function createRepairClient(
         // restart lists from the last version seen, instead of a quorum read of every pod in the cluster from
         // etcd by every node at once (an API server restart, a DaemonSet rollout). Slightly stale data is safe:
         // the watch then brings every change since, and a delete carries uid + resourceVersion preconditions.
-        // After a failed list, the next one is consistent ("").
         await relist(listFrom());
         if (controller.signal.aborted) return;
         void watchLoop(controller);

@@ -444,10 +444,10 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
       const lists = server.requests.filter(isPodList);
       assert.equal(lists.length, 3, 'initial list, re-list after 410, list on restart after the drop');
-      // client-go's reflector versions: the first list from the watch cache ("0"), the one after 410 consistent
-      // (no version), the restart from the last version seen.
+      // client-go's reflector versions: the first list from the watch cache ("0"); after the 410 and on the
+      // restart, the last version seen (a list is served at least that fresh).
       assert.equal(lists[0]?.query['resourceVersion'], '0');
-      assert.equal(lists[1]?.query['resourceVersion'], undefined);
+      assert.match(lists[1]?.query['resourceVersion'] ?? '', /^[1-9]\d*$/);
       assert.match(lists[2]?.query['resourceVersion'] ?? '', /^[1-9]\d*$/);
       assert.equal(server.getPod('default', 'late')?.metadata.labels?.['cni.istio.io/uninitialized'], 'true');
     } finally {
@@ -456,7 +456,7 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
   });
 });
 
-test('informer: a watch from a compacted version gets 200 and an ERROR 410 in the stream (as from the watch cache); the client re-lists consistently and misses nothing', async () => {
+test('informer: a watch from a compacted version gets 200 and an ERROR 410 in the stream (as from the watch cache); the client re-lists from its last version and misses nothing', async () => {
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     // The second watch (after the first one's 1 s timeout) is held while the history moves on and is compacted.
     let watches = 0;
@@ -472,13 +472,43 @@ test('informer: a watch from a compacted version gets 200 and an ERROR 410 in th
       server.compactHistory();
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
       const lists = server.requests.filter(isPodList);
-      assert.deepEqual(
-        lists.map((r) => r.query['resourceVersion']),
-        ['0', undefined],
-        'the initial list, then one consistent re-list after Expired (no informer restart)',
-      );
+      assert.equal(lists.length, 2, 'the initial list, then one re-list after Expired (no informer restart)');
+      assert.equal(lists[0]?.query['resourceVersion'], '0');
+      assert.match(lists[1]?.query['resourceVersion'] ?? '', /^[1-9]\d*$/);
     } finally {
       await controller.stop();
+    }
+  });
+});
+
+test('informer list versions: a failed list keeps the last version for the retry; a 410 on a list from a version falls back at once to a consistent list', async () => {
+  await withServer(['repair-label-pods'], async ({ server, sa }) => {
+    const client = createRepairClient(controllerConfig(server, sa.dir, { labelPods: true }));
+    const informer = client.createPodInformer({ fieldSelector: 'spec.nodeName=node-a', labelSelector: '' });
+    try {
+      await informer.start();
+      await informer.stop();
+      server.injectFault({ status: 503, times: 1, match: isPodList });
+      await assert.rejects(
+        informer.start(),
+        (error: unknown) => (error as { status?: number }).status === 503,
+      );
+      await informer.start();
+      await informer.stop();
+      server.injectFault({ status: 410, times: 1, match: isPodList });
+      await informer.start();
+      const lists = server.requests.filter(isPodList).map((r) => [r.query['resourceVersion'], r.status]);
+      const last = lists[1]?.[0];
+      assert.match(String(last), /^[1-9]\d*$/);
+      assert.deepEqual(lists, [
+        ['0', 200],
+        [last, 503],
+        [last, 200],
+        [last, 410],
+        [undefined, 200],
+      ]);
+    } finally {
+      await informer.stop();
     }
   });
 });
