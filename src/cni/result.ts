@@ -112,20 +112,25 @@ function dns(value: unknown, path: string): Json {
   ]);
 }
 
-/** A route keeps every field of Go's `types.Route` in every version (the type is shared by all result versions):
- * `mtu`, `advmss` and `priority` are plain ints (0 is omitted), `table` and `scope` are pointers (an explicit 0 —
- * the main table, RT_SCOPE_UNIVERSE — is kept). */
-function route(value: unknown, path: string): Json {
+/** A 0.3.x/0.4.0/1.x route keeps every field of Go's shared `types.Route`: `mtu`, `advmss` and `priority` are plain
+ * ints (0 is omitted), `table` and `scope` are pointers (an explicit 0 — the main table, RT_SCOPE_UNIVERSE — is
+ * kept). A 0.1.0/0.2.0 result is printed through types040's convertTo02x, which copies only `dst` and `gw`. */
+function route(value: unknown, path: string, family: ResultFamily): Json {
   const source = object(value, path);
-  return compact([
+  const entries: [string, unknown][] = [
     ['dst', cidr(source, 'dst', path, true)],
     ['gw', ip(source, 'gw', path)],
-    ['mtu', optNumber(source, 'mtu', path)],
-    ['advmss', optNumber(source, 'advmss', path)],
-    ['priority', optNumber(source, 'priority', path)],
-    ['table', optPointerNumber(source, 'table', path)],
-    ['scope', optPointerNumber(source, 'scope', path)],
-  ]);
+  ];
+  if (family !== '0.2') {
+    entries.push(
+      ['mtu', optNumber(source, 'mtu', path)],
+      ['advmss', optNumber(source, 'advmss', path)],
+      ['priority', optNumber(source, 'priority', path)],
+      ['table', optPointerNumber(source, 'table', path)],
+      ['scope', optPointerNumber(source, 'scope', path)],
+    );
+  }
+  return compact(entries);
 }
 
 function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): PrevResult {
@@ -167,7 +172,7 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
     return compact(entries);
   });
   const routes = optArray(source, 'routes', 'prevResult').map((value, index) =>
-    route(value, `prevResult.routes[${index}]`),
+    route(value, `prevResult.routes[${index}]`, family),
   );
   const dnsJson = dns(source['dns'], 'prevResult.dns');
   const json = compact([
@@ -191,7 +196,7 @@ function decodeLegacy(source: Json, cniVersion: string): PrevResult {
     const gateway = ip(item, 'gateway', path);
     ips.push({ interfaceIndex: undefined, address, gateway });
     const routes = optArray(item, 'routes', path).map((entry, index) =>
-      route(entry, `${path}.routes[${index}]`),
+      route(entry, `${path}.routes[${index}]`, '0.2'),
     );
     return compact([
       ['ip', address],
