@@ -51,8 +51,12 @@ export async function lookupPod(
     }
     const left = deadline - clock.now();
     if (!error.retryable || left <= 0) throw error;
-    // A server that says when to come back (429 / 5xx Retry-After, as client-go honours it) is not asked sooner.
-    const wait = Math.min(Math.max(backoff, error.retryAfterMs ?? 0), left);
+    // A server that says when to come back (429 / 5xx Retry-After, as client-go honours it) is not asked sooner;
+    // one that asks for longer than the deadline leaves is not waited for at all (the ADD fails with code 11 now,
+    // instead of holding the sandbox until the deadline and failing then).
+    const retryAfter = error.retryAfterMs ?? 0;
+    if (retryAfter >= left) throw error;
+    const wait = Math.min(Math.max(backoff, retryAfter), left);
     onRetry(error, attempt, wait);
     await clock.sleep(wait);
     if (clock.now() >= deadline) throw error;
