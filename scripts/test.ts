@@ -17,9 +17,10 @@ function run(command: string, commandArgs: string[]): number {
   return result.status ?? 1;
 }
 
-// The host tools the suites drive (iptables, nft, nsenter, containerd, runc, python3, openssl, gcc, ...) are
-// installed when missing (idempotent; root), so `npm ci && npm test` works on a fresh Debian machine.
-if (existsSync('/usr/bin/dpkg-query')) {
+// The host tools the integration and e2e suites drive (iptables, nft, nsenter, containerd, runc, python3, openssl,
+// gcc, ...) are installed when missing (idempotent; root), so `npm ci && npm test` works on a fresh Debian machine.
+// The unit suite alone (`npm run test:unit`, a developer's loop) installs nothing.
+if (suites.some((suite) => suite !== 'unit') && existsSync('/usr/bin/dpkg-query')) {
   const status = run('bash', [path.join(root, 'scripts', 'install-host-packages.sh')]);
   if (status !== 0) {
     console.error('npm test: installing the host packages failed (the tests need root on Debian)');
