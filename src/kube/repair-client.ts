@@ -353,7 +353,8 @@ export function createRepairClient(
       } catch (error) {
         const unavailable =
           error instanceof KubeError &&
-          (error.status === 410 || (error.status === 504 && /too large resource version/i.test(error.message)));
+          (error.status === 410 ||
+            (error.status === 504 && /too large resource version/i.test(error.message)));
         if (from === '' || !unavailable) throw error;
         answer = await call('list pods', 'GET', query({}));
       }
