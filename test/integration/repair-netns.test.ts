@@ -12,7 +12,7 @@ import {
   controllerConfig,
   RecordingMetrics,
   serviceAccountDir,
-  silentLogger,
+  capturingLogger,
 } from '../support/repair-harness.ts';
 import { startRepairController } from '../../src/repair/controller.ts';
 import { REPAIRED_METRIC } from '../../src/repair/reconcile.ts';
@@ -58,6 +58,7 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
 
     server.upsertPod(brokenPodManifest({ name: 'app', podIp: pair.pod.ip }) as KubeObject);
     const metrics = new RecordingMetrics();
+    const log = capturingLogger();
     controller = startRepairController(
       // The agent's ISTIO_OUTBOUND_* environment shapes the rules, as the plugin's does for it (§2.8 step 2).
       controllerConfig(
@@ -67,7 +68,7 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
         { outboundCaptureEnv: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '4242' } },
       ),
       {
-        logger: silentLogger(),
+        logger: log.logger,
         metrics,
         signal: AbortSignal.timeout(25_000),
         exec: new SpawnExec(),
@@ -95,10 +96,12 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
     // original destination.
     assert.equal(await connectFrom(pair.pod.path, pair.peer.ip, 80), `15001 ${pair.peer.ip} 80`);
 
-    // Another update of the same pod (same UID) is not repaired twice.
+    // Another update of the same pod (same UID) is reconciled and not repaired twice.
     const current = server.getPod('default', 'app');
     assert.ok(current);
+    const before = log.records.length;
     server.upsertPod({ ...current, metadata: { ...current.metadata, labels: { touched: 'yes' } } });
+    await log.waitFor('pod already repaired', before);
     await controller.stop();
     controller = undefined;
     assert.equal(metrics.get(REPAIRED_METRIC, { type: 'repair', result: 'success' }), 1);

@@ -48,11 +48,12 @@ export function silentLogger(): Logger {
   return pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 }
 
-/** A logger that keeps its records; `waitFor` resolves on the first record whose message includes `text`. */
+/** A logger that keeps its records; `waitFor` resolves on the first record whose message includes `text`, among the
+ * records from index `from` on (`records.length` before an action: a record the action causes). */
 export function capturingLogger(): {
   logger: Logger;
   records: Record<string, unknown>[];
-  waitFor(text: string): Promise<Record<string, unknown>>;
+  waitFor(text: string, from?: number): Promise<Record<string, unknown>>;
 } {
   const records: Record<string, unknown>[] = [];
   const waiters: { text: string; resolve: (record: Record<string, unknown>) => void }[] = [];
@@ -73,8 +74,8 @@ export function capturingLogger(): {
   return {
     logger,
     records,
-    waitFor(text) {
-      const found = records.find((record) => matches(record, text));
+    waitFor(text, from = 0) {
+      const found = records.slice(from).find((record) => matches(record, text));
       if (found !== undefined) return Promise.resolve(found);
       return new Promise((resolve) => waiters.push({ text, resolve }));
     },
