@@ -31,8 +31,9 @@ export function assertSupportedVersion(version: string): void {
   }
 }
 
-/** Go's strconv.Atoi: optional sign, decimal digits. */
+/** Go's strconv.Atoi: optional sign, decimal digits, within a 64-bit int. */
 const GO_INT = /^[+-]?\d+$/;
+const GO_INT_MAX = 9223372036854775807n;
 
 /** containernetworking/cni `version.ParseVersion`: one to three numeric parts, missing ones are 0 ("1.1" is
  * 1.1.0); anything else is a decoding failure with Go's wording. */
@@ -48,12 +49,14 @@ function parseVersion(version: string): [number, number, number] {
   const names = ['major', 'minor', 'micro'];
   const numbers: [number, number, number] = [0, 0, 0];
   parts.forEach((part, index) => {
-    if (!GO_INT.test(part)) {
-      throw new CniError(
+    const atoiError = (reason: string) =>
+      new CniError(
         CNI_ERROR.DECODING_FAILURE,
-        `failed to convert ${names[index]} version part ${JSON.stringify(part)}: strconv.Atoi: parsing ${JSON.stringify(part)}: invalid syntax`,
+        `failed to convert ${names[index]} version part ${JSON.stringify(part)}: strconv.Atoi: parsing ${JSON.stringify(part)}: ${reason}`,
       );
-    }
+    if (!GO_INT.test(part)) throw atoiError('invalid syntax');
+    const value = BigInt(part);
+    if (value > GO_INT_MAX || value < -GO_INT_MAX - 1n) throw atoiError('value out of range');
     numbers[index] = Number(part);
   });
   return numbers;

@@ -185,6 +185,10 @@ test('CHECK needs >= 0.4.0; GC and STATUS need >= 1.1.0', async () => {
   assert.equal(fourParts.error?.code, 6);
   assert.equal(fourParts.error?.msg, 'invalid version "1.1.0.0": too many parts');
   assert.equal(
+    (await run(cniEnv('CHECK'), CONF('99999999999999999999.0.0'))).error?.msg,
+    'failed to convert major version part "99999999999999999999": strconv.Atoi: parsing "99999999999999999999": value out of range',
+  );
+  assert.equal(
     (await run(cniEnv('STATUS'), CONF('1.x.0'))).error?.msg,
     'failed to convert minor version part "x": strconv.Atoi: parsing "x": invalid syntax',
   );
