@@ -513,14 +513,18 @@ export async function startKubeApiServer(
     query: Record<string, string>,
     bodyGrace: number | undefined,
   ): KubeObject | undefined {
-    if (pod.metadata['deletionTimestamp'] !== undefined) return clone(pod);
     const spec = (pod.spec ?? {}) as { nodeName?: unknown; terminationGracePeriodSeconds?: unknown };
+    const phase = (pod.status as { phase?: unknown } | undefined)?.phase;
     const fromQuery =
       query['gracePeriodSeconds'] === undefined ? undefined : Number(query['gracePeriodSeconds']);
     const specGrace =
       typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30;
-    const grace = bodyGrace ?? fromQuery ?? specGrace;
+    // The pod strategy's CheckGracefulDelete: unscheduled pods and pods that already ended go at once.
+    const ended = phase === 'Succeeded' || phase === 'Failed';
+    const grace = ended ? 0 : (bodyGrace ?? fromQuery ?? specGrace);
     if (grace === 0 || typeof spec.nodeName !== 'string' || spec.nodeName === '') return undefined;
+    // Already terminating: only a force delete (grace 0, handled above) shortens it; anything else changes nothing.
+    if (pod.metadata['deletionTimestamp'] !== undefined) return clone(pod);
     const terminating = clone(pod);
     terminating.metadata['deletionTimestamp'] = new Date(Date.now() + grace * 1000)
       .toISOString()

@@ -17,8 +17,10 @@ export type RenderedTarget =
   | 'minikube'
   | 'openshift';
 
-/** Kubernetes authorization attributes of one request (apiserver's RequestInfo, core group only). */
+/** Kubernetes authorization attributes of one request (the API server's RequestInfo). */
 export interface RequestAttributes {
+  /** "" for the core group (`/api/v1`), the group of `/apis/<group>/<version>` otherwise. */
+  readonly apiGroup?: string;
   readonly verb: string;
   readonly resource: string;
   readonly subresource: string;
@@ -54,7 +56,7 @@ function ruleAllows(rule: PolicyRule, request: RequestAttributes): boolean {
   const verbs = rule.verbs ?? [];
   const names = rule.resourceNames ?? [];
   return (
-    (groups.includes('') || groups.includes('*')) &&
+    (groups.includes(request.apiGroup ?? '') || groups.includes('*')) &&
     (resources.includes(resource) || resources.includes('*')) &&
     (verbs.includes(request.verb) || verbs.includes('*')) &&
     (names.length === 0 || names.includes(request.name))
@@ -106,15 +108,25 @@ function grantsOf(target: RenderedTarget): { rules: readonly PolicyRule[]; names
   return grants;
 }
 
-/** The attributes of a core-group request path, as the API server derives them; undefined for non-resource paths. */
+/** The attributes of a resource request path (`/api/v1/...` or `/apis/<group>/<version>/...`), as the API server
+ * derives them; undefined for non-resource paths. */
 export function requestAttributes(
   method: string,
   pathname: string,
   query: Readonly<Record<string, string>>,
 ): RequestAttributes | undefined {
   const parts = pathname.split('/').filter((part) => part !== '');
-  if (parts[0] !== 'api' || parts[1] !== 'v1') return undefined;
-  let rest = parts.slice(2);
+  let apiGroup: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts[1] === 'v1') {
+    apiGroup = '';
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 3) {
+    apiGroup = parts[1] ?? '';
+    rest = parts.slice(3);
+  } else {
+    return undefined;
+  }
   let namespace = '';
   if (rest[0] === 'namespaces' && rest.length >= 3) {
     namespace = rest[1] ?? '';
@@ -122,9 +134,12 @@ export function requestAttributes(
   }
   const [resource = '', name = '', subresource = ''] = rest;
   if (resource === '') return undefined;
+  // A namespace object is its own namespace (RequestInfo sets it for namespaces/<name>).
+  if (resource === 'namespaces' && name !== '') namespace = name;
   const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch' };
   let verb = verbs[method] ?? '';
-  if (method === 'GET') verb = name !== '' ? 'get' : query['watch'] === 'true' ? 'watch' : 'list';
+  const watch = query['watch'] === 'true' || query['watch'] === '1';
+  if (method === 'GET') verb = name !== '' ? 'get' : watch ? 'watch' : 'list';
   if (method === 'DELETE') verb = name !== '' ? 'delete' : 'deletecollection';
-  return { verb, resource, subresource, namespace, name };
+  return { apiGroup, verb, resource, subresource, namespace, name };
 }

@@ -171,8 +171,18 @@ describe('kube API test server', { concurrency: true }, () => {
     const again = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p');
     assert.equal(again.status, 200);
     assert.equal(server.getPod('del', 'p')?.metadata.resourceVersion, terminating?.metadata.resourceVersion);
-    assert.equal(server.finalizePod('del', 'p'), true);
+    // A force delete (grace 0) of a terminating pod removes it.
+    const forced = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/p?gracePeriodSeconds=0');
+    assert.equal(forced.status, 200);
     assert.equal(server.getPod('del', 'p'), undefined);
+    // finalizePod is the kubelet's end of a graceful deletion; a pod that already ended goes at once.
+    server.upsertPod(pod('del', 'r'));
+    await call(server, 'DELETE', '/api/v1/namespaces/del/pods/r');
+    assert.equal(server.finalizePod('del', 'r'), true);
+    assert.equal(server.getPod('del', 'r'), undefined);
+    server.upsertPod({ ...pod('del', 'done'), status: { phase: 'Succeeded' } });
+    await call(server, 'DELETE', '/api/v1/namespaces/del/pods/done');
+    assert.equal(server.getPod('del', 'done'), undefined);
     // Grace 0 removes at once.
     server.upsertPod(pod('del', 'q'));
     const now = await call(server, 'DELETE', '/api/v1/namespaces/del/pods/q?gracePeriodSeconds=0');
@@ -293,13 +303,25 @@ describe('kube API test server', { concurrency: true }, () => {
 describe('RBAC from the rendered manifests', () => {
   test('request attributes as the API server derives them', () => {
     assert.deepEqual(requestAttributes('GET', '/api/v1/pods', { watch: 'true' }), {
+      apiGroup: '',
       verb: 'watch',
       resource: 'pods',
       subresource: '',
       namespace: '',
       name: '',
     });
+    assert.equal(requestAttributes('GET', '/api/v1/pods', { watch: '1' })?.verb, 'watch');
+    assert.deepEqual(requestAttributes('POST', '/apis/events.k8s.io/v1/namespaces/default/events', {}), {
+      apiGroup: 'events.k8s.io',
+      verb: 'create',
+      resource: 'events',
+      subresource: '',
+      namespace: 'default',
+      name: '',
+    });
+    assert.equal(requestAttributes('GET', '/api/v1/namespaces/x', {})?.namespace, 'x');
     assert.deepEqual(requestAttributes('PATCH', '/api/v1/namespaces/default/pods/a/status', {}), {
+      apiGroup: '',
       verb: 'patch',
       resource: 'pods',
       subresource: 'status',
@@ -326,6 +348,18 @@ describe('RBAC from the rendered manifests', () => {
     assert.equal(
       base({ verb: 'create', resource: 'events', subresource: '', namespace: 'default', name: '' }),
       true,
+    );
+    // Our roles grant the core group's events only.
+    assert.equal(
+      base({
+        apiGroup: 'events.k8s.io',
+        verb: 'create',
+        resource: 'events',
+        subresource: '',
+        namespace: 'default',
+        name: '',
+      }),
+      false,
     );
     assert.equal(
       base({ verb: 'get', resource: 'namespaces', subresource: '', namespace: '', name: 'x' }),
