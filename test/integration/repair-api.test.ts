@@ -460,7 +460,9 @@ test('informer: a watch from a compacted version gets 200 and an ERROR 410 in th
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     // The second watch (after the first one's 1 s timeout) is held while the history moves on and is compacted.
     let watches = 0;
-    server.injectFault({ latencyMs: 1000, times: 1, match: (r) => isPodWatch(r) && ++watches === 2 });
+    let release: () => void = () => undefined;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    server.injectFault({ hold, times: 1, match: (r) => isPodWatch(r) && ++watches === 2 });
     const controller = startWithShortWatches(
       { server, sa, metrics, logger },
       { watchTimeoutSeconds: () => 1 },
@@ -470,12 +472,14 @@ test('informer: a watch from a compacted version gets 200 and an ERROR 410 in th
       await untilPodWatches(server, 2, 10_000);
       server.upsertPod(brokenPodManifest({ name: 'in-the-gap' }) as KubeObject);
       server.compactHistory();
+      release();
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
       const lists = server.requests.filter(isPodList);
       assert.equal(lists.length, 2, 'the initial list, then one re-list after Expired (no informer restart)');
       assert.equal(lists[0]?.query['resourceVersion'], '0');
       assert.match(lists[1]?.query['resourceVersion'] ?? '', /^[1-9]\d*$/);
     } finally {
+      release();
       await controller.stop();
     }
   });

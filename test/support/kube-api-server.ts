@@ -47,6 +47,9 @@ export type Fault = {
   status?: number;
   /** Delay before serving (or failing) the request. */
   latencyMs?: number;
+  /** Hold the request until this settles, then serve it (or apply the rest of the fault): a test changes server
+   * state while a request is known to be in flight, without guessing how long that takes. */
+  hold?: Promise<unknown>;
   /** Destroy the connection without an answer. */
   drop?: boolean;
   /** Answer 200 and then send nothing and never end: a half-open watch (dead peer, proxy that dropped it). */
@@ -919,6 +922,7 @@ export async function startKubeApiServer(
       if (fault) {
         fault.times--;
         if (fault.latencyMs) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+        if (fault.hold) await fault.hold;
         if (fault.drop) {
           record.status = -1;
           req.socket.destroy();
