@@ -15,6 +15,21 @@ const CLEANUP_TIMEOUT_MS = 20_000;
 /** Then the repair controller gets this long to stop; with the cleanup's 20 s it stays inside the 30 s grace period. */
 const REPAIR_STOP_TIMEOUT_MS = 5_000;
 
+/** Whether `work` settles (either way) within `ms`; the work is not cancelled, only no longer waited for. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface RunningServer {
   readonly port: number;
   close(): Promise<void>;
@@ -157,33 +172,14 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
         return false;
       },
     );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => {
-        logger.error('cleanup timed out; exiting');
-        resolve(false);
-      }, CLEANUP_TIMEOUT_MS);
-    });
     // A failed or timed-out cleanup is logged, not an exit status: SIGTERM exits 0 (contract.md), as upstream.
-    await Promise.race([cleanup, timedOut]);
-    clearTimeout(timer);
+    if (!(await settlesWithin(cleanup, CLEANUP_TIMEOUT_MS))) logger.error('cleanup timed out; exiting');
     return exitCode;
   } finally {
     controller.abort();
     // A hung API request (no answer, no reset) must not hold the exit past the pod's grace period.
-    if (repair !== undefined) {
-      const stopped = repair.stop().then(
-        () => true,
-        () => true,
-      );
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<false>(
-        (resolve) => (timer = setTimeout(() => resolve(false), REPAIR_STOP_TIMEOUT_MS)),
-      );
-      if (!(await Promise.race([stopped, late])))
-        logger.warn('the repair controller did not stop in time; exiting anyway');
-      clearTimeout(timer);
-    }
+    if (repair !== undefined && !(await settlesWithin(repair.stop(), REPAIR_STOP_TIMEOUT_MS)))
+      logger.warn('the repair controller did not stop in time; exiting anyway');
     await Promise.all(servers.map((server) => server.close()));
     await sink?.close();
   }
