@@ -16,7 +16,8 @@ mkdirSync(path.join(root, 'dist'), { recursive: true });
 // worker-thread transports, its SonicBoom file/stdout streams and its caller lookup (only used to resolve transport
 // targets) are never used, and its `hostname` is never emitted (our `base` replaces pino's). Loading them anyway
 // costs ≈ 3–4 ms of every plugin process under bun, mostly in the Node built-ins they pull in (node:util, node:os,
-// node:url, module, worker_threads, diagnostics_channel): replace them, for pino's own modules only, with stubs.
+// node:url, module, worker_threads, diagnostics_channel; node:events alone ≈ 1 ms): replace them, for pino's own
+// modules only, with stubs.
 // Anything that would need a real transport or destination throws instead of misbehaving.
 const PINO_STUBS: Readonly<Record<string, string>> = {
   // pino.transport(), and the destinations that need thread-stream / sonic-boom.
@@ -30,6 +31,13 @@ const PINO_STUBS: Readonly<Record<string, string>> = {
   './lib/caller': 'module.exports = () => [];',
   // pino's default `base` ({pid, hostname}) is replaced by ours.
   'node:os': 'module.exports = { hostname: () => "" };',
+  // The logger's prototype is an EventEmitter only for 'level-change' listeners (the plugin registers none).
+  'node:events': `class EventEmitter {
+    on(name, fn) { ((this._ev ??= {})[name] ??= []).push(fn); return this; }
+    emit(name, ...args) { const fns = this._ev?.[name]; for (const fn of fns ?? []) fn.apply(this, args); return !!fns; }
+    listenerCount(name) { return this._ev?.[name]?.length ?? 0; }
+  }
+  module.exports = { EventEmitter };`,
   // Tracing of asJson for diagnostics_channel subscribers: a CNI plugin process has none.
   'node:diagnostics_channel':
     'module.exports = { tracingChannel: () => ({ hasSubscribers: false, traceSync: (fn, _ctx, self, ...args) => fn.apply(self, args) }) };',

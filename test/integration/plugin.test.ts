@@ -396,6 +396,32 @@ test('records no agent takes (no log.sock, or a stale one left by a dead agent) 
   }
 });
 
+test('plugin_log_level sets the level of the whole process: warn and none drop the info record everywhere', async () => {
+  const logFile = path.join(runDir, 'istio-cni.log');
+  const excludedAdd = async (level?: string) => {
+    rmSync(logFile, { force: true });
+    const extra = level === undefined ? {} : { plugin_log_level: level };
+    const result = await runPlugin(
+      env('ADD', 'x', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
+      netconf(extra),
+    );
+    assert.equal(result.exitCode, 0);
+    const levelsIn = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => (JSON.parse(line) as { level: string }).level);
+    return {
+      stderr: levelsIn(result.stderr),
+      file: existsSync(logFile) ? levelsIn(readFileSync(logFile, 'utf8')) : [],
+    };
+  };
+  assert.deepEqual(await excludedAdd(), { stderr: ['info'], file: ['info'] });
+  assert.deepEqual(await excludedAdd('DEBUG'), { stderr: ['info'], file: ['info'] });
+  assert.deepEqual(await excludedAdd('warn'), { stderr: [], file: [] });
+  assert.deepEqual(await excludedAdd('none'), { stderr: [], file: [] });
+});
+
 test('meshed pod whose netns is gone → ADD fails (999) naming the problem, nothing else on stdout', async () => {
   api.upsertPod(sidecarPod('app-3'));
   const result = await runPlugin(env('ADD', 'app-3', { CNI_NETNS: '/var/run/netns/ia-gone-000' }), netconf());
