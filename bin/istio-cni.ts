@@ -32,10 +32,13 @@ async function procNetReader(): Promise<Pick<ApplyDeps, 'readProcNet'>> {
 }
 
 async function loadHandlers(): Promise<CniHandlers> {
-  const [{ createHandlers, LOG_FILE, LOG_SOCKET_FILE }, { createPluginLogging }] = await Promise.all([
-    import('../src/plugin/handlers.ts'),
-    import('../src/log/plugin-logger.ts'),
-  ]);
+  // The log forwarder too: every ADD with a run dir POSTs its records to the agent at the end.
+  const [{ createHandlers, LOG_FILE, LOG_SOCKET_FILE }, { createPluginLogging }, forwarder] =
+    await Promise.all([
+      import('../src/plugin/handlers.ts'),
+      import('../src/log/plugin-logger.ts'),
+      import('../src/sys/log-forwarder.ts'),
+    ]);
   const logging = createPluginLogging(io.writeStderr);
   let exec: Exec | undefined;
   return createHandlers({
@@ -67,9 +70,7 @@ async function loadHandlers(): Promise<CniHandlers> {
           const records = logging.takeRecords();
           if (records.length === 0) return;
           // No log.sock (the agent is not running) fails the connect at once.
-          const delivered = await (
-            await import('../src/sys/log-forwarder.ts')
-          ).forwardLogs(socket, records, 1000);
+          const delivered = await forwarder.forwardLogs(socket, records, 1000);
           if (!delivered) {
             (await import('../src/sys/plugin-log-file.ts')).appendToPluginLogFile(
               `${dir}/${LOG_FILE}`,
@@ -80,8 +81,7 @@ async function loadHandlers(): Promise<CniHandlers> {
       },
     },
     netnsUserns: async (netns) => (await import('../src/sys/netns-owner.ts')).netnsUserns(netns),
-    postCniEvent: async (socketPath, body) =>
-      (await import('../src/sys/log-forwarder.ts')).postCniEvent(socketPath, body),
+    postCniEvent: forwarder.postCniEvent,
     openPodSource: async (path, requestTimeoutMs) =>
       (await import('../src/kube/pod-source.ts')).createHttpsPodSource(path, {
         userAgent: `istio-cni/${VERSION}`,

@@ -1,6 +1,7 @@
-// The few libc calls the bun-compiled plugin needs and neither Node nor Bun offer (namespace ioctl, setns), through
-// Bun's FFI. Loaded on first use and shared: the owner probe (netns-owner.ts) and the spawner's netns switch
-// (thread-netns.ts) run on the same meshed ADD.
+// The few libc calls the bun-compiled plugin needs and neither Node nor Bun offer (namespace ioctl, setns, a
+// synchronous unix-socket send), through Bun's FFI. Loaded on first use and shared: the owner probe
+// (netns-owner.ts), the spawner's netns switch (thread-netns.ts) and the log POST (unix-send.ts) run on the same
+// meshed ADD.
 
 export const O_RDONLY = 0;
 export const O_CLOEXEC = 0o2000000;
@@ -13,6 +14,13 @@ export interface Libc {
   readonly setns: (fd: number, nstype: number) => number;
   /** Returns the byte count, 0 at end of file, -1 on error. */
   readonly read: (fd: number, buffer: Uint8Array, count: number) => number;
+  readonly socket: (domain: number, type: number, protocol: number) => number;
+  /** `address`: a struct sockaddr's bytes. */
+  readonly connect: (fd: number, address: Uint8Array, length: number) => number;
+  /** Returns the byte count taken, -1 on error. */
+  readonly send: (fd: number, buffer: Uint8Array, count: number, flags: number) => number;
+  /** `fds`: struct pollfd entries (8 bytes each); returns the ready count, 0 on timeout, -1 on error. */
+  readonly poll: (fds: Uint8Array, count: number, timeoutMs: number) => number;
   /** errno of the last failed call on this thread, read right after it. */
   readonly errno: () => number;
 }
@@ -51,6 +59,10 @@ export async function loadLibc(): Promise<Libc> {
     ioctl: { args: ['i32', 'u64', 'u64'], returns: 'i32' },
     setns: { args: ['i32', 'i32'], returns: 'i32' },
     read: { args: ['i32', 'ptr', 'u64'], returns: 'i32' },
+    socket: { args: ['i32', 'i32', 'i32'], returns: 'i32' },
+    connect: { args: ['i32', 'ptr', 'u32'], returns: 'i32' },
+    send: { args: ['i32', 'ptr', 'u64', 'i32'], returns: 'i64' },
+    poll: { args: ['ptr', 'u64', 'i32'], returns: 'i32' },
     __errno_location: { args: [], returns: 'ptr' },
   }).symbols as unknown as Omit<Libc, 'errno'> & { __errno_location: () => number };
   libc = {
@@ -59,6 +71,10 @@ export async function loadLibc(): Promise<Libc> {
     ioctl: symbols.ioctl,
     setns: symbols.setns,
     read: symbols.read,
+    socket: symbols.socket,
+    connect: symbols.connect,
+    send: (fd, buffer, count, flags) => Number(symbols.send(fd, buffer, count, flags)),
+    poll: symbols.poll,
     errno: () => read.i32(symbols.__errno_location()),
   };
   return libc;

@@ -1,7 +1,8 @@
 // The plugin's two requests to the agent, both `POST http://unix/<path>` with a JSON body over a unix socket in the
-// run dir. In the bun-compiled plugin each is one HTTP/1.1 request over Bun's native unix socket
-// (src/sys/bun-http.ts; loading node:http plus the request measured ≈14 ms per ADD, Bun's fetch ≈1–2 ms for
-// starting its HTTP client thread); under Node (tests) they go through node:http.
+// run dir. In the bun-compiled plugin each is one HTTP/1.1 request: the log POST written synchronously through
+// libc (src/sys/unix-send.ts, ≈ 0.5 ms less per ADD than Bun's socket API), the ambient event, which needs the
+// answer, over Bun's native unix socket (src/sys/bun-http.ts; loading node:http plus the request measured ≈14 ms
+// per ADD, Bun's fetch ≈1–2 ms for starting its HTTP client thread); under Node (tests) both go through node:http.
 //
 // Log forwarding (behaviour §2.10): at exit, one POST /log over `<run dir>/log.sock` with a JSON array of
 // JSON-encoded records. Best effort by design (field-lessons item 51: log plumbing must never fail an ADD): a
@@ -12,6 +13,8 @@
 // waiting for it cost ≈ 1 ms of every pod start). Upstream waits up to 1 s and ignores the outcome.
 
 import type { BunHttpOptions } from './bun-http.ts';
+import { encodeHttp1Request } from './http1.ts';
+import { sendOverUnixSocket } from './unix-send.ts';
 
 /** Cap on an answer's body: the agent answers with a status and at most an error text. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -37,6 +40,12 @@ async function postOverUnixSocket(
 ): Promise<Answer> {
   const headers = { 'Content-Type': 'application/json' };
   if ('Bun' in globalThis) {
+    if (!awaitAnswer) {
+      const request = encodeHttp1Request({ method: 'POST', path: urlPath, host: 'unix', headers, body });
+      const outcome = await sendOverUnixSocket(socketPath, request, timeoutMs);
+      if (outcome === 'sent') return WRITTEN;
+      if (outcome === 'failed') throw new Error(`POST ${urlPath}: ${socketPath} did not take the request`);
+    }
     const { BunHttpError, bunHttpRequest, bunHttpSend } = await import('./bun-http.ts');
     try {
       const options: BunHttpOptions = {

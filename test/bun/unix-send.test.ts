@@ -1,0 +1,125 @@
+// sendOverUnixSocket (the compiled plugin's synchronous log POST), under bun: it needs bun's FFI. Its peers run in
+// other processes: the send blocks this process's only JavaScript thread, so a reader here could never read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sendOverUnixSocket } from '../../src/sys/unix-send.ts';
+
+/** A reader in a child process: listens on `socket`, says "listening", then (after `delayMs`) reads one
+ * connection to its end and prints the byte count and the first bytes. */
+function startReader(socket: string, delayMs: number) {
+  const child = spawn(
+    'python3',
+    [
+      '-c',
+      `import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+conn, _ = s.accept()
+time.sleep(float(sys.argv[2]) / 1000)
+data = b""
+while True:
+    chunk = conn.recv(1 << 20)
+    if not chunk: break
+    data += chunk
+print(len(data), data[:16].decode(), flush=True)`,
+      socket,
+      String(delayMs),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines: string[] = [];
+  let onLine: () => void = () => undefined;
+  let buffer = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop() ?? '';
+    lines.push(...parts);
+    onLine();
+  });
+  const nextLine = (index: number) =>
+    new Promise<string>((resolve) => {
+      const check = () => {
+        if (lines.length > index) resolve(lines[index] ?? '');
+      };
+      onLine = check;
+      check();
+    });
+  return { child, listening: nextLine(0), result: () => nextLine(1) };
+}
+
+function tempDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'us-'));
+}
+
+test('sendOverUnixSocket: a request is in the peer socket whole when it returns sent', async () => {
+  const dir = tempDir();
+  try {
+    const socket = path.join(dir, 'log.sock');
+    const reader = startReader(socket, 0);
+    await reader.listening;
+    const request = new TextEncoder().encode('POST /log HTTP/1.1\r\n\r\n[]');
+    assert.equal(await sendOverUnixSocket(socket, request, 1000), 'sent');
+    assert.equal(await reader.result(), `${request.byteLength} POST /log HTTP/1`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sendOverUnixSocket: more than the socket buffers hold waits for the reader (poll), then all of it is sent', async () => {
+  const dir = tempDir();
+  try {
+    const socket = path.join(dir, 'log.sock');
+    // The reader starts reading 200 ms after accepting: 4 MiB cannot all be queued before.
+    const reader = startReader(socket, 200);
+    await reader.listening;
+    const request = new Uint8Array(4 * 1024 * 1024).fill(0x78);
+    request.set(new TextEncoder().encode('POST /log'), 0);
+    assert.equal(await sendOverUnixSocket(socket, request, 5000), 'sent');
+    assert.equal(await reader.result(), `${request.byteLength} POST /logxxxxxxx`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sendOverUnixSocket: a peer that never reads fails the send once the timeout has passed', async () => {
+  const dir = tempDir();
+  // Listening, never reading: connections queue in the kernel while this thread is blocked in the send.
+  const server = createServer(() => undefined);
+  try {
+    const socket = path.join(dir, 'log.sock');
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    const start = performance.now();
+    assert.equal(await sendOverUnixSocket(socket, new Uint8Array(8 * 1024 * 1024), 300), 'failed');
+    const elapsed = performance.now() - start;
+    assert.ok(elapsed >= 290 && elapsed < 2000, `returned after ${elapsed} ms`);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sendOverUnixSocket: no socket file or nobody listening fails at once; a path no sockaddr_un holds is unsupported', async () => {
+  const dir = tempDir();
+  try {
+    const request = new TextEncoder().encode('POST /log HTTP/1.1\r\n\r\n[]');
+    assert.equal(await sendOverUnixSocket(path.join(dir, 'missing.sock'), request, 1000), 'failed');
+    // A socket file whose listener is gone (ECONNREFUSED).
+    const stale = path.join(dir, 'stale.sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(stale, resolve));
+    const { linkSync } = await import('node:fs');
+    linkSync(stale, path.join(dir, 'kept.sock'));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    assert.equal(await sendOverUnixSocket(path.join(dir, 'kept.sock'), request, 1000), 'failed');
+    assert.equal(await sendOverUnixSocket(`${dir}/${'x'.repeat(120)}.sock`, request, 1000), 'unsupported');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
