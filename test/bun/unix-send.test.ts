@@ -4,19 +4,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sendOverUnixSocket } from '../../src/sys/unix-send.ts';
 
 /** A reader in a child process: listens on `socket`, says "listening", then (after `delayMs`) reads one
- * connection to its end and prints the byte count and the first bytes. */
+ * connection to its end and prints the byte count and the SHA-256 of what it read. */
 function startReader(socket: string, delayMs: number) {
   const child = spawn(
     'python3',
     [
       '-c',
-      `import socket, sys, time
+      `import hashlib, socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1]); s.listen(1)
 print("listening", flush=True)
@@ -27,7 +28,7 @@ while True:
     chunk = conn.recv(1 << 20)
     if not chunk: break
     data += chunk
-print(len(data), data[:16].decode(), flush=True)`,
+print(len(data), hashlib.sha256(data).hexdigest(), flush=True)`,
       socket,
       String(delayMs),
     ],
@@ -54,6 +55,9 @@ print(len(data), data[:16].decode(), flush=True)`,
   return { child, listening: nextLine(0), result: () => nextLine(1) };
 }
 
+const received = (bytes: Uint8Array) =>
+  `${bytes.byteLength} ${createHash('sha256').update(bytes).digest('hex')}`;
+
 function tempDir(): string {
   return mkdtempSync(path.join(tmpdir(), 'us-'));
 }
@@ -66,7 +70,7 @@ test('sendOverUnixSocket: a request is in the peer socket whole when it returns 
     await reader.listening;
     const request = new TextEncoder().encode('POST /log HTTP/1.1\r\n\r\n[]');
     assert.equal(await sendOverUnixSocket(socket, request, 1000), 'sent');
-    assert.equal(await reader.result(), `${request.byteLength} POST /log HTTP/1`);
+    assert.equal(await reader.result(), received(request));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -79,10 +83,10 @@ test('sendOverUnixSocket: more than the socket buffers hold waits for the reader
     // The reader starts reading 200 ms after accepting: 4 MiB cannot all be queued before.
     const reader = startReader(socket, 200);
     await reader.listening;
-    const request = new Uint8Array(4 * 1024 * 1024).fill(0x78);
-    request.set(new TextEncoder().encode('POST /log'), 0);
+    // No two 251-byte stretches alike at a power-of-two offset: a part sent twice or skipped changes the digest.
+    const request = Uint8Array.from({ length: 4 * 1024 * 1024 }, (_, index) => index % 251);
     assert.equal(await sendOverUnixSocket(socket, request, 5000), 'sent');
-    assert.equal(await reader.result(), `${request.byteLength} POST /logxxxxxxx`);
+    assert.equal(await reader.result(), received(request));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
