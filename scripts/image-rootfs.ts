@@ -79,6 +79,8 @@ interface FileRecord {
   source: string;
   package: string | undefined;
   version: string | undefined;
+  /** Debian packages whose code is statically linked into this file (the launcher's libc and libgcc). */
+  linked?: Array<{ package: string; version: string }>;
 }
 const records: FileRecord[] = [];
 const copied = new Set<string>();
@@ -241,6 +243,19 @@ if (compiled.error !== undefined || compiled.status !== 0) {
   );
 }
 put(launcher, '/usr/local/bin/install-cni', ours);
+// What -static linked into it: glibc's libc.a (and its crt objects) and gcc's libgcc.a, each from a Debian package
+// the SBOM must name, like the shared libraries the other executables bring.
+const archives = ['-print-file-name=libc.a', '-print-libgcc-file-name'].map((flag) =>
+  realpathSync(execFileSync('gcc', [flag], { encoding: 'utf8' }).trim()),
+);
+const archiveOwners = dpkgOwners(archives);
+const launcherRecord = records.find((r) => r.path === '/usr/local/bin/install-cni');
+if (launcherRecord === undefined) throw new Error('the launcher is not in the root');
+launcherRecord.linked = archives.map((archive) => {
+  const owner = archiveOwners.get(archive);
+  if (owner === undefined) throw new Error(`no Debian package owns ${archive}, which the launcher links`);
+  return owner;
+});
 put(path.join(dist, 'install-cni'), '/usr/local/lib/istio-cni/install-cni', ours);
 put(path.join(dist, 'istio-cni'), '/opt/cni/bin/istio-cni', ours);
 // The compiled executables need only glibc; ldd proves it and brings the exact libraries in.

@@ -5,8 +5,11 @@
 //     (dev dependencies never reach the image);
 //   - the bun runtime each executable embeds (`bun build --compile`), pinned by package-lock.json;
 //   - the Debian packages whose files image:rootfs copied (build/rootfs.files.json: each file, its package and
-//     version), as pkg:deb purls with the files they contribute as evidence.
-// Our two executables are listed as file components with their SHA-256, so the SBOM names every byte we built.
+//     version), as pkg:deb purls with the files they contribute as evidence, and those statically linked into the
+//     launcher (glibc's libc.a, gcc's libgcc.a), with the launcher as a "statically linked" occurrence and a
+//     dependency of its file component.
+// Our executables and the launcher are listed as file components with their SHA-256, so the SBOM names every byte
+// we built.
 // The result is validated against the CycloneDX 1.6 schema before it is written.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -32,6 +35,8 @@ interface FileRecord {
   source: string;
   package?: string | null;
   version?: string | null;
+  /** Debian packages statically linked into this file (image-rootfs.ts). */
+  linked?: Array<{ package: string; version: string }>;
 }
 type Json = Record<string, unknown>;
 
@@ -82,6 +87,10 @@ const components: Json[] = [{ ...app, type: 'application' }, ...bom.components];
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 const records = JSON.parse(readFileSync(filesJson, 'utf8')) as FileRecord[];
 const executables: string[] = [];
+const debPurl = (name: string, version: string) =>
+  `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=amd64&distro=debian-12`;
+/** Our files that carry Debian packages' code inside them (the static launcher): file ref → package purls. */
+const staticallyLinked: Array<{ ref: string; dependsOn: string[] }> = [];
 for (const record of records.filter((r) => r.package === 'istio-cni-node-ts')) {
   const ref = `file:${record.path}`;
   executables.push(ref);
@@ -91,6 +100,12 @@ for (const record of records.filter((r) => r.package === 'istio-cni-node-ts')) {
     name: record.path,
     hashes: [{ alg: 'SHA-256', content: sha256(record.source) }],
   });
+  if (record.linked !== undefined && record.linked.length > 0) {
+    staticallyLinked.push({
+      ref,
+      dependsOn: record.linked.map((linked) => debPurl(linked.package, linked.version)),
+    });
+  }
 }
 
 const bunVersion = lock.packages['node_modules/bun']?.version;
@@ -106,17 +121,23 @@ components.push({
   licenses: [{ license: { id: 'MIT' } }],
 });
 
-// Debian packages, from the files image:rootfs copied.
-const debian = new Map<string, { version: string; files: string[] }>();
+// Debian packages, from the files image:rootfs copied and the code statically linked into ours.
+const debian = new Map<string, { version: string; files: string[]; linkedInto: string[] }>();
+const debianEntry = (name: string, version: string) => {
+  const entry = debian.get(name) ?? { version, files: [], linkedInto: [] };
+  debian.set(name, entry);
+  return entry;
+};
 for (const record of records) {
+  for (const linked of record.linked ?? []) {
+    debianEntry(linked.package, linked.version).linkedInto.push(record.path);
+  }
   if (record.package == null || record.package === 'istio-cni-node-ts') continue;
-  const entry = debian.get(record.package) ?? { version: record.version ?? '', files: [] };
-  entry.files.push(record.path);
-  debian.set(record.package, entry);
+  debianEntry(record.package, record.version ?? '').files.push(record.path);
 }
 const debRefs: string[] = [];
-for (const [name, { version, files }] of [...debian].sort(([a], [b]) => a.localeCompare(b))) {
-  const purl = `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=amd64&distro=debian-12`;
+for (const [name, { version, files, linkedInto }] of [...debian].sort(([a], [b]) => a.localeCompare(b))) {
+  const purl = debPurl(name, version);
   debRefs.push(purl);
   components.push({
     type: 'library',
@@ -124,7 +145,12 @@ for (const [name, { version, files }] of [...debian].sort(([a], [b]) => a.locale
     name,
     version,
     purl,
-    evidence: { occurrences: files.map((location) => ({ location })) },
+    evidence: {
+      occurrences: [
+        ...files.map((location) => ({ location })),
+        ...linkedInto.map((location) => ({ location, additionalContext: 'statically linked' })),
+      ],
+    },
   });
 }
 const generated = records.filter((r) => r.package == null).map((r) => r.path);
@@ -133,6 +159,7 @@ bom.components = components;
 bom.dependencies = [
   { ref: imageRef, dependsOn: [appRef, bunRef, ...executables, ...debRefs] },
   { ref: appRef, dependsOn: bom.dependencies.find((d) => d.ref === appRef)?.dependsOn ?? [] },
+  ...staticallyLinked,
   ...bom.dependencies.filter((d) => d.ref !== appRef),
 ];
 bom.metadata['properties'] = [

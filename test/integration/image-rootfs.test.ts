@@ -340,7 +340,7 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
 });
 
 test(
-  'the SBOM names every Debian package in the root and our executables by hash',
+  'the SBOM names every Debian package in the root, those statically linked into the launcher, and our files by hash',
   { timeout: 60_000 },
   () => {
     const out = path.join(work, 'sbom.cdx.json');
@@ -357,7 +357,14 @@ test(
       bomFormat: string;
       specVersion: string;
       metadata: { component: { type: string; name: string } };
-      components: Array<{ type: string; name: string; purl?: string; hashes?: Array<{ content: string }> }>;
+      components: Array<{
+        type: string;
+        name: string;
+        purl?: string;
+        hashes?: Array<{ content: string }>;
+        evidence?: { occurrences: Array<{ location: string; additionalContext?: string }> };
+      }>;
+      dependencies: Array<{ ref: string; dependsOn?: string[] }>;
     };
     assert.equal(bom.bomFormat, 'CycloneDX');
     assert.deepEqual(bom.metadata.component.type, 'container');
@@ -385,15 +392,26 @@ test(
       !bom.components.some((c) => c.purl?.startsWith('pkg:npm/typescript@')),
       'dev deps are not in the image',
     );
-    for (const [file, dist] of [
-      ['/usr/local/lib/istio-cni/install-cni', 'install-cni'],
-      ['/opt/cni/bin/istio-cni', 'istio-cni'],
+    for (const [file, built] of [
+      ['/usr/local/lib/istio-cni/install-cni', path.join(root, 'dist', 'install-cni')],
+      ['/opt/cni/bin/istio-cni', path.join(root, 'dist', 'istio-cni')],
+      ['/usr/local/bin/install-cni', path.join(rootfs, 'usr/local/bin/install-cni')],
     ] as const) {
       const component = bom.components.find((c) => c.type === 'file' && c.name === file);
-      const digest = createHash('sha256')
-        .update(readFileSync(path.join(root, 'dist', dist)))
-        .digest('hex');
+      const digest = createHash('sha256').update(readFileSync(built)).digest('hex');
       assert.equal(component?.hashes?.[0]?.content, digest, file);
+    }
+    // The static launcher carries glibc's and libgcc's code: their packages are named, with the launcher as a
+    // statically linked occurrence and a dependency of its file component.
+    const launcherDeps = bom.dependencies.find((d) => d.ref === 'file:/usr/local/bin/install-cni')?.dependsOn;
+    for (const deb of ['libc6-dev', 'libgcc-12-dev']) {
+      const component = bom.components.find((c) => c.purl?.startsWith(`pkg:deb/debian/${deb}@`));
+      assert.deepEqual(
+        component?.evidence?.occurrences.filter((o) => o.additionalContext === 'statically linked'),
+        [{ location: '/usr/local/bin/install-cni', additionalContext: 'statically linked' }],
+        deb,
+      );
+      assert.ok(component?.purl !== undefined && launcherDeps?.includes(component.purl), deb);
     }
   },
 );
