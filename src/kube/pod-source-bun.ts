@@ -5,7 +5,8 @@
 import { KubeError } from '../errors.ts';
 import { BunHttpError, bunHttpRequest } from '../sys/bun-http.ts';
 import type { Http1Response } from '../sys/http1.ts';
-import { ApiReader, TLS_ERROR, isRetryableStatus, retryAfterMs, statusMessage } from './pod-source.ts';
+import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
+import { retryAfterMs } from './retry-after.ts';
 
 /** A pod is at most etcd's 1.5 MiB object limit; anything much larger is not an API server answering. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;

@@ -3,7 +3,8 @@ import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { KubeError, errorMessage } from '../errors.ts';
 import type { HttpsPodSourceOptions, KubeconfigCredentials } from './pod-source.ts';
-import { ApiReader, TLS_ERROR, isRetryableStatus, retryAfterMs, statusMessage } from './pod-source.ts';
+import { ApiReader, TLS_ERROR, isRetryableStatus, statusMessage } from './pod-source.ts';
+import { retryAfterMs } from './retry-after.ts';
 
 export class HttpsPodSource extends ApiReader {
   readonly #agent: Agent;

@@ -139,13 +139,6 @@ export function statusMessage(status: number, body: string, what: string): strin
   return hint === undefined ? message : `${message} (${status}: ${hint})`;
 }
 
-/** client-go's checkWait: a 429 or 5xx answer's `Retry-After` in whole seconds (the HTTP-date form is ignored). */
-export function retryAfterMs(status: number, header: string | undefined): number | undefined {
-  if (status !== 429 && status < 500) return undefined;
-  const value = header?.trim() ?? '';
-  return /^\d{1,6}$/.test(value) ? Number(value) * 1000 : undefined;
-}
-
 /** Whether trying again later may help (CNI code 11): the pod may not be in the API yet (404), the server is
  * overloaded (429) or failing (5xx). Auth (401/403) and other client errors need an operator. */
 export function isRetryableStatus(status: number): boolean {

@@ -13,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { KubeError, errorMessage } from '../errors.ts';
+import { retryAfterMs } from './retry-after.ts';
 import type {
   NodeTaints,
   PodEventType,
@@ -65,11 +66,19 @@ function statusMessage(text: string): string {
   return text.slice(0, 200);
 }
 
-function kubeError(what: string, status: number | undefined, detail: string, cause?: unknown): KubeError {
+function kubeError(
+  what: string,
+  status: number | undefined,
+  detail: string,
+  cause?: unknown,
+  retryAfterHeader?: string,
+): KubeError {
   const retryable = status === undefined || status === 409 || status === 429 || status >= 500;
+  const retryAfter = status === undefined ? undefined : retryAfterMs(status, retryAfterHeader);
   return new KubeError(`${what}: ${status === undefined ? '' : `${status} `}${detail}`.trim(), {
     ...(status === undefined ? {} : { status }),
     retryable,
+    ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
     ...(cause === undefined ? {} : { cause }),
   });
 }
@@ -205,9 +214,11 @@ export function createRepairClient(
   ): Promise<unknown> {
     let text: string;
     let status: number;
+    let retryAfter: string | undefined;
     try {
       const res = await open(method, path, { ...options, timeoutMs: REQUEST_TIMEOUT_MS });
       status = res.statusCode ?? 0;
+      retryAfter = res.headers['retry-after'];
       const chunks: Buffer[] = [];
       for await (const chunk of res) chunks.push(chunk as Buffer);
       text = Buffer.concat(chunks).toString('utf8');
@@ -215,7 +226,8 @@ export function createRepairClient(
       if (error instanceof KubeError) throw error;
       throw kubeError(what, undefined, errorMessage(error), error);
     }
-    if (status < 200 || status > 299) throw kubeError(what, status, statusMessage(text));
+    if (status < 200 || status > 299)
+      throw kubeError(what, status, statusMessage(text), undefined, retryAfter);
     try {
       return text === '' ? undefined : (JSON.parse(text) as unknown);
     } catch (error) {

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/load.ts';
-import { AppError, errorMessage } from '../errors.ts';
+import { AppError, KubeError, errorMessage } from '../errors.ts';
 import { captureConfigFromPod, podInfoFromManifest } from '../plugin/redirect.ts';
 import { applyCaptureRules, type RuleTarget } from '../rules/apply.ts';
 import type { Exec, Metrics } from '../sys/ports.ts';
@@ -214,6 +214,7 @@ export function startRepairController(
 
   const queue = createWorkQueue({
     process: (key) => reconciler.reconcile(key),
+    retryAfterMs: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
     onError(key, error, attempt, final) {
       const fields = { pod: key, err: errorMessage(error), attempt };
       if (final) logger.error(fields, 'giving up on pod after repeated failures');

@@ -3,7 +3,8 @@
 // while it is being processed runs again afterwards. Failed keys are retried after client-go's default controller
 // rate limit — the larger of a per-key exponential back-off (5 ms · 2^n, capped) and an overall token bucket
 // (10/s after a burst of 100) — until `maxAttempts` processing attempts have failed, then dropped. As in
-// client-go, only retries are rate-limited: a fresh event runs at once.
+// client-go, only retries are rate-limited: a fresh event runs at once. A failure the API server answered with a
+// Retry-After (429, 5xx) waits at least that long, as client-go's REST client would before its own retry.
 
 export interface WorkQueueOptions {
   readonly process: (key: string) => Promise<void>;
@@ -15,6 +16,9 @@ export interface WorkQueueOptions {
   /** Overall token bucket for retries: at most `ratePerSecond` per second after `burst` (client-go: 10/s, 100). */
   readonly ratePerSecond?: number;
   readonly burst?: number;
+  /** The wait a failure itself asks for (an answer's Retry-After), ms; the retry waits at least that long, capped
+   * at `maxDelayMs`. */
+  readonly retryAfterMs?: (error: unknown) => number | undefined;
 }
 
 export interface WorkQueue {
@@ -117,7 +121,12 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       }
       failures.set(key, attempt);
       if (stopped || timers.has(key)) return;
-      const delay = Math.max(Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)), reserveRetryToken());
+      const asked = Math.min(maxDelayMs, options.retryAfterMs?.(error) ?? 0);
+      const delay = Math.max(
+        Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)),
+        reserveRetryToken(),
+        asked,
+      );
       timers.set(
         key,
         setTimeout(() => {

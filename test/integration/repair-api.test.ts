@@ -17,6 +17,7 @@ import { createReconciler, REPAIRED_METRIC } from '../../src/repair/reconcile.ts
 import { createRepairClient, serverUrl, type RepairClientOptions } from '../../src/kube/repair-client.ts';
 import { loadAgentConfig } from '../../src/config/load.ts';
 import { writeFileSync } from 'node:fs';
+import { KubeError } from '../../src/errors.ts';
 import path from 'node:path';
 import { repairPodFromManifest } from '../../src/repair/pod.ts';
 import { DEFAULT_REPAIR } from '../support/repair-harness.ts';
@@ -189,6 +190,60 @@ test('a repeated event on a pod bumps the count of the recorded one (client-go c
       events(server, 'RepairFailed').map((event) => event['count']),
       [1],
     );
+  });
+});
+
+test("an overloaded server's 429 carries its Retry-After to the error the repair queue waits on", async () => {
+  await withServer(['repair-delete-pods'], async ({ server, sa }) => {
+    const manifest = server.upsertPod(brokenPodManifest({ name: 'busy', uid: 'uid-busy' }) as KubeObject);
+    const pod = {
+      namespace: 'default',
+      name: 'busy',
+      uid: 'uid-busy',
+      resourceVersion: manifest.metadata.resourceVersion ?? '',
+    };
+    const { api } = createRepairClient(controllerConfig(server, sa.dir, { deletePods: true }));
+    // The test server sends `Retry-After: 1` with an injected 429.
+    server.injectFault({ status: 429, times: 1, match: (req) => req.method === 'DELETE' });
+    await assert.rejects(api.deletePod(pod), (error: unknown) => {
+      assert.ok(error instanceof KubeError);
+      assert.equal(error.status, 429);
+      assert.equal(error.retryable, true);
+      assert.equal(error.retryAfterMs, 1000);
+      return true;
+    });
+    await api.deletePod(pod);
+    assert.ok(server.getPod('default', 'busy')?.metadata['deletionTimestamp']);
+  });
+});
+
+test('the repair queue retries a delete the server answered 429 no sooner than its Retry-After', async () => {
+  await withServer(['repair-delete-pods'], async ({ server, sa, metrics, logger }) => {
+    server.upsertPod(brokenPodManifest({ name: 'busy' }) as KubeObject);
+    let refusedAt: number | undefined;
+    server.injectFault({
+      status: 429,
+      times: 1,
+      match: (req) => {
+        if (req.method !== 'DELETE') return false;
+        refusedAt = performance.now();
+        return true;
+      },
+    });
+    const controller = startRepairController(controllerConfig(server, sa.dir, { deletePods: true }), {
+      logger,
+      metrics,
+      signal: AbortSignal.timeout(20_000),
+    });
+    try {
+      await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
+      assert.ok(refusedAt !== undefined, 'the first delete was refused');
+      // The queue's own back-off after a first failure is 5 ms.
+      assert.ok(performance.now() - refusedAt >= 1000, `retried after ${performance.now() - refusedAt} ms`);
+      assert.equal(server.requests.filter((r) => r.method === 'DELETE').length, 2);
+    } finally {
+      await controller.stop();
+    }
   });
 });
 

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isRetryableStatus, parsePluginKubeconfig, retryAfterMs } from '../../../src/kube/pod-source.ts';
+import { isRetryableStatus, parsePluginKubeconfig } from '../../../src/kube/pod-source.ts';
+import { retryAfterMs } from '../../../src/kube/retry-after.ts';
 
 const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 

@@ -163,3 +163,39 @@ test('retries wait for the token bucket once the burst is spent', async (t) => {
   assert.equal(calls, 3);
   await queue.shutDown();
 });
+
+test('a failure that asks for a wait (Retry-After) is retried no sooner, and no later than maxDelayMs', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const asked = new Map([
+    ['a', 2000],
+    ['b', 3_600_000],
+  ]);
+  const calls = new Map<string, number>();
+  const queue = createWorkQueue({
+    process: (key) => {
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+      return Promise.reject(Object.assign(new Error('429'), { key }));
+    },
+    onError: () => {},
+    baseDelayMs: 5,
+    maxDelayMs: 10_000,
+    retryAfterMs: (error) => asked.get((error as { key: string }).key),
+  });
+  queue.add('a');
+  queue.add('b');
+  await settle();
+  assert.deepEqual([calls.get('a'), calls.get('b')], [1, 1]);
+  // The 5 ms back-off alone would have retried both by now.
+  t.mock.timers.tick(1999);
+  await settle();
+  assert.deepEqual([calls.get('a'), calls.get('b')], [1, 1]);
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(calls.get('a'), 2);
+  // An hour asked for is capped at maxDelayMs.
+  t.mock.timers.tick(8000);
+  await settle();
+  assert.equal(calls.get('b'), 2);
+  await queue.shutDown();
+});
