@@ -74,6 +74,21 @@ async function setup(rbac: readonly RenderedTarget[]) {
   return { server, sa, metrics: new RecordingMetrics(), logger: silentLogger() };
 }
 
+/** A controller for `repair` against the test server, stopped by a 20 s signal at the latest; `extra` adds to or
+ * overrides its start options. */
+function startController(
+  ctx: Pick<Awaited<ReturnType<typeof setup>>, 'server' | 'sa' | 'metrics' | 'logger'>,
+  repair: Parameters<typeof controllerConfig>[2],
+  extra: Partial<Parameters<typeof startRepairController>[1]> = {},
+): ReturnType<typeof startRepairController> {
+  return startRepairController(controllerConfig(ctx.server, ctx.sa.dir, repair), {
+    logger: ctx.logger,
+    metrics: ctx.metrics,
+    signal: AbortSignal.timeout(20_000),
+    ...extra,
+  });
+}
+
 function events(server: { events: KubeObject[] }, reason: string): KubeObject[] {
   return server.events.filter((event) => event['reason'] === reason);
 }
@@ -86,11 +101,7 @@ test('label mode: only the broken pod on this node is labelled (status subresour
     server.upsertPod(
       brokenPodManifest({ name: 'labelled', labels: { 'cni.istio.io/uninitialized': 'true' } }) as KubeObject,
     );
-    const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
-      logger,
-      metrics,
-      signal: AbortSignal.timeout(20_000),
-    });
+    const controller = startController({ server, sa, metrics, logger }, { labelPods: true });
     try {
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'success' });
       await metrics.waitFor(REPAIRED_METRIC, { type: 'label', result: 'skip' });
@@ -126,9 +137,9 @@ test('delete mode: the broken pod is deleted with uid + resourceVersion precondi
   await withServer(['repair-delete-pods'], async ({ server, sa, metrics, logger }) => {
     server.upsertPod(brokenPodManifest({ name: 'broken' }) as KubeObject);
     server.upsertPod(podManifest({ name: 'later', initStatuses: completed }) as KubeObject);
-    const controller = startRepairController(
-      controllerConfig(server, sa.dir, { deletePods: true, labelPods: true, labelSelectors: '' }),
-      { logger, metrics, signal: AbortSignal.timeout(20_000) },
+    const controller = startController(
+      { server, sa, metrics, logger },
+      { deletePods: true, labelPods: true, labelSelectors: '' },
     );
     try {
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
@@ -230,11 +241,7 @@ test('the repair queue retries a delete the server answered 429 no sooner than i
         return true;
       },
     });
-    const controller = startRepairController(controllerConfig(server, sa.dir, { deletePods: true }), {
-      logger,
-      metrics,
-      signal: AbortSignal.timeout(20_000),
-    });
+    const controller = startController({ server, sa, metrics, logger }, { deletePods: true });
     try {
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
       assert.ok(refusedAt !== undefined, 'the first delete was refused');
@@ -287,11 +294,7 @@ test('API errors are retried by the queue (503 then success); the event is best 
       times: 10,
       match: (r) => r.method === 'POST' && r.path.endsWith('/events'),
     });
-    const controller = startRepairController(controllerConfig(server, sa.dir, { deletePods: true }), {
-      logger,
-      metrics,
-      signal: AbortSignal.timeout(20_000),
-    });
+    const controller = startController({ server, sa, metrics, logger }, { deletePods: true });
     try {
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
       assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 2);
@@ -308,13 +311,11 @@ test('API down at startup: start returns at once, the informer retries in the ba
     server.injectFault({ drop: true, times: 1, match: (r) => r.path === '/api/v1/pods' });
     server.injectFault({ status: 503, times: 2, match: (r) => r.path === '/api/v1/pods' });
     const started = Date.now();
-    const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
-      logger,
-      metrics,
-      signal: AbortSignal.timeout(20_000),
-      retryInitialMs: 20,
-      retryMaxMs: 100,
-    });
+    const controller = startController(
+      { server, sa, metrics, logger },
+      { labelPods: true },
+      { retryInitialMs: 20, retryMaxMs: 100 },
+    );
     assert.ok(Date.now() - started < 200, 'startRepairController must not wait for the API server');
     try {
       await controller.synced;
@@ -374,9 +375,10 @@ test('not-ready taint: removed (any effect) from this node, other taints kept, c
       match: (r) => r.method === 'GET' && r.path === '/api/v1/nodes/node-a',
     });
     server.injectFault({ status: 409, times: 1, match: (r) => r.method === 'PATCH' });
-    const controller = startRepairController(
-      controllerConfig(server, sa.dir, { enabled: false, notReadyTaintKey: 'cni.istio.io/not-ready' }),
-      { logger, metrics, signal: AbortSignal.timeout(20_000), retryInitialMs: 20 },
+    const controller = startController(
+      { server, sa, metrics, logger },
+      { enabled: false, notReadyTaintKey: 'cni.istio.io/not-ready' },
+      { retryInitialMs: 20 },
     );
     try {
       await until(
@@ -486,12 +488,11 @@ test('informer: a 410 on watch re-lists, a dropped watch restarts with back-off,
   await withServer(['repair-label-pods'], async ({ server, sa, metrics, logger }) => {
     server.injectFault({ status: 410, times: 1, match: isPodWatch });
     server.injectFault({ drop: true, times: 1, match: isPodWatch });
-    const controller = startRepairController(controllerConfig(server, sa.dir, { labelPods: true }), {
-      logger,
-      metrics,
-      signal: AbortSignal.timeout(20_000),
-      retryInitialMs: 20,
-    });
+    const controller = startController(
+      { server, sa, metrics, logger },
+      { labelPods: true },
+      { retryInitialMs: 20 },
+    );
     try {
       await controller.synced;
       await untilPodWatches(server, 3, 5000);
