@@ -74,11 +74,10 @@ function kubeError(
   retryAfterHeader?: string,
 ): KubeError {
   const retryable = status === undefined || status === 409 || status === 429 || status >= 500;
-  const retryAfter = status === undefined ? undefined : retryAfterMs(status, retryAfterHeader);
   return new KubeError(`${what}: ${status === undefined ? '' : `${status} `}${detail}`.trim(), {
     ...(status === undefined ? {} : { status }),
     retryable,
-    ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
+    retryAfterMs: status === undefined ? undefined : retryAfterMs(status, retryAfterHeader),
     ...(cause === undefined ? {} : { cause }),
   });
 }

@@ -28,7 +28,6 @@ export async function sendOverUnixSocket(
   socketPath: string,
   bytes: Uint8Array,
   timeoutMs: number,
-  now: () => number = Date.now,
 ): Promise<UnixSendOutcome> {
   const pathBytes = new TextEncoder().encode(socketPath);
   if (pathBytes.byteLength >= SUN_PATH_BYTES) return 'unsupported';
@@ -45,7 +44,7 @@ export async function sendOverUnixSocket(
   if (fd < 0) return 'unsupported';
   try {
     if (libc.connect(fd, address, address.byteLength) !== 0) return 'failed';
-    const deadline = now() + timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     const pollFd = new Uint8Array(8);
     new DataView(pollFd.buffer).setInt32(0, fd, true);
     new DataView(pollFd.buffer).setInt16(4, POLLOUT, true);
@@ -64,7 +63,7 @@ export async function sendOverUnixSocket(
       const errno = libc.errno();
       if (errno === EINTR) continue;
       if (errno !== EAGAIN) return 'failed';
-      const left = deadline - now();
+      const left = deadline - Date.now();
       if (left <= 0 || libc.poll(pollFd, 1, left) === 0) return 'failed';
     }
     return 'sent';
