@@ -17,6 +17,7 @@ import {
   standaloneProblem,
 } from './conflist.ts';
 import type { AgentFs, FileStat } from './fs-port.ts';
+import { sameFileState } from './fs-port.ts';
 import { isJsonObject, type Json, type JsonObject } from './go-json.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
 import { parsePluginKubeconfig } from '../kube/pod-source.ts';
@@ -77,12 +78,6 @@ function fsCode(error: unknown): string | undefined {
 
 function installError(message: string, cause?: unknown): AppError {
   return new AppError('INSTALL_FAILED', message, cause === undefined ? undefined : { cause });
-}
-
-function sameStat(a: FileStat | undefined, b: FileStat | undefined): boolean {
-  return (
-    a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs
-  );
 }
 
 function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
@@ -350,8 +345,7 @@ export class Installer {
 
   #die(error: Error, dir: string): void {
     if (this.#fatal !== undefined) return;
-    const hint =
-      fsCode(error) === 'ENOSPC' ? ' (inotify limit reached: raise fs.inotify.max_user_watches)' : '';
+    const hint = WATCH_LIMIT_HINTS.get(fsCode(error)) ?? '';
     this.#fatal = new AppError('WATCH_FAILED', `watching ${dir} failed: ${errorMessage(error)}${hint}`, {
       cause: error,
     });
@@ -567,7 +561,7 @@ export class Installer {
         const target = path.join(dir, name);
         const from = path.join(source, name);
         const current = await fs.stat(target);
-        if (sameStat(current, this.#binaryStats.get(target))) continue;
+        if (sameFileState(current, this.#binaryStats.get(target))) continue;
         if (current !== undefined && (await fs.sameContents(from, target))) {
           const sourceMode = (await fs.stat(from))?.mode;
           if (sourceMode === current.mode) {
@@ -867,7 +861,13 @@ export class Installer {
       }
     } else {
       await fs.writeFileAtomic(destination, merged, info.mode);
-      await fs.remove(primary);
+      // The same race for a conversion: an owner's rewrite of its .conf meanwhile stays (and is converted again
+      // over our list on the next pass, as above).
+      if (!(await fs.removeIfUnchanged(primary, info))) {
+        this.#log.debug({ file: primary }, 'CNI config changed while converting; converting again');
+        this.#markDirty('conf');
+        return 'waiting';
+      }
     }
     this.#noteRepair(destination, text);
     this.#lastWritten = { file: destination, text: merged };
@@ -929,14 +929,31 @@ async function resolvedPath(fs: AgentFs, file: string): Promise<string> {
   return fs.realPath(file).catch(() => file);
 }
 
-/** Removes the istio-cni entries from a chained config, atomically (through a symlink), keeping the mode. */
+/** What an inotify failure means for the operator: ENOSPC from inotify_add_watch, EMFILE from inotify_init. */
+const WATCH_LIMIT_HINTS: ReadonlyMap<string | undefined, string> = new Map([
+  ['ENOSPC', ' (inotify limit reached: raise fs.inotify.max_user_watches)'],
+  ['EMFILE', ' (inotify instance limit or open-file limit reached: raise fs.inotify.max_user_instances)'],
+]);
+
+/** How often removeEntryFromFile reads a config again because its owner rewrote it meanwhile. */
+const REMOVE_ENTRY_ATTEMPTS = 5;
+
+/** Removes the istio-cni entries from a chained config, atomically (through a symlink), keeping the mode. The
+ * owner may rewrite the file at the same moment (both agents restarting together, istio#33971): its update is
+ * never replaced by our edit of the older text; the edit is made again on the new one. */
 export async function removeEntryFromFile(fs: AgentFs, file: string): Promise<boolean> {
-  const info = await fs.stat(file);
-  if (info?.isFile !== true) return false;
-  const cleaned = removeEntry(await fs.readText(file), `CNI config ${file}`);
-  if (cleaned === undefined) return false;
-  await fs.writeFileAtomic(await resolvedPath(fs, file), cleaned, info.mode);
-  return true;
+  for (let attempt = 1; ; attempt++) {
+    const info = await fs.stat(file);
+    if (info?.isFile !== true) return false;
+    const cleaned = removeEntry(await fs.readText(file), `CNI config ${file}`);
+    if (cleaned === undefined) return false;
+    if (await fs.replaceIfUnchanged(await resolvedPath(fs, file), cleaned, info.mode, info)) return true;
+    if (attempt === REMOVE_ENTRY_ATTEMPTS) {
+      throw installError(
+        `CNI config ${file} changed ${REMOVE_ENTRY_ATTEMPTS} times while istio-cni's entry was being removed from it; left as its owner wrote it`,
+      );
+    }
+  }
 }
 
 /** Shutdown / `uninstall` cleanup (§1.10). Order matters: the config entry first, then the kubeconfig, then the

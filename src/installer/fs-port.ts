@@ -9,6 +9,18 @@ export interface FileStat {
   readonly mtimeMs: number;
 }
 
+/** Whether `now` is still the file `expected` was (same inode, size and mtime): how the conditional writes and
+ * removals tell that another writer got in between. */
+export function sameFileState(now: FileStat | undefined, expected: FileStat | undefined): boolean {
+  return (
+    now !== undefined &&
+    expected !== undefined &&
+    now.ino === expected.ino &&
+    now.size === expected.size &&
+    now.mtimeMs === expected.mtimeMs
+  );
+}
+
 export interface DirEntry {
   readonly name: string;
   readonly isDirectory: boolean;
@@ -32,5 +44,8 @@ export interface AgentFs {
   realPath(path: string): Promise<string>;
   /** Resolves false when the file did not exist. */
   remove(path: string): Promise<boolean>;
+  /** remove() of a file that must not have changed since it was read (`expected`: its stat then, through any
+   * symlink; the link itself is what goes): false (nothing removed) when it did. True when removed or already gone. */
+  removeIfUnchanged(path: string, expected: FileStat): Promise<boolean>;
   sameContents(a: string, b: string): Promise<boolean>;
 }

@@ -16,6 +16,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { AgentFs, DirEntry, FileStat } from '../installer/fs-port.ts';
+import { sameFileState } from '../installer/fs-port.ts';
 
 function isNotFound(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -45,6 +46,16 @@ function toStat(info: Stats): FileStat {
     ino: info.ino,
     mtimeMs: info.mtimeMs,
   };
+}
+
+/** The file's stat through any symlink; undefined when it does not exist. */
+async function currentStat(file: string): Promise<FileStat | undefined> {
+  try {
+    return toStat(await stat(file));
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -98,14 +109,7 @@ async function replaceAtomically(
 
 export function createNodeFs(): AgentFs {
   return {
-    async stat(file: string): Promise<FileStat | undefined> {
-      try {
-        return toStat(await stat(file));
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
-    },
+    stat: currentStat,
     async readDir(dir: string): Promise<DirEntry[] | undefined> {
       try {
         const entries = await readdir(dir, { withFileTypes: true });
@@ -130,15 +134,7 @@ export function createNodeFs(): AgentFs {
         target,
         mode,
         (temp) => writeFile(temp, data, { flag: 'wx', mode: mode & 0o7777 }),
-        async () => {
-          const now = await stat(target).catch(() => undefined);
-          return (
-            now !== undefined &&
-            now.ino === expected.ino &&
-            now.size === expected.size &&
-            now.mtimeMs === expected.mtimeMs
-          );
-        },
+        async () => sameFileState(await currentStat(target), expected),
       );
       return written !== undefined;
     },
@@ -156,6 +152,17 @@ export function createNodeFs(): AgentFs {
         if (isNotFound(error)) return false;
         throw error;
       }
+    },
+    async removeIfUnchanged(file, expected) {
+      const now = await currentStat(file);
+      if (now === undefined) return true;
+      if (!sameFileState(now, expected)) return false;
+      try {
+        await unlink(file);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      return true;
     },
     async sameContents(a, b) {
       try {

@@ -19,7 +19,12 @@ import {
 import path from 'node:path';
 import { pino } from 'pino';
 import { loadAgentConfig, type AgentConfig } from '../../../src/config/load.ts';
-import { Installer, cleanupNode, type InstallerDeps } from '../../../src/installer/agent.ts';
+import {
+  Installer,
+  cleanupNode,
+  removeEntryFromFile,
+  type InstallerDeps,
+} from '../../../src/installer/agent.ts';
 import { createNodeFs } from '../../../src/sys/fs.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
@@ -1040,6 +1045,100 @@ test('the owner rewriting its config while we merge: their update survives and o
   } finally {
     await again.stop();
   }
+});
+
+test('the owner rewriting its .conf while we convert it: their update survives, converted again', async () => {
+  const tree = makeTree();
+  const conf = `${tree.net}/00-minikube.conf`;
+  const list = `${tree.net}/00-minikube.conflist`;
+  writeFileSync(conf, MINIKUBE);
+  const updated = JSON.stringify({ ...(JSON.parse(MINIKUBE) as object), bridge: 'otherbridge' });
+  const realFs = createNodeFs();
+  let injected = false;
+  const fs: AgentFs = {
+    ...realFs,
+    removeIfUnchanged: async (file, expected) => {
+      if (!injected && file === conf) {
+        injected = true;
+        writeFileSync(`${conf}.owner`, updated);
+        renameSync(`${conf}.owner`, conf);
+      }
+      return realFs.removeIfUnchanged(file, expected);
+    },
+  };
+  const running = start(configFor(tree), fs);
+  try {
+    await until(
+      tree.net,
+      () =>
+        injected &&
+        !existsSync(conf) &&
+        read(list).includes('otherbridge') &&
+        hasIstio(list) &&
+        running.installer.state.ready,
+    );
+  } finally {
+    await running.stop();
+  }
+});
+
+describe('removing our entry while the owner rewrites the file (istio#33971)', () => {
+  const chained = (mtu: number): string =>
+    JSON.stringify({
+      ...(JSON.parse(CALICO) as object),
+      plugins: [{ type: 'calico', mtu }, { type: 'istio-cni' }],
+    });
+  /** The real fs, except that the owner writes `owner(n)` just before our nth conditional replace. */
+  function racingFs(file: string, owner: (n: number) => string | undefined): AgentFs {
+    const realFs = createNodeFs();
+    let calls = 0;
+    return {
+      ...realFs,
+      replaceIfUnchanged: async (target, data, mode, expected) => {
+        const text = owner(++calls);
+        if (text !== undefined && target === file) {
+          writeFileSync(`${file}.owner`, text);
+          renameSync(`${file}.owner`, file);
+        }
+        return realFs.replaceIfUnchanged(target, data, mode, expected);
+      },
+    };
+  }
+
+  test('their update survives and our entry is taken out of it', async () => {
+    const tree = makeTree();
+    const file = `${tree.net}/10-calico.conflist`;
+    writeFileSync(file, chained(1500));
+    const fs = racingFs(file, (n) => (n === 1 ? chained(1400) : undefined));
+    assert.equal(await removeEntryFromFile(fs, file), true);
+    const plugins = (JSON.parse(read(file)) as { plugins: { type: string; mtu?: number }[] }).plugins;
+    assert.deepEqual(plugins, [{ type: 'calico', mtu: 1400 }]);
+  });
+
+  test('a file that never stops changing: a clear error, the owner’s last version left as it is', async () => {
+    const tree = makeTree();
+    const file = `${tree.net}/10-calico.conflist`;
+    writeFileSync(file, chained(1500));
+    const fs = racingFs(file, (n) => chained(1400 - n));
+    await assert.rejects(
+      removeEntryFromFile(fs, file),
+      /changed 5 times while istio-cni's entry was being removed/,
+    );
+    assert.equal(read(file), chained(1395));
+  });
+});
+
+test('a watch that cannot be created (inotify instances exhausted): fatal, and says which limit to raise', async () => {
+  const tree = makeTree();
+  const installer = new Installer(configFor(tree), {
+    fs: createNodeFs(),
+    watchDir: () => {
+      throw Object.assign(new Error('EMFILE: too many open files, watch'), { code: 'EMFILE' });
+    },
+    logger: pino({ level: 'silent' }),
+    metrics: new PrometheusMetrics(),
+  });
+  await assert.rejects(installer.run(new AbortController().signal), /max_user_instances/);
 });
 
 test('watcher death is fatal', async () => {

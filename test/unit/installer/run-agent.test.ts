@@ -1,11 +1,12 @@
-// runAgent's shutdown with the real file system, servers and log sink on a temp tree; only the repair controller is
-// a stand-in, one whose stop() never returns (an API server that accepted the request and went silent).
+// runAgent's two ways out, with the real file system, servers and log sink on a temp tree: SIGTERM with a stand-in
+// repair controller whose stop() never returns (an API server that accepted the request and went silent), and an
+// installer that fails (its watch died).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAgentConfig } from '../../../src/config/load.ts';
-import { runAgent } from '../../../src/installer/run-agent.ts';
+import { runAgent, type AgentRuntime } from '../../../src/installer/run-agent.ts';
 import type { startRepairController } from '../../../src/repair/controller.ts';
 import { createAgentLogging } from '../../../src/log/agent-logger.ts';
 import { createNodeFs } from '../../../src/sys/fs.ts';
@@ -13,7 +14,7 @@ import { startHealthServer, startMetricsServer } from '../../../src/sys/http-ser
 import { startLogSink } from '../../../src/sys/log-sink.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
-import { hostTreeEnv, makeHostTree } from '../../support/host-tree.ts';
+import { hostTreeEnv, makeHostTree, type HostTree } from '../../support/host-tree.ts';
 
 const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 const CALICO = JSON.stringify({
@@ -22,90 +23,143 @@ const CALICO = JSON.stringify({
   plugins: [{ type: 'calico' }],
 });
 
+/** runAgent on `tree` (a Calico conflist in its net dir) with the real pieces, except `overrides`. Every server it
+ * starts is also closed by close(), so that a runAgent that never returns fails its test instead of hanging the run. */
+function startAgent(tree: HostTree, overrides: Partial<AgentRuntime>) {
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  const config = loadAgentConfig({
+    env: {
+      KUBERNETES_SERVICE_HOST: '10.110.0.1',
+      KUBERNETES_SERVICE_PORT: '443',
+      ...hostTreeEnv(tree),
+      MONITORING_PORT: '0',
+      READINESS_PORT: '0',
+      LISTEN_ADDRESS: '127.0.0.1',
+    },
+    flags: {},
+    mode: 'agent',
+  });
+  const lines: string[] = [];
+  let onLine: (line: string) => void = () => undefined;
+  const logging = createAgentLogging({
+    level: 'info',
+    json: true,
+    write: (line) => {
+      lines.push(line);
+      onLine(line);
+    },
+  });
+  const closables: { close(): Promise<void> }[] = [];
+  const tracked = <T extends { close(): Promise<void> }>(started: Promise<T>): Promise<T> =>
+    started.then((value) => {
+      closables.push(value);
+      return value;
+    });
+  let shutdown: (name: string) => void = () => undefined;
+  const exited = runAgent(config, {
+    logging,
+    fs: createNodeFs(),
+    metrics: new PrometheusMetrics(),
+    watchDir: watchDirectory,
+    startMetricsServer: (...args) => tracked(startMetricsServer(...args)),
+    startHealthServer: (...args) => tracked(startHealthServer(...args)),
+    startLogSink: (...args) => tracked(startLogSink(...args)),
+    loadRepairController: () => Promise.reject(new Error('no repair controller in this test')),
+    onShutdownSignal: (listener) => (shutdown = listener),
+    ...overrides,
+  });
+  return {
+    exited,
+    lines,
+    /** Resolves once a log line contains `text`. */
+    logged: (text: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (lines.some((line) => line.includes(text))) resolve();
+        };
+        onLine = check;
+        check();
+      }),
+    shutdown: (name: string) => shutdown(name),
+    close: () => Promise.all(closables.map((closable) => closable.close())),
+  };
+}
+
+/** `exited`, or the string 'still running' after `ms`. */
+async function exitWithin(exited: Promise<number>, ms: number): Promise<number | string> {
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const code = await Promise.race([
+    exited,
+    new Promise<string>((resolve) => {
+      deadline = setTimeout(() => resolve(`still running after ${ms} ms`), ms);
+    }),
+  ]);
+  clearTimeout(deadline);
+  return code;
+}
+
+const hostTree = (): HostTree =>
+  makeHostTree('ic-run-', {
+    sources: { 'istio-cni': 'plugin' },
+    token: 'token-foo',
+    ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
+  });
+
 test(
   'SIGTERM with a repair controller that never stops: cleanup runs, the exit is not held past its bound, code 0',
   { timeout: 30_000 },
   async () => {
-    const tree = makeHostTree('ic-run-', {
-      sources: { 'istio-cni': 'plugin' },
-      token: 'token-foo',
-      ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
-    });
+    const tree = hostTree();
     try {
-      writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
-      const config = loadAgentConfig({
-        env: {
-          KUBERNETES_SERVICE_HOST: '10.110.0.1',
-          KUBERNETES_SERVICE_PORT: '443',
-          ...hostTreeEnv(tree),
-          MONITORING_PORT: '0',
-          READINESS_PORT: '0',
-          LISTEN_ADDRESS: '127.0.0.1',
-        },
-        flags: {},
-        mode: 'agent',
-      });
-      const lines: string[] = [];
-      let onLine: (line: string) => void = () => undefined;
-      const logging = createAgentLogging({
-        level: 'info',
-        json: true,
-        write: (line) => {
-          lines.push(line);
-          onLine(line);
-        },
-      });
-      const logged = (text: string) =>
-        new Promise<void>((resolve) => {
-          const check = () => {
-            if (lines.some((line) => line.includes(text))) resolve();
-          };
-          onLine = check;
-          check();
-        });
-      let shutdown: (name: string) => void = () => undefined;
       let repairStarted: () => void = () => undefined;
       const started = new Promise<void>((resolve) => (repairStarted = resolve));
-      // Closed by the test too, so that a runAgent that never returns fails this test instead of hanging the run.
-      const closables: { close(): Promise<void> }[] = [];
-      const tracked = <T extends { close(): Promise<void> }>(started: Promise<T>): Promise<T> =>
-        started.then((value) => {
-          closables.push(value);
-          return value;
-        });
-      const exited = runAgent(config, {
-        logging,
-        fs: createNodeFs(),
-        metrics: new PrometheusMetrics(),
-        watchDir: watchDirectory,
-        startMetricsServer: (...args) => tracked(startMetricsServer(...args)),
-        startHealthServer: (...args) => tracked(startHealthServer(...args)),
-        startLogSink: (...args) => tracked(startLogSink(...args)),
+      const agent = startAgent(tree, {
         loadRepairController: () =>
           Promise.resolve((() => {
             repairStarted();
             return { stop: () => new Promise<void>(() => undefined) };
           }) as unknown as typeof startRepairController),
-        onShutdownSignal: (listener) => (shutdown = listener),
       });
       await started;
-      await logged('CNI plugin installed; ready');
+      await agent.logged('CNI plugin installed; ready');
       const signalledAt = Date.now();
-      shutdown('SIGTERM');
-      let deadline: ReturnType<typeof setTimeout> | undefined;
-      const code = await Promise.race([
-        exited,
-        new Promise<string>((resolve) => {
-          deadline = setTimeout(() => resolve('still running after 15 s'), 15_000);
-        }),
-      ]);
-      clearTimeout(deadline);
-      if (typeof code === 'string') await Promise.all(closables.map((closable) => closable.close()));
+      agent.shutdown('SIGTERM');
+      const code = await exitWithin(agent.exited, 15_000);
+      if (typeof code === 'string') await agent.close();
       assert.equal(code, 0);
       const took = Date.now() - signalledAt;
       assert.ok(took >= 4_000 && took < 10_000, `runAgent returned ${took} ms after SIGTERM`);
-      assert.ok(lines.some((line) => line.includes('the repair controller did not stop in time')));
+      assert.ok(agent.lines.some((line) => line.includes('the repair controller did not stop in time')));
       assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
+    } finally {
+      tree.remove();
+    }
+  },
+);
+
+test(
+  'the installer fails after it was ready (its watch died): the node is cleaned up and the exit code is 1',
+  { timeout: 30_000 },
+  async () => {
+    const tree = hostTree();
+    try {
+      let killWatch: (error: Error) => void = () => undefined;
+      const agent = startAgent(tree, {
+        watchDir: (dir, onChange, onError) => {
+          killWatch = onError;
+          return watchDirectory(dir, onChange, onError);
+        },
+      });
+      await agent.logged('CNI plugin installed; ready');
+      assert.ok(existsSync(`${tree.bin}/istio-cni`));
+      killWatch(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }));
+      const code = await exitWithin(agent.exited, 15_000);
+      if (typeof code === 'string') await agent.close();
+      assert.equal(code, 1);
+      assert.ok(agent.lines.some((line) => line.includes('max_user_instances')));
+      assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
+      assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+      assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
     } finally {
       tree.remove();
     }

@@ -1,0 +1,63 @@
+// The conditional removal of the real file-system port (src/sys/fs.ts) on a temp dir.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createNodeFs } from '../../../src/sys/fs.ts';
+
+function inTempDir(body: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ic-fs-'));
+    try {
+      await body(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+const fs = createNodeFs();
+
+test(
+  'removeIfUnchanged: removes the file as it was stat-ed, twice is still fine',
+  inTempDir(async (dir) => {
+    const file = path.join(dir, '10-a.conf');
+    writeFileSync(file, '{}');
+    const seen = await fs.stat(file);
+    assert.ok(seen);
+    assert.equal(await fs.removeIfUnchanged(file, seen), true);
+    assert.equal(existsSync(file), false);
+    assert.equal(await fs.removeIfUnchanged(file, seen), true);
+  }),
+);
+
+test(
+  'removeIfUnchanged: a file rewritten since it was stat-ed stays',
+  inTempDir(async (dir) => {
+    const file = path.join(dir, '10-a.conf');
+    writeFileSync(file, '{}');
+    const seen = await fs.stat(file);
+    assert.ok(seen);
+    writeFileSync(`${file}.new`, '{"name": "rewritten"}');
+    rmSync(file);
+    writeFileSync(file, '{"name": "rewritten"}');
+    assert.equal(await fs.removeIfUnchanged(file, seen), false);
+    assert.equal(existsSync(file), true);
+  }),
+);
+
+test(
+  'removeIfUnchanged: through a symlink, the link goes and the file it names stays',
+  inTempDir(async (dir) => {
+    const target = path.join(dir, 'real.conf');
+    const link = path.join(dir, '10-a.conf');
+    writeFileSync(target, '{}');
+    symlinkSync(target, link);
+    const seen = await fs.stat(link);
+    assert.ok(seen);
+    assert.equal(await fs.removeIfUnchanged(link, seen), true);
+    assert.throws(() => lstatSync(link), /ENOENT/);
+    assert.equal(existsSync(target), true);
+  }),
+);
