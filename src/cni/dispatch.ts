@@ -2,6 +2,7 @@
 // environment per command, reads stdin once, checks the netconf's name and cniVersion, routes the command and
 // converts every failure to exactly one CNI error JSON on stdout (style-anchors §D4, §D5).
 import { AppError, KubeError, errorMessage } from '../errors.ts';
+import { goField } from './go-field.ts';
 import type { CniCommand } from './spec.ts';
 import { CNI_ERROR, CniError, CURRENT_VERSION, SUPPORTED_VERSIONS, encodeCniError } from './spec.ts';
 import { assertSupportedVersion, configVersion, versionAtLeast } from './version.ts';
@@ -96,7 +97,7 @@ function parseNetConf(stdinData: string): Record<string, unknown> {
     );
   }
   const netConf = parsed as Record<string, unknown>;
-  const name = netConf['name'];
+  const name = goField(netConf, 'name');
   if (name !== undefined && name !== null && typeof name !== 'string') {
     throw unmarshallError('"name" must be a string');
   }

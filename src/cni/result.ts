@@ -1,7 +1,9 @@
 // ADD output (behaviour §2.4): the prevResult decoded in the config's cniVersion, re-encoded in that version with
-// the field order and omissions of containernetworking/cni's Go types (types/020, types/040, types/100), or an
-// empty result when there is none. Unknown fields are dropped, as Go's decoder drops them.
+// the key order and omissions of containernetworking/cni's Go types (types/020, types/040, types/100), or an
+// empty result when there is none. Unknown fields are dropped and keys match their fields ignoring case, as with
+// Go's decoder (go-field.ts).
 import { cidrError } from './cidr.ts';
+import { goField } from './go-field.ts';
 import { goJson } from './spec.ts';
 import type { ResultFamily } from './version.ts';
 import { resultFamily } from './version.ts';
@@ -31,14 +33,14 @@ function isObject(value: unknown): value is Json {
 }
 
 function optString(source: Json, key: string, path: string): string | undefined {
-  const value = source[key];
+  const value = goField(source, key);
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') fail(`${path}.${key}`, 'a string');
   return value;
 }
 
 function optNumber(source: Json, key: string, path: string): number | undefined {
-  const value = source[key];
+  const value = goField(source, key);
   if (value === undefined || value === null || value === 0) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${path}.${key}`, 'an integer');
   return value;
@@ -46,14 +48,14 @@ function optNumber(source: Json, key: string, path: string): number | undefined 
 
 /** A Go `*int` field: absent or null is omitted, every integer (0 included) is kept. */
 function optPointerNumber(source: Json, key: string, path: string): number | undefined {
-  const value = source[key];
+  const value = goField(source, key);
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${path}.${key}`, 'an integer');
   return value;
 }
 
 function optArray(source: Json, key: string, path: string): unknown[] {
-  const value = source[key];
+  const value = goField(source, key);
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) fail(`${path}.${key}`, 'an array');
   return value;
@@ -159,7 +161,7 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
     const path = `prevResult.ips[${index}]`;
     const item = object(value, path);
     const address = cidr(item, 'address', path, true) ?? '';
-    const rawInterface = item['interface'];
+    const rawInterface = goField(item, 'interface');
     if (rawInterface !== undefined && rawInterface !== null && !Number.isInteger(rawInterface)) {
       fail(`${path}.interface`, 'an integer');
     }
@@ -174,7 +176,7 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
   const routes = optArray(source, 'routes', 'prevResult').map((value, index) =>
     route(value, `prevResult.routes[${index}]`, family),
   );
-  const dnsJson = dns(source['dns'], 'prevResult.dns');
+  const dnsJson = dns(goField(source, 'dns'), 'prevResult.dns');
   const json = compact([
     ['cniVersion', cniVersion],
     ['interfaces', interfaces],
@@ -182,13 +184,23 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
     ['routes', routes],
   ]);
   if (family === '0.4' || Object.keys(dnsJson).length > 0) json['dns'] = dnsJson;
-  return { json, ips };
+  // types100's MarshalJSON drops an empty dns by a round trip through a Go map, which prints every level's keys
+  // sorted; types040 prints its structs in field order.
+  return { json: family === '1' ? (sortedKeys(json) as Json) : json, ips };
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (!isObject(value)) return value;
+  const out: Json = {};
+  for (const key of Object.keys(value).sort()) out[key] = sortedKeys(value[key]);
+  return out;
 }
 
 function decodeLegacy(source: Json, cniVersion: string): PrevResult {
   const ips: ResultIp[] = [];
   const ipConfig = (key: 'ip4' | 'ip6'): Json | undefined => {
-    const value = source[key];
+    const value = goField(source, key);
     if (value === undefined || value === null) return undefined;
     const path = `prevResult.${key}`;
     const item = object(value, path);
@@ -209,9 +221,13 @@ function decodeLegacy(source: Json, cniVersion: string): PrevResult {
     ['ip4', ipConfig('ip4')],
     ['ip6', ipConfig('ip6')],
   ]);
-  json['dns'] = dns(source['dns'], 'prevResult.dns');
+  json['dns'] = dns(goField(source, 'dns'), 'prevResult.dns');
   return { json, ips };
 }
+
+/** types040's convertTo02x: a 0.1.0/0.2.0 result without an IPv4 or IPv6 address cannot be printed, so upstream's
+ * ADD fails when printing it (TestCmdAddInvalidVersion); ours fails the same way, before doing anything. */
+const NO_IP_FOR_LEGACY = 'cannot convert: no valid IP addresses';
 
 /** The prevResult versions each result type accepts (Go's per-type `supportedVersions`; "" only for 0.1.0/0.2.0). */
 const RESULT_VERSIONS: Readonly<Record<ResultFamily, readonly string[]>> = {
@@ -239,6 +255,7 @@ export function parsePrevResult(value: unknown, cniVersion: string): PrevResult 
         `result type supports [${accepted.join(' ')}] but unmarshalled CNIVersion is ${JSON.stringify(own)}`,
       );
     }
+    if (family === '0.2' && decoded.ips.length === 0) throw new Error(NO_IP_FOR_LEGACY);
     return decoded;
   } catch (error) {
     if (error instanceof ResultShapeError)
@@ -247,9 +264,11 @@ export function parsePrevResult(value: unknown, cniVersion: string): PrevResult 
   }
 }
 
-/** The result printed when there is no prevResult. */
+/** The result printed when there is no prevResult (none for 0.1.0/0.2.0: an empty result has no address). */
 export function emptyResult(cniVersion: string): Json {
-  return resultFamily(cniVersion) === '1' ? { cniVersion } : { cniVersion, dns: {} };
+  const family = resultFamily(cniVersion);
+  if (family === '0.2') throw new Error(NO_IP_FOR_LEGACY);
+  return family === '1' ? { cniVersion } : { cniVersion, dns: {} };
 }
 
 /** skel's result printing: 4-space indented JSON (Go escaping), no trailing newline. */

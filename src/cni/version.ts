@@ -1,10 +1,11 @@
 // cniVersion handling (containernetworking/cni `pkg/version`): decode from the netconf, membership check,
 // semver comparison for the CHECK/GC/STATUS gates.
+import { goField } from './go-field.ts';
 import { CniError, CNI_ERROR, SUPPORTED_VERSIONS } from './spec.ts';
 
 /** The config's cniVersion; absent or "" means 0.1.0 (ConfigDecoder). Not a string → decoding failure. */
 export function configVersion(netConf: Readonly<Record<string, unknown>>): string {
-  const value = netConf['cniVersion'];
+  const value = goField(netConf, 'cniVersion');
   if (value === undefined || value === null || value === '') return '0.1.0';
   if (typeof value !== 'string') {
     throw new CniError(

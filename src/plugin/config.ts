@@ -1,6 +1,7 @@
 // The plugin's netconf extension (behaviour §2.3): zod/mini (cheaper start-up than classic zod), loose (unknown
-// keys ignored, runtimes add fields), Go-like (`null` reads as the zero value).
+// keys ignored, runtimes add fields), Go-like (`null` reads as the zero value, keys match ignoring case).
 import * as z from 'zod/mini';
+import { goFields } from '../cni/go-field.ts';
 
 const optionalString = z.optional(z.nullable(z.string()));
 const optionalBool = z.optional(z.nullable(z.boolean()));
@@ -42,9 +43,15 @@ export interface PluginConfig {
 
 const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error', 'fatal', 'none'];
 
-/** Throws Error("failed to parse network configuration: …") naming the offending fields. */
-export function parsePluginConfig(netConf: unknown, cniVersion: string): PluginConfig {
-  const parsed = PluginConfigSchema.safeParse(netConf);
+const FIELDS = Object.keys(PluginConfigSchema.shape);
+
+/** Throws Error("failed to parse network configuration: …") naming the offending fields. Keys match the fields
+ * ignoring case, as Go decodes the netconf. */
+export function parsePluginConfig(
+  netConf: Readonly<Record<string, unknown>>,
+  cniVersion: string,
+): PluginConfig {
+  const parsed = PluginConfigSchema.safeParse(goFields(netConf, FIELDS));
   if (!parsed.success) {
     const detail = parsed.error.issues
       .slice(0, 5)

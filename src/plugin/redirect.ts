@@ -165,8 +165,8 @@ function validateInterfaceNames(interfaces: string): string | undefined {
   if (interfaces.length === 0) return undefined;
   for (const raw of interfaces.split(',')) {
     const name = raw.trim();
-    // An empty item ("eth1,", "a,,b") names nothing; the rule engine skips it, so it fails no pod.
-    if (name.length === 0) continue;
+    // "eth1," and "a,,b" hold an empty name: rejected, as upstream's validation rejects it.
+    if (name.length === 0) return 'empty interface name';
     if (name.length > 15) return `interface name ${quoted(name)} too long (max 15 chars)`;
     if (!INTERFACE_NAME_RE.test(name)) {
       return `interface name ${quoted(name)} contains invalid characters`;

@@ -174,6 +174,51 @@ test('sidecar pod: ADD programs the netns, passes prevResult through; a second A
   assert.equal(await natRules(), rules);
 });
 
+/** upstream's plugin_test.go netconf, as it spells it ("cniversion" in the prevResult, the old `kubernetes` block). */
+function upstreamFixture(version: string, prevVersion: string): string {
+  return JSON.stringify({
+    cniVersion: version,
+    name: 'istio-plugin-sample-test',
+    type: 'sample',
+    capabilities: { testCapability: false },
+    ipam: { type: 'testIPAM' },
+    dns: { nameservers: ['testNameServer'], domain: 'testDomain' },
+    prevResult: {
+      cniversion: prevVersion,
+      interfaces: [{ name: 'eth0', sandbox: '/tmp' }],
+      ips: [{ version: '4', address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }],
+      routes: [],
+    },
+    log_level: 'debug',
+    kubernetes: { kubeconfig: 'testK8sConfig', exclude_namespaces: ['testExcludeNS'] },
+  });
+}
+
+test("upstream's own test netconf: passed through as types100 prints it; under 0.1.0 it fails as upstream's TestCmdAddInvalidVersion expects", async () => {
+  const plain = env('ADD', 'fixture', { CNI_ARGS: '' });
+  const add = await runPlugin(plain, upstreamFixture('1.0.0', '1.0.0'));
+  assert.equal(add.exitCode, 0, add.stdout + add.stderr);
+  assert.equal(
+    add.stdout,
+    JSON.stringify(
+      {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'eth0', sandbox: '/tmp' }],
+        ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }],
+      },
+      null,
+      4,
+    ),
+  );
+  const old = await runPlugin(plain, upstreamFixture('0.1.0', '0.2.0'));
+  assert.equal(old.exitCode, 1);
+  assert.deepEqual(assertOnlyJson(old), {
+    code: 999,
+    msg: 'cannot convert: no valid IP addresses',
+    details: 'CONFIG_INVALID',
+  });
+});
+
 test('CHECK after the meshed ADD succeeds with no output', async () => {
   const check = await runPlugin(env('CHECK', 'app-1'), netconf());
   assert.equal(check.exitCode, 0, check.stdout + check.stderr);

@@ -164,6 +164,11 @@ test('cniVersion: every supported version works; absent means 0.1.0; unknown →
   );
   const notString = await run(cniEnv('ADD'), JSON.stringify({ name: 'n', cniVersion: 1 }));
   assert.equal(notString.error?.code, 6);
+  // Go decodes the netconf ignoring the keys' case; the last of two spellings wins.
+  const recased = await run(cniEnv('ADD'), '{"NAME": "n", "cniversion": "1.0.0", "CNIVersion": "0.4.0"}');
+  assert.deepEqual(recased.handlers.calls, ['ADD 0.4.0']);
+  const unnamed = await run(cniEnv('ADD'), '{"Name": "", "cniVersion": "1.0.0"}');
+  assert.equal(unnamed.error?.code, 7);
 });
 
 test('CHECK needs >= 0.4.0; GC and STATUS need >= 1.1.0', async () => {

@@ -140,3 +140,96 @@ test("routes keep every field of Go's types.Route from 0.3.0 on (table and scope
     { dst: '10.0.0.0/8' },
   ]);
 });
+
+test('1.x is printed as types100 prints it: every level’s keys sorted', () => {
+  const parsed = parsePrevResult(
+    {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', mac: 'ee:ee:ee:ee:ee:ee', mtu: 1450, sandbox: '/var/run/netns/x' }],
+      ips: [{ interface: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' }],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1', mtu: 1400, table: 0 }],
+      dns: { search: ['svc'], nameservers: ['10.96.0.10'] },
+    },
+    '1.0.0',
+  );
+  assert.equal(
+    encodeResult(parsed.json),
+    [
+      '{',
+      '    "cniVersion": "1.0.0",',
+      '    "dns": {',
+      '        "nameservers": [',
+      '            "10.96.0.10"',
+      '        ],',
+      '        "search": [',
+      '            "svc"',
+      '        ]',
+      '    },',
+      '    "interfaces": [',
+      '        {',
+      '            "mac": "ee:ee:ee:ee:ee:ee",',
+      '            "mtu": 1450,',
+      '            "name": "eth0",',
+      '            "sandbox": "/var/run/netns/x"',
+      '        }',
+      '    ],',
+      '    "ips": [',
+      '        {',
+      '            "address": "10.0.0.2/24",',
+      '            "gateway": "10.0.0.1",',
+      '            "interface": 0',
+      '        }',
+      '    ],',
+      '    "routes": [',
+      '        {',
+      '            "dst": "0.0.0.0/0",',
+      '            "gw": "10.0.0.1",',
+      '            "mtu": 1400,',
+      '            "table": 0',
+      '        }',
+      '    ]',
+      '}',
+    ].join('\n'),
+  );
+});
+
+test('keys match their fields ignoring case, the last one winning, as Go decodes (upstream fixtures say "cniversion")', () => {
+  const parsed = parsePrevResult(
+    {
+      cniversion: '1.0.0',
+      Interfaces: [{ NAME: 'eth0', Sandbox: '/tmp' }],
+      ips: [
+        { Version: '4', ADDRESS: '10.0.0.9/24', address: '10.0.0.2/24', Gateway: '10.0.0.1', Interface: 0 },
+      ],
+      Routes: [],
+    },
+    '1.0.0',
+  );
+  assert.deepEqual(parsed.json, {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: 'eth0', sandbox: '/tmp' }],
+    ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }],
+  });
+  assert.deepEqual(parsed.ips, [{ interfaceIndex: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' }]);
+  assert.deepEqual(parsePrevResult({ CNIVersion: '0.2.0', IP4: { IP: '10.1.0.5/16' } }, '0.2.0').json, {
+    cniVersion: '0.2.0',
+    ip4: { ip: '10.1.0.5/16' },
+    dns: {},
+  });
+});
+
+test('0.1.0/0.2.0 without an IPv4 or IPv6 address cannot be printed: "cannot convert: no valid IP addresses", as upstream', () => {
+  for (const version of ['0.1.0', '0.2.0']) {
+    assert.throws(() => emptyResult(version), { message: 'cannot convert: no valid IP addresses' });
+    // upstream's TestCmdAddInvalidVersion: a 0.2.0 prevResult written in the 1.x shape (its ips are not 0.2.0 fields)
+    assert.throws(
+      () =>
+        parsePrevResult(
+          { cniversion: '0.2.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24' }] },
+          version,
+        ),
+      { message: 'cannot convert: no valid IP addresses' },
+    );
+  }
+  assert.deepEqual(emptyResult('0.4.0'), { cniVersion: '0.4.0', dns: {} });
+});

@@ -27,6 +27,21 @@ function netconf(extra: Record<string, unknown> = {}): string {
   });
 }
 
+/** The netconf with every key upper-cased but the prevResult's version, spelt as upstream's fixtures spell it. */
+function recased(conf: string): string {
+  const upper = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(upper);
+    if (typeof value !== 'object' || value === null) return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key === 'cniVersion' ? 'cniversion' : key.toUpperCase(),
+        upper(item),
+      ]),
+    );
+  };
+  return JSON.stringify(upper(JSON.parse(conf)));
+}
+
 function pod(
   options: {
     annotations?: Record<string, string>;
@@ -65,11 +80,12 @@ async function add(deps: FakePluginDeps, stdin = netconf(), env = cniEnv('ADD'))
   return { exitCode, stdout, json: JSON.parse(stdout) as Record<string, unknown> };
 }
 
+// types100 prints every level's keys sorted (src/cni/result.ts).
 const EXPECTED_OUTPUT = JSON.stringify(
   {
     cniVersion: '1.0.0',
     interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/ia-test' }],
-    ips: [{ interface: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' }],
+    ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }],
   },
   null,
   4,
@@ -130,6 +146,12 @@ for (const [label, env, conf, forwarded] of [
     'an excluded namespace',
     cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
     netconf(),
+    [RUN_DIR],
+  ],
+  [
+    'keys spelt in another case (Go decodes them ignoring case), an excluded namespace',
+    cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
+    recased(netconf()),
     [RUN_DIR],
   ],
 ] as const) {
