@@ -162,7 +162,11 @@ function schemaFor(setting: Setting): z.ZodType {
     return z.enum(['', 'legacy', 'nft'], { message: 'expected "", "legacy" or "nft"' });
   }
   if (setting.env === 'KUBERNETES_SERVICE_PROTOCOL') {
-    return z.enum(['http', 'https'], { message: 'expected "https" or "http"' });
+    // As upstream: empty means https, and a URL scheme is case-insensitive ("HTTPS" works there too).
+    return z
+      .string()
+      .transform((value) => value.toLowerCase() || 'https')
+      .pipe(z.enum(['http', 'https'], { message: 'expected "https" or "http"' }));
   }
   switch (setting.kind) {
     case 'bool':
@@ -207,7 +211,9 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   if (typeof scopes === 'string')
     problems.push(`--log_output_level=${JSON.stringify(input.logOutputLevel)}: ${scopes}`);
   else {
-    logLevel = scopes.get('all') ?? scopes.get('cni-agent') ?? scopes.get('default') ?? 'info';
+    // As Istio's log package: a level without a scope ("debug") is the `default` scope's, which the agent does not
+    // log under; `cni-agent` is registered at info (istio#51518: use cni-agent:debug or all:debug).
+    logLevel = scopes.get('all') ?? scopes.get('cni-agent') ?? 'info';
     pluginLogLevel = scopes.get('all') ?? scopes.get('cni-plugin');
   }
   let logAsJson = false;

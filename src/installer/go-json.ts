@@ -4,14 +4,30 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
-function sortKeys(value: Json): Json {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const sorted: JsonObject = {};
-    for (const key of Object.keys(value).sort()) sorted[key] = sortKeys(value[key] as Json);
-    return sorted;
+/** Go sorts map keys by their UTF-8 bytes (JavaScript's sort compares UTF-16 units: an astral character would sort
+ * before U+E000–U+FFFF). */
+function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** JSON.stringify's layout with every object's keys sorted, written key by key: a JavaScript object lists integer-like keys ("9", "10") first in
+ * numeric order whatever order they were set in, so a sorted copy cannot carry Go's order ("10" before "9"). */
+function sortedIndented(value: Json, depth: number): string {
+  const pad = '  '.repeat(depth + 1);
+  const close = '  '.repeat(depth);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((item) => pad + sortedIndented(item, depth + 1)).join(',\n')}\n${close}]`;
   }
-  return value;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).sort(byUtf8);
+    if (keys.length === 0) return '{}';
+    const members = keys.map(
+      (key) => `${pad}${JSON.stringify(key)}: ${sortedIndented(value[key] as Json, depth + 1)}`,
+    );
+    return `{\n${members.join(',\n')}\n${close}}`;
+  }
+  return JSON.stringify(value);
 }
 
 function goEscape(text: string): string {
@@ -23,7 +39,7 @@ function goEscape(text: string): string {
 
 /** Go `json.MarshalIndent(map, "", "  ")` + "\n": every object's keys sorted. */
 export function marshalSorted(value: Json): string {
-  return `${goEscape(JSON.stringify(sortKeys(value), null, 2))}\n`;
+  return `${goEscape(sortedIndented(value, 0))}\n`;
 }
 
 /** Go `json.MarshalIndent(struct, "", "  ")` + "\n": keys in insertion order. */

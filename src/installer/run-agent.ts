@@ -147,7 +147,7 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
         .then((startRepairController) => {
           if (controller.signal.aborted) return;
           repair = startRepairController(config, {
-            logger: logger.child({ scope: 'repair' }),
+            logger: logs.scoped('repair'),
             metrics,
             signal: controller.signal,
           });

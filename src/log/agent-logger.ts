@@ -22,7 +22,11 @@ export interface RelayedRecord {
 }
 
 export interface AgentLogging {
+  /** Scope `cni-agent`. */
   readonly logger: Logger;
+  /** A logger of another scope (the repair controller's `repair`, as upstream): pino's child bindings would add a
+   * second `scope` key to each JSON record, not replace the first. Same level and sink as `logger`. */
+  readonly scoped: (scope: string) => Logger;
   /** Re-emits plugin records under scope `cni-plugin`, keeping their timestamps; one batch is written at once. */
   readonly relay: (records: readonly RelayedRecord[]) => void;
 }
@@ -73,20 +77,23 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
       options.write(line);
     }
   };
-  const logger = pino(
-    {
-      level: options.level === 'none' ? 'silent' : options.level,
-      base: { scope: 'cni-agent' },
-      messageKey: 'msg',
-      timestamp: () => `,"time":"${istioTime(new Date())}"`,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: 'REDACTED' },
-    },
-    { write: emit },
-  );
+  const scoped = (scope: string): Logger =>
+    pino(
+      {
+        level: options.level === 'none' ? 'silent' : options.level,
+        base: { scope },
+        messageKey: 'msg',
+        timestamp: () => `,"time":"${istioTime(new Date())}"`,
+        formatters: { level: (label) => ({ level: label }) },
+        redact: { paths: REDACT_PATHS, censor: 'REDACTED' },
+      },
+      { write: emit },
+    );
+  const logger = scoped('cni-agent');
   const pluginRank = RANK[options.pluginLevel ?? options.level] ?? 30;
   return {
     logger,
+    scoped,
     relay(records) {
       let batch = '';
       for (const record of records) {

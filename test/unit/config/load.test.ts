@@ -66,10 +66,21 @@ test('flag > env > default; empty env counts as set; Go bools; octal and decimal
   assert.deepEqual(config.excludeNamespaces, ['kube-system', 'istio-system']);
   assert.equal(config.podLookupDeadlineSeconds, 7);
   assert.equal(config.repair.notReadyTaintKey, 'cni.istio.io/not-ready');
-  assert.equal(config.logLevel, 'warn');
+  // default:warn is not the agent's scope (cni-agent keeps Istio's info).
+  assert.equal(config.logLevel, 'info');
   assert.equal(config.pluginLogLevel, 'debug');
   const empty = loadAgentConfig({ env: { ...required, CNI_CONF_NAME: '' }, flags: {}, mode: 'agent' });
   assert.equal(empty.confName, '');
+});
+
+test('KUBERNETES_SERVICE_PROTOCOL: empty means https and the case does not matter, as upstream; another scheme is refused', () => {
+  const protocol = (value: string) =>
+    loadAgentConfig({ env: { KUBERNETES_SERVICE_PROTOCOL: value }, flags: {}, mode: 'uninstall' })
+      .kubernetesServiceProtocol;
+  assert.equal(protocol(''), 'https');
+  assert.equal(protocol('HTTPS'), 'https');
+  assert.equal(protocol('Http'), 'http');
+  assert.throws(() => protocol('ftp'), /KUBERNETES_SERVICE_PROTOCOL="ftp": expected "https" or "http"/);
 });
 
 test('one error lists every invalid setting with the fix', () => {
@@ -205,7 +216,23 @@ test('--log_output_level all:<level> and fatal reach the agent and the plugin en
   const all = load('default:info,all:debug');
   assert.equal(all.logLevel, 'debug');
   assert.equal(all.pluginLogLevel, 'debug');
-  const fatal = load('fatal');
+  const fatal = load('cni-agent:fatal');
   assert.equal(fatal.logLevel, 'fatal');
   assert.equal(buildPluginEntry(fatal)['plugin_log_level'], 'fatal');
+});
+
+test('a level without a scope is the default scope only, as in Istio: the agent and the plugin entry stay at info', () => {
+  for (const logOutputLevel of ['debug', 'default:debug', 'warn', 'cni:debug']) {
+    const config = loadAgentConfig({ env: {}, flags: {}, logOutputLevel, mode: 'uninstall' });
+    assert.equal(config.logLevel, 'info', logOutputLevel);
+    assert.equal(buildPluginEntry(config)['plugin_log_level'], 'info', logOutputLevel);
+  }
+  const agentOnly = loadAgentConfig({
+    env: {},
+    flags: {},
+    logOutputLevel: 'debug,cni-agent:debug',
+    mode: 'uninstall',
+  });
+  assert.equal(agentOnly.logLevel, 'debug');
+  assert.equal(agentOnly.pluginLogLevel, 'debug');
 });

@@ -801,7 +801,7 @@ test('§5.1 list.conflist golden, end to end: the agent settings become the entr
       REPAIR_ENABLED: 'false',
     },
     flags: {},
-    logOutputLevel: 'default:debug',
+    logOutputLevel: 'cni-plugin:debug',
     mode: 'agent',
   });
   const running = start(config);

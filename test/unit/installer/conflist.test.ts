@@ -91,3 +91,25 @@ test('pod_lookup_deadline_seconds appears only when configured', () => {
 test('Go escaping of <>& and sorted keys', () => {
   assert.equal(marshalSorted({ b: '<a&b>', a: 1 }), '{\n  "a": 1,\n  "b": "\\u003ca\\u0026b\\u003e"\n}\n');
 });
+
+test("Go's key order where JavaScript's differs: integer-like keys as strings, bytes of UTF-8; empty containers", () => {
+  const doc = { b: { '9': 1, '10': [], x: {} }, '\u{1F600}': 2, '\uFFFF': 3 };
+  assert.equal(
+    marshalSorted(doc),
+    [
+      '{',
+      '  "b": {',
+      '    "10": [],',
+      '    "9": 1,',
+      '    "x": {}',
+      '  },',
+      '  "\uFFFF": 3,',
+      '  "\u{1F600}": 2',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  // The same layout as JSON.stringify wherever the key orders agree.
+  const plain = { a: [1, { c: null, d: 'x' }], e: true };
+  assert.equal(marshalSorted(plain), `${JSON.stringify(plain, null, 2)}\n`);
+});

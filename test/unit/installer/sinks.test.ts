@@ -58,6 +58,18 @@ test('text log format: time, level, scope, msg, then key=value', () => {
   assert.match(lines[0] ?? '', /^\S+Z\tinfo\tcni-agent\twrote\tfile="\/a b"\n$/);
 });
 
+test('another scope (the repair controller) has exactly one scope key, and the agent level and redaction', () => {
+  const lines: string[] = [];
+  const { scoped } = createAgentLogging({ level: 'info', json: true, write: (l) => lines.push(l) });
+  const repair = scoped('repair');
+  repair.debug('below the level');
+  repair.warn({ token: 'secret' }, 'repairing pod');
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]?.match(/"scope":/g)?.length, 1);
+  assert.equal((JSON.parse(lines[0] ?? '') as Record<string, unknown>)['scope'], 'repair');
+  assert.doesNotMatch(lines[0] ?? '', /secret/);
+});
+
 test('Prometheus text exposition', () => {
   const metrics = new PrometheusMetrics([0.1, 1]);
   metrics.increment('istio_cni_installs_total', 'installs', { result: 'SUCCESS' });
