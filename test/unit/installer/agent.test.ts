@@ -309,6 +309,7 @@ describe('§5.2 cases: which file gets our entry', () => {
   ];
   for (const c of cases) {
     test(c.name, async () => {
+      let mergedTypes: string[] | undefined;
       const tree = makeTree();
       mkdirSync(`${tree.net}/000-dir.conflist`);
       for (const [name, content] of c.files) writeFileSync(`${tree.net}/${name}`, content, { mode: 0o644 });
@@ -321,6 +322,7 @@ describe('§5.2 cases: which file gets our entry', () => {
           plugins: { type: string; exclude_namespaces?: string[] }[];
         };
         assert.equal(doc.plugins.at(-1)?.type, 'istio-cni');
+        mergedTypes = doc.plugins.map((plugin) => plugin.type);
         assert.deepEqual(doc.plugins.at(-1)?.exclude_namespaces, ['istio-system']);
         assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
         assert.equal(statSync(`${tree.bin}/istio-cni`).mode & 0o777, 0o755);
@@ -336,16 +338,41 @@ describe('§5.2 cases: which file gets our entry', () => {
         await running.stop();
       }
       await cleanupNode(
-        running.installer.state.ready ? configFor(tree) : configFor(tree),
+        configFor(tree),
         createNodeFs(),
         pino({ level: 'silent' }),
         running.installer.state.trackedConfig,
       );
-      assert.equal(hasIstio(`${tree.net}/${c.result}`), false);
+      // The file stays, a .conf stays converted, and only our entry is gone.
+      const cleaned = JSON.parse(read(`${tree.net}/${c.result}`)) as { plugins: { type: string }[] };
+      assert.deepEqual(
+        cleaned.plugins.map((plugin) => plugin.type),
+        mergedTypes?.slice(0, -1),
+      );
       assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
       assert.equal(existsSync(`${tree.bin}/istio-iptables`), true, 'only istio-cni is removed');
       assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
     });
+  }
+});
+
+test('a new valid file sorting before ours (no CNI_CONF_NAME): our entry moves to it and leaves the old one (§8.1 fixed)', async () => {
+  const { tree, file, running } = await startedOnCalico();
+  try {
+    const first = `${tree.net}/05-bridge.conflist`;
+    writeFileSync(
+      `${first}.tmp.1`,
+      JSON.stringify({ name: 'bridge-net', cniVersion: '0.3.1', plugins: [{ type: 'bridge' }] }),
+    );
+    renameSync(`${first}.tmp.1`, first);
+    await until(
+      tree.net,
+      () => hasIstio(first) && !hasIstio(file) && running.installer.state.trackedConfig === first,
+    );
+    assert.deepEqual(JSON.parse(read(file)), JSON.parse(CALICO), 'the old file stays, as its owner wrote it');
+    assert.ok(running.logs.some((l) => l['msg'] === 'CNI config preempted; moving our entry'));
+  } finally {
+    await running.stop();
   }
 });
 
@@ -369,9 +396,16 @@ test('no config yet: waits (not ready, nothing written), then installs when the 
 
 test('named file created late with list content under a .conf name → .conflist', async () => {
   const tree = makeTree();
+  writeFileSync(`${tree.net}/00-other.conflist`, CALICO);
   const running = start(configFor(tree, { CNI_CONF_NAME: 'missing_initially.conf' }));
   try {
-    await until(tree.bin, () => existsSync(`${tree.bin}/istio-cni`));
+    // While the named file is missing nothing is written, not even into another file (upstream: timeout, no file).
+    await until(tree.bin, () =>
+      running.logs.some((l) => String(l['msg']).includes('(CNI_CONF_NAME) does not exist yet')),
+    );
+    assert.equal(running.installer.state.ready, false);
+    assert.deepEqual(readdirSync(tree.net), ['00-other.conflist']);
+    assert.equal(read(`${tree.net}/00-other.conflist`), CALICO);
     writeFileSync(`${tree.net}/missing_initially.conf`, CALICO);
     await untilReady(running, tree, `${tree.net}/missing_initially.conflist`);
     assert.equal(existsSync(`${tree.net}/missing_initially.conf`), false);
