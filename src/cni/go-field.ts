@@ -1,14 +1,39 @@
 // Field lookup as Go's encoding/json decodes into a struct: a key names a field when it equals the field's JSON name
-// ignoring case ("cniversion" fills `cniVersion`, as upstream's own plugin test fixtures spell it), and when several
-// keys do, the last one in the document wins. Every struct the netconf and prevResult are decoded into upstream is
-// read through this, so the plugin accepts what libcni and the Go plugin accept.
+// under Go's case folding ("cniversion" fills `cniVersion`, as upstream's own plugin test fixtures spell it); when
+// several keys do, the last one wins, and a `null` leaves the field as an earlier key set it (Go ignores null for
+// strings, numbers, bools and structs). Every struct the netconf and prevResult are decoded into upstream is read
+// through this, so the plugin accepts what libcni and the Go plugin accept.
 
-/** The value Go would decode into the field named `field` (undefined when no key names it). */
-export function goField(source: Readonly<Record<string, unknown>>, field: string): unknown {
-  const folded = field.toLowerCase();
+/** The four non-ASCII letters Go's fold (toUpper(toLower(r))) maps onto ASCII ones. */
+const GO_FOLDS_TO_ASCII: Readonly<Record<string, string>> = {
+  '\u212a': 'k', // KELVIN SIGN
+  '\u017f': 's', // LATIN SMALL LETTER LONG S
+  '\u0130': 'i', // LATIN CAPITAL LETTER I WITH DOT ABOVE
+  '\u0131': 'i', // LATIN SMALL LETTER DOTLESS I
+};
+
+function folded(key: string): string {
+  return key.replace(/[\u212a\u017f\u0130\u0131]/g, (char) => GO_FOLDS_TO_ASCII[char] ?? char).toLowerCase();
+}
+
+/** Which of several matching keys Go ends up with: the last in the document (a struct decoded from the input), or
+ * the last in byte order (a struct decoded from a Go map re-marshalled with sorted keys, as upstream does with the
+ * prevResult). */
+export type KeyOrder = 'document' | 'sorted';
+
+/** The value Go would decode into the ASCII field named `field` (undefined when no key names it). */
+export function goField(
+  source: Readonly<Record<string, unknown>>,
+  field: string,
+  order: KeyOrder = 'document',
+): unknown {
+  const target = field.toLowerCase();
+  let keys = Object.keys(source).filter((key) => key.length === field.length && folded(key) === target);
+  if (order === 'sorted' && keys.length > 1)
+    keys = keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   let value: unknown;
-  for (const key of Object.keys(source)) {
-    if (key.length === field.length && key.toLowerCase() === folded) value = source[key];
+  for (const key of keys) {
+    if (source[key] !== null || value === undefined) value = source[key];
   }
   return value;
 }

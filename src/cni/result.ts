@@ -1,7 +1,8 @@
 // ADD output (behaviour §2.4): the prevResult decoded in the config's cniVersion, re-encoded in that version with
 // the key order and omissions of containernetworking/cni's Go types (types/020, types/040, types/100), or an
 // empty result when there is none. Unknown fields are dropped and keys match their fields ignoring case, as with
-// Go's decoder (go-field.ts).
+// Go's decoder (go-field.ts); upstream decodes the prevResult from a Go map marshalled again, so among keys that
+// differ only in case the last in byte order wins.
 import { cidrError } from './cidr.ts';
 import { goField } from './go-field.ts';
 import { goJson } from './spec.ts';
@@ -33,14 +34,14 @@ function isObject(value: unknown): value is Json {
 }
 
 function optString(source: Json, key: string, path: string): string | undefined {
-  const value = goField(source, key);
+  const value = goField(source, key, 'sorted');
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') fail(`${path}.${key}`, 'a string');
   return value;
 }
 
 function optNumber(source: Json, key: string, path: string): number | undefined {
-  const value = goField(source, key);
+  const value = goField(source, key, 'sorted');
   if (value === undefined || value === null || value === 0) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${path}.${key}`, 'an integer');
   return value;
@@ -48,14 +49,14 @@ function optNumber(source: Json, key: string, path: string): number | undefined 
 
 /** A Go `*int` field: absent or null is omitted, every integer (0 included) is kept. */
 function optPointerNumber(source: Json, key: string, path: string): number | undefined {
-  const value = goField(source, key);
+  const value = goField(source, key, 'sorted');
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${path}.${key}`, 'an integer');
   return value;
 }
 
 function optArray(source: Json, key: string, path: string): unknown[] {
-  const value = goField(source, key);
+  const value = goField(source, key, 'sorted');
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) fail(`${path}.${key}`, 'an array');
   return value;
@@ -161,7 +162,7 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
     const path = `prevResult.ips[${index}]`;
     const item = object(value, path);
     const address = cidr(item, 'address', path, true) ?? '';
-    const rawInterface = goField(item, 'interface');
+    const rawInterface = goField(item, 'interface', 'sorted');
     if (rawInterface !== undefined && rawInterface !== null && !Number.isInteger(rawInterface)) {
       fail(`${path}.interface`, 'an integer');
     }
@@ -176,7 +177,7 @@ function decodeModern(source: Json, family: '0.4' | '1', cniVersion: string): Pr
   const routes = optArray(source, 'routes', 'prevResult').map((value, index) =>
     route(value, `prevResult.routes[${index}]`, family),
   );
-  const dnsJson = dns(goField(source, 'dns'), 'prevResult.dns');
+  const dnsJson = dns(goField(source, 'dns', 'sorted'), 'prevResult.dns');
   const json = compact([
     ['cniVersion', cniVersion],
     ['interfaces', interfaces],
@@ -200,7 +201,7 @@ function sortedKeys(value: unknown): unknown {
 function decodeLegacy(source: Json, cniVersion: string): PrevResult {
   const ips: ResultIp[] = [];
   const ipConfig = (key: 'ip4' | 'ip6'): Json | undefined => {
-    const value = goField(source, key);
+    const value = goField(source, key, 'sorted');
     if (value === undefined || value === null) return undefined;
     const path = `prevResult.${key}`;
     const item = object(value, path);
@@ -221,7 +222,7 @@ function decodeLegacy(source: Json, cniVersion: string): PrevResult {
     ['ip4', ipConfig('ip4')],
     ['ip6', ipConfig('ip6')],
   ]);
-  json['dns'] = dns(goField(source, 'dns'), 'prevResult.dns');
+  json['dns'] = dns(goField(source, 'dns', 'sorted'), 'prevResult.dns');
   return { json, ips };
 }
 

@@ -59,6 +59,8 @@ export interface AgentConfig {
   readonly logLevel: LogLevel;
   /** Level written into the plugin entry (`plugin_log_level`) and applied to relayed plugin records. */
   readonly pluginLogLevel: LogLevel;
+  /** Scope `repair` (the repair controller), info unless named, as Istio registers it. */
+  readonly repairLogLevel: LogLevel;
   readonly logAsJson: boolean;
   readonly repair: RepairConfig;
   /** ISTIO_OUTBOUND_OWNER_GROUPS, ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE and ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR from the
@@ -162,11 +164,14 @@ function schemaFor(setting: Setting): z.ZodType {
     return z.enum(['', 'legacy', 'nft'], { message: 'expected "", "legacy" or "nft"' });
   }
   if (setting.env === 'KUBERNETES_SERVICE_PROTOCOL') {
-    // As upstream: empty means https, and a URL scheme is case-insensitive ("HTTPS" works there too).
+    // As upstream: empty means https, and a URL scheme is case-insensitive ("HTTPS" works there too; it is
+    // written into the kubeconfig as given, as upstream writes it).
     return z
       .string()
-      .transform((value) => value.toLowerCase() || 'https')
-      .pipe(z.enum(['http', 'https'], { message: 'expected "https" or "http"' }));
+      .transform((value) => value || 'https')
+      .refine((value) => ['http', 'https'].includes(value.toLowerCase()), {
+        message: 'expected "https" or "http"',
+      });
   }
   switch (setting.kind) {
     case 'bool':
@@ -207,6 +212,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
 
   let logLevel: LogLevel = 'info';
   let pluginLogLevel: LogLevel | undefined;
+  let repairLogLevel: LogLevel = 'info';
   const scopes = parseLogOutputLevel(input.logOutputLevel ?? 'default:info');
   if (typeof scopes === 'string')
     problems.push(`--log_output_level=${JSON.stringify(input.logOutputLevel)}: ${scopes}`);
@@ -215,6 +221,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     // log under; `cni-agent` is registered at info (istio#51518: use cni-agent:debug or all:debug).
     logLevel = scopes.get('all') ?? scopes.get('cni-agent') ?? 'info';
     pluginLogLevel = scopes.get('all') ?? scopes.get('cni-plugin');
+    repairLogLevel = scopes.get('all') ?? scopes.get('repair') ?? 'info';
   }
   let logAsJson = false;
   if (typeof input.logAsJson === 'boolean') logAsJson = input.logAsJson;
@@ -299,6 +306,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     logLevel,
     // Quirk §8.11 replicated: the plugin scope follows the agent's level unless cni-plugin is named explicitly.
     pluginLogLevel: pluginLogLevel ?? logLevel,
+    repairLogLevel,
     logAsJson,
     outboundCaptureEnv: Object.freeze(
       Object.fromEntries(

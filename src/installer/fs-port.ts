@@ -36,7 +36,8 @@ export interface AgentFs {
   /** Returns the written file's stat. Temp `<name>.tmp.<random>` in the same dir, chmod, write, fsync, rename, fsync dir. */
   writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<FileStat>;
   /** writeFileAtomic of a file that must not have changed since it was read (`expected`: its stat then): checked
-   * right before the rename; false (nothing written) when it did, so another writer's update is never lost. */
+   * right before the rename; false (nothing written) when it did. POSIX has no compare-and-rename, so a write
+   * landing between that check and the rename (microseconds) is the one update this can still lose. */
   replaceIfUnchanged(path: string, data: string, mode: number, expected: FileStat): Promise<boolean>;
   /** Same as writeFileAtomic with the source file's contents and mode (streams; never opens the target). */
   copyFileAtomic(source: string, target: string): Promise<FileStat>;
@@ -45,7 +46,8 @@ export interface AgentFs {
   /** Resolves false when the file did not exist. */
   remove(path: string): Promise<boolean>;
   /** remove() of a file that must not have changed since it was read (`expected`: its stat then, through any
-   * symlink; the link itself is what goes): false (nothing removed) when it did. True when removed or already gone. */
+   * symlink; the link itself is what goes): false (the file left as it is) when it did. True when removed, already
+   * gone, or a symlink to nothing. Atomic: a write at any moment is kept. */
   removeIfUnchanged(path: string, expected: FileStat): Promise<boolean>;
   sameContents(a: string, b: string): Promise<boolean>;
 }

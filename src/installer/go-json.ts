@@ -20,7 +20,10 @@ function sortedIndented(value: Json, depth: number): string {
     return `[\n${value.map((item) => pad + sortedIndented(item, depth + 1)).join(',\n')}\n${close}]`;
   }
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort(byUtf8);
+    // JSON.stringify leaves out undefined members; so does this.
+    const keys = Object.keys(value)
+      .filter((key) => value[key] !== undefined)
+      .sort(byUtf8);
     if (keys.length === 0) return '{}';
     const members = keys.map(
       (key) => `${pad}${JSON.stringify(key)}: ${sortedIndented(value[key] as Json, depth + 1)}`,

@@ -147,7 +147,7 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
         .then((startRepairController) => {
           if (controller.signal.aborted) return;
           repair = startRepairController(config, {
-            logger: logs.scoped('repair'),
+            logger: logs.scoped('repair', config.repairLogLevel),
             metrics,
             signal: controller.signal,
           });

@@ -71,7 +71,7 @@ export function parsePluginKubeconfig(text: string, file?: string): KubeconfigCr
     new AppError('KUBECONFIG_INVALID', `invalid kubeconfig${file === undefined ? '' : ` ${file}`}: ${what}`);
   const server = values.get('server');
   if (server === undefined || server === '') throw fail('clusters[0].cluster.server is missing');
-  if (!/^https?:\/\//.test(server)) throw fail(`server ${JSON.stringify(server)} is not an http(s) URL`);
+  if (!/^https?:\/\//i.test(server)) throw fail(`server ${JSON.stringify(server)} is not an http(s) URL`);
   if (!URL.canParse(server) || new URL(server).hostname === '')
     throw fail(`server ${JSON.stringify(server)} is not a valid URL`);
   // Surrounding whitespace (a token file's final newline, a `|` block scalar) is not part of a token, as in

@@ -24,9 +24,9 @@ export interface RelayedRecord {
 export interface AgentLogging {
   /** Scope `cni-agent`. */
   readonly logger: Logger;
-  /** A logger of another scope (the repair controller's `repair`, as upstream): pino's child bindings would add a
-   * second `scope` key to each JSON record, not replace the first. Same level and sink as `logger`. */
-  readonly scoped: (scope: string) => Logger;
+  /** A logger of another scope (the repair controller's `repair`, as upstream) at that scope's level: pino's child
+   * bindings would add a second `scope` key to each JSON record, not replace the first. Same sink as `logger`. */
+  readonly scoped: (scope: string, level: LogLevel) => Logger;
   /** Re-emits plugin records under scope `cni-plugin`, keeping their timestamps; one batch is written at once. */
   readonly relay: (records: readonly RelayedRecord[]) => void;
 }
@@ -77,10 +77,10 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
       options.write(line);
     }
   };
-  const scoped = (scope: string): Logger =>
+  const scoped = (scope: string, level: LogLevel): Logger =>
     pino(
       {
-        level: options.level === 'none' ? 'silent' : options.level,
+        level: level === 'none' ? 'silent' : level,
         base: { scope },
         messageKey: 'msg',
         timestamp: () => `,"time":"${istioTime(new Date())}"`,
@@ -89,7 +89,7 @@ export function createAgentLogging(options: AgentLogOptions): AgentLogging {
       },
       { write: emit },
     );
-  const logger = scoped('cni-agent');
+  const logger = scoped('cni-agent', options.level);
   const pluginRank = RANK[options.pluginLevel ?? options.level] ?? 30;
   return {
     logger,

@@ -3,6 +3,7 @@
 import { constants, type Stats } from 'node:fs';
 import {
   copyFile,
+  link,
   open,
   readdir,
   readFile,
@@ -56,6 +57,20 @@ async function currentStat(file: string): Promise<FileStat | undefined> {
     if (isNotFound(error)) return undefined;
     throw error;
   }
+}
+
+/** Puts a file taken aside back at `file`, unless its owner has written `file` again meanwhile (theirs is newer). */
+async function restore(aside: string, file: string): Promise<void> {
+  try {
+    await link(aside, file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    // EEXIST: a newer write is in place. Anything else (a file system without hard links): move it back.
+    if (code !== 'EEXIST') await rename(aside, file);
+    else await unlink(aside);
+    return;
+  }
+  await unlink(aside);
 }
 
 /**
@@ -154,15 +169,27 @@ export function createNodeFs(): AgentFs {
       }
     },
     async removeIfUnchanged(file, expected) {
-      const now = await currentStat(file);
-      if (now === undefined) return true;
-      if (!sameFileState(now, expected)) return false;
+      // Take whatever is at the path aside in one atomic rename, then look at what was taken: an owner's write
+      // landing after the rename makes a new file at the path and is never touched. A symlink is moved as the
+      // link; one whose target is gone names nothing and is removed.
+      const aside = tempPathFor(file);
       try {
-        await unlink(file);
+        await rename(file, aside);
       } catch (error) {
-        if (!isNotFound(error)) throw error;
+        if (isNotFound(error)) return true;
+        throw error;
       }
-      return true;
+      const taken = await currentStat(aside).catch(async (error: unknown) => {
+        await restore(aside, file);
+        throw error;
+      });
+      if (taken === undefined || sameFileState(taken, expected)) {
+        await unlink(aside);
+        await fsyncDir(path.dirname(file));
+        return true;
+      }
+      await restore(aside, file);
+      return false;
     },
     async sameContents(a, b) {
       try {

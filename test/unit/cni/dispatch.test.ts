@@ -169,6 +169,12 @@ test('cniVersion: every supported version works; absent means 0.1.0; unknown →
   assert.deepEqual(recased.handlers.calls, ['ADD 0.4.0']);
   const unnamed = await run(cniEnv('ADD'), '{"Name": "", "cniVersion": "1.0.0"}');
   assert.equal(unnamed.error?.code, 7);
+  // A null leaves a Go string field as an earlier key set it; Go's fold also maps the Kelvin sign and the long s.
+  const nulls = await run(
+    cniEnv('ADD'),
+    '{"name": "n", "Name": null, "cniVer\u017fion": "0.4.0", "cniversion": null}',
+  );
+  assert.deepEqual(nulls.handlers.calls, ['ADD 0.4.0']);
 });
 
 test('CHECK needs >= 0.4.0; GC and STATUS need >= 1.1.0', async () => {

@@ -211,6 +211,19 @@ test('keys match their fields ignoring case, the last one winning, as Go decodes
     ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }],
   });
   assert.deepEqual(parsed.ips, [{ interfaceIndex: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' }]);
+  // Upstream decodes the prevResult from a Go map marshalled again: of two spellings the last in byte order wins
+  // ("ips" after "IPS", "cniversion" after "cniVersion"), wherever they stand in the document.
+  const twice = parsePrevResult(
+    { ips: [{ address: '10.0.0.2/24' }], IPS: [{ address: '10.0.0.3/24' }], cniVersion: '1.0.0' },
+    '1.0.0',
+  );
+  assert.deepEqual(twice.ips, [{ interfaceIndex: undefined, address: '10.0.0.2/24', gateway: undefined }]);
+  assert.throws(() => parsePrevResult({ cniversion: '0.4.0', cniVersion: '1.0.0' }, '1.0.0'), /is "0.4.0"/);
+  // A null sets nothing in a Go string field: the earlier spelling stands.
+  assert.equal(
+    parsePrevResult({ CNIVERSION: '1.0.0', cniVersion: null }, '1.0.0').json['cniVersion'],
+    '1.0.0',
+  );
   assert.deepEqual(parsePrevResult({ CNIVersion: '0.2.0', IP4: { IP: '10.1.0.5/16' } }, '0.2.0').json, {
     cniVersion: '0.2.0',
     ip4: { ip: '10.1.0.5/16' },

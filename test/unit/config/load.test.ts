@@ -78,8 +78,8 @@ test('KUBERNETES_SERVICE_PROTOCOL: empty means https and the case does not matte
     loadAgentConfig({ env: { KUBERNETES_SERVICE_PROTOCOL: value }, flags: {}, mode: 'uninstall' })
       .kubernetesServiceProtocol;
   assert.equal(protocol(''), 'https');
-  assert.equal(protocol('HTTPS'), 'https');
-  assert.equal(protocol('Http'), 'http');
+  assert.equal(protocol('HTTPS'), 'HTTPS');
+  assert.equal(protocol('Http'), 'Http');
   assert.throws(() => protocol('ftp'), /KUBERNETES_SERVICE_PROTOCOL="ftp": expected "https" or "http"/);
 });
 
@@ -227,6 +227,19 @@ test('a level without a scope is the default scope only, as in Istio: the agent 
     assert.equal(config.logLevel, 'info', logOutputLevel);
     assert.equal(buildPluginEntry(config)['plugin_log_level'], 'info', logOutputLevel);
   }
+  // The repair controller's scope is its own, as in Istio.
+  const repair = loadAgentConfig({
+    env: {},
+    flags: {},
+    logOutputLevel: 'cni-agent:error,repair:debug',
+    mode: 'uninstall',
+  });
+  assert.equal(repair.logLevel, 'error');
+  assert.equal(repair.repairLogLevel, 'debug');
+  assert.equal(
+    loadAgentConfig({ env: {}, flags: {}, logOutputLevel: 'all:warn', mode: 'uninstall' }).repairLogLevel,
+    'warn',
+  );
   const agentOnly = loadAgentConfig({
     env: {},
     flags: {},

@@ -58,10 +58,10 @@ test('text log format: time, level, scope, msg, then key=value', () => {
   assert.match(lines[0] ?? '', /^\S+Z\tinfo\tcni-agent\twrote\tfile="\/a b"\n$/);
 });
 
-test('another scope (the repair controller) has exactly one scope key, and the agent level and redaction', () => {
+test('another scope (the repair controller) has exactly one scope key, its own level, and redaction', () => {
   const lines: string[] = [];
-  const { scoped } = createAgentLogging({ level: 'info', json: true, write: (l) => lines.push(l) });
-  const repair = scoped('repair');
+  const { scoped } = createAgentLogging({ level: 'error', json: true, write: (l) => lines.push(l) });
+  const repair = scoped('repair', 'info');
   repair.debug('below the level');
   repair.warn({ token: 'secret' }, 'repairing pod');
   assert.equal(lines.length, 1);

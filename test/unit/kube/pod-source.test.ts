@@ -27,6 +27,9 @@ test('quoted and block-scalar tokens', () => {
   assert.equal(parsePluginKubeconfig(`${base}    token: "abc\\n"\n`).token, 'abc');
   assert.equal(parsePluginKubeconfig(`${base}    token: |-\n      abc\n`).token, 'abc');
   assert.equal(parsePluginKubeconfig(`${base}    token: x\n`).server, 'https://[fd00::1]:6443');
+  // KUBERNETES_SERVICE_PROTOCOL=HTTPS is written as given, as upstream writes it; a scheme is case-insensitive.
+  const upper = base.replace('https://', 'HTTPS://');
+  assert.equal(parsePluginKubeconfig(`${upper}    token: x\n`).server, 'HTTPS://[fd00::1]:6443');
 });
 
 test('corrupt kubeconfigs fail with a message that says what is missing', () => {

@@ -1,7 +1,16 @@
 // The conditional removal of the real file-system port (src/sys/fs.ts) on a temp dir.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createNodeFs } from '../../../src/sys/fs.ts';
@@ -43,7 +52,23 @@ test(
     rmSync(file);
     writeFileSync(file, '{"name": "rewritten"}');
     assert.equal(await fs.removeIfUnchanged(file, seen), false);
-    assert.equal(existsSync(file), true);
+    assert.equal(readFileSync(file, 'utf8'), '{"name": "rewritten"}');
+    assert.deepEqual(readdirSync(dir).sort(), ['10-a.conf', '10-a.conf.new'], 'nothing left aside');
+  }),
+);
+
+test(
+  'removeIfUnchanged: a symlink whose target is gone names nothing and is removed',
+  inTempDir(async (dir) => {
+    const target = path.join(dir, 'real.conf');
+    const link = path.join(dir, '10-a.conf');
+    writeFileSync(target, '{}');
+    symlinkSync(target, link);
+    const seen = await fs.stat(link);
+    assert.ok(seen);
+    rmSync(target);
+    assert.equal(await fs.removeIfUnchanged(link, seen), true);
+    assert.deepEqual(readdirSync(dir), []);
   }),
 );
 
