@@ -118,6 +118,61 @@ for (const variant of ['nft', 'legacy'] as const) {
   });
 }
 
+for (const variant of ['nft', 'legacy'] as const) {
+  test(`${variant}: leftovers on the IPv6 side only (upstream TestMixedIPv4Ipv6State): untouched while the pod has no IPv6; with IPv6 a foreign built-in rule is kept and an extra ISTIO rule fails, leaving both families as they were`, async () => {
+    const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };
+    // A dual-stack pod (ISTIO_DUAL_STACK): IPv6 is programmed when the pod has an IPv6 address.
+    const DUAL_STACK = { ...POD_CONFIG, dualStack: true };
+    const save = async (netns: string, family: 'iptables' | 'ip6tables') =>
+      (await runIn(netns, [`${family}-${variant}-save`])).stdout.replace(/^#.*\n/gm, '');
+    const foreignV6 = ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '--dport', '123', '-j', 'ACCEPT'];
+    const istioV6 = async (netns: string) => {
+      await runIn(netns, [`ip6tables-${variant}`, '-t', 'nat', '-N', 'ISTIO_INBOUND']);
+      await runIn(netns, [
+        `ip6tables-${variant}`,
+        ...['-t', 'nat', '-A', 'ISTIO_INBOUND', '-p', 'udp', '--dport', '123', '-j', 'RETURN'],
+      ]);
+    };
+    // No IPv6 on the pod: the IPv6 tables are not ours to touch, whatever they hold.
+    await withLab({}, async (pair) => {
+      const target = { netns: pair.pod.path, backend: 'iptables' as const, iptablesVariant: variant };
+      await runIn(pair.pod.path, [`ip6tables-${variant}`, ...foreignV6]);
+      await istioV6(pair.pod.path);
+      const v6Before = await save(pair.pod.path, 'ip6tables');
+      const outcome = await applyCaptureRules(POD_CONFIG, target, deps);
+      assert.equal(outcome.ipv6, false);
+      assert.match(await save(pair.pod.path, 'iptables'), /-A OUTPUT -j ISTIO_OUTPUT/);
+      assert.equal(await save(pair.pod.path, 'ip6tables'), v6Before);
+    });
+    // IPv6 on: someone's rule in a built-in chain stays beside ours.
+    await withLab({ ipv6: true }, async (pair) => {
+      const target = { netns: pair.pod.path, backend: 'iptables' as const, iptablesVariant: variant };
+      await runIn(pair.pod.path, [`ip6tables-${variant}`, ...foreignV6]);
+      assert.equal((await applyCaptureRules(DUAL_STACK, target, deps)).ipv6, true);
+      const v6 = await save(pair.pod.path, 'ip6tables');
+      assert.match(v6, /-A OUTPUT -j ISTIO_OUTPUT/);
+      assert.match(v6, /-A OUTPUT -p tcp -m tcp --dport 123 -j ACCEPT/);
+    });
+    // IPv6 on and an ISTIO chain there with a rule we would not write: the ADD fails; nothing is left half-applied.
+    await withLab({ ipv6: true }, async (pair) => {
+      const target = { netns: pair.pod.path, backend: 'iptables' as const, iptablesVariant: variant };
+      await istioV6(pair.pod.path);
+      // Chains and rules only: the failed restore may leave an empty nat table loaded where there was none.
+      const state = async () =>
+        [await save(pair.pod.path, 'iptables'), await save(pair.pod.path, 'ip6tables')].map((text) =>
+          text
+            .split('\n')
+            .filter((line) => line.startsWith('-') || line.startsWith(':ISTIO'))
+            .join('\n'),
+        );
+      const before = await state();
+      assert.match(before[1] ?? '', /-A ISTIO_INBOUND -p udp -m udp --dport 123 -j RETURN/);
+      await assert.rejects(applyCaptureRules(DUAL_STACK, target, deps), /ISTIO_INBOUND/);
+      assert.deepEqual(await state(), before);
+    });
+  });
+}
+
 test('every iptables golden parses in iptables-restore --test (nft and legacy, both families)', async () => {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
