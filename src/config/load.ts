@@ -23,6 +23,8 @@ export interface RepairConfig {
   readonly labelSelectors: string;
   readonly fieldSelectors: string;
   readonly notReadyTaintKey: string;
+  /** HOST_PROC_DIR: the host's /proc, scanned for pod network namespaces by in-place repair. */
+  readonly hostProcDir: string;
 }
 
 export interface AgentConfig {
@@ -331,6 +333,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
       labelSelectors: str('REPAIR_LABEL_SELECTORS'),
       fieldSelectors: str('REPAIR_FIELD_SELECTORS'),
       notReadyTaintKey: str('CNI_NOT_READY_TAINT_KEY'),
+      hostProcDir: str('HOST_PROC_DIR'),
     }),
   };
   return Object.freeze(config);

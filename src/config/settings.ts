@@ -142,6 +142,12 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'Service account dir (token, ca.crt) used for the plugin kubeconfig.',
   ),
   s('READINESS_PORT', 'int', '8000', 'Port of /healthz and /readyz (0 = any free port).'),
+  s(
+    'HOST_PROC_DIR',
+    'string',
+    '/host/proc',
+    "The host's /proc as mounted in the agent; the repair controller scans it for pod network namespaces.",
+  ),
   // Ours.
   s('LISTEN_ADDRESS', 'string', '', 'Address the health and metrics servers bind ("" = all interfaces).'),
   s(

@@ -54,19 +54,15 @@ export interface RepairStartOptions {
   readonly client?: () => RepairClientPort;
   /** Runs iptables/nft in the pod netns; default SpawnExec. */
   readonly exec?: Exec;
-  /** Host proc mount scanned for pod network namespaces; default /host/proc (the DaemonSet's hostPath). */
-  readonly procRoot?: string;
   /** ISTIO_OUTBOUND_* values for captureConfigFromPod (the plugin reads them from its env); default the
    * agent's own (`config.outboundCaptureEnv`). */
   readonly captureEnv?: Readonly<Record<string, string | undefined>>;
   /** Back-off for informer start and taint removal retries. */
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
-  /** Finds the pod netns; default findPodNetns over procRoot. */
+  /** Finds the pod netns; default findPodNetns over HOST_PROC_DIR. */
   readonly findNetns?: (podIp: string) => Promise<PodNetns>;
 }
-
-export const DEFAULT_PROC_ROOT = '/host/proc';
 
 function backoff(initialMs: number, maxMs: number): (attempt: number) => number {
   return (attempt) => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
@@ -160,7 +156,7 @@ export function startRepairController(
 
   const selectors = podSelectors(config);
   const informer = client.createPodInformer(selectors);
-  const procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
+  const procRoot = config.repair.hostProcDir;
   const captureEnv = options.captureEnv ?? config.outboundCaptureEnv;
   const exec = options.exec ?? new SpawnExec();
   const findNetns =

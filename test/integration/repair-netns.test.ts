@@ -64,7 +64,7 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
       controllerConfig(
         server,
         sa.dir,
-        { repairPods: true, deletePods: true },
+        { repairPods: true, deletePods: true, hostProcDir: '/proc' },
         { outboundCaptureEnv: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '4242' } },
       ),
       {
@@ -72,7 +72,6 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
         metrics,
         signal: AbortSignal.timeout(25_000),
         exec: new SpawnExec(),
-        procRoot: '/proc',
       },
     );
     await metrics.waitFor(REPAIRED_METRIC, { type: 'repair', result: 'success' });

@@ -97,6 +97,7 @@ export const DEFAULT_REPAIR: RepairConfig = Object.freeze({
   labelSelectors: '',
   fieldSelectors: '',
   notReadyTaintKey: '',
+  hostProcDir: '/host/proc',
 });
 
 export interface ApiLocation {
