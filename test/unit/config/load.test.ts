@@ -7,6 +7,10 @@ import { SETTINGS } from '../../../src/config/settings.ts';
 
 const required = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
 
+/** The configuration an `uninstall` run gets with this --log_output_level. */
+const withLogLevels = (logOutputLevel: string) =>
+  loadAgentConfig({ env: {}, flags: {}, logOutputLevel, mode: 'uninstall' });
+
 test('settings table: unique env and flag names, flag = kebab of env, contract paths present', () => {
   const envs = SETTINGS.map((s) => s.env);
   assert.equal(new Set(envs).size, envs.length);
@@ -211,41 +215,26 @@ test('Go ParseBool and Istio log levels', () => {
 });
 
 test('--log_output_level all:<level> and fatal reach the agent and the plugin entry as Istio levels', () => {
-  const load = (logOutputLevel: string) =>
-    loadAgentConfig({ env: {}, flags: {}, logOutputLevel, mode: 'uninstall' });
-  const all = load('default:info,all:debug');
+  const all = withLogLevels('default:info,all:debug');
   assert.equal(all.logLevel, 'debug');
   assert.equal(all.pluginLogLevel, 'debug');
-  const fatal = load('cni-agent:fatal');
+  const fatal = withLogLevels('cni-agent:fatal');
   assert.equal(fatal.logLevel, 'fatal');
   assert.equal(buildPluginEntry(fatal)['plugin_log_level'], 'fatal');
 });
 
 test('a level without a scope is the default scope only, as in Istio: the agent and the plugin entry stay at info', () => {
   for (const logOutputLevel of ['debug', 'default:debug', 'warn', 'cni:debug']) {
-    const config = loadAgentConfig({ env: {}, flags: {}, logOutputLevel, mode: 'uninstall' });
+    const config = withLogLevels(logOutputLevel);
     assert.equal(config.logLevel, 'info', logOutputLevel);
     assert.equal(buildPluginEntry(config)['plugin_log_level'], 'info', logOutputLevel);
   }
   // The repair controller's scope is its own, as in Istio.
-  const repair = loadAgentConfig({
-    env: {},
-    flags: {},
-    logOutputLevel: 'cni-agent:error,repair:debug',
-    mode: 'uninstall',
-  });
+  const repair = withLogLevels('cni-agent:error,repair:debug');
   assert.equal(repair.logLevel, 'error');
   assert.equal(repair.repairLogLevel, 'debug');
-  assert.equal(
-    loadAgentConfig({ env: {}, flags: {}, logOutputLevel: 'all:warn', mode: 'uninstall' }).repairLogLevel,
-    'warn',
-  );
-  const agentOnly = loadAgentConfig({
-    env: {},
-    flags: {},
-    logOutputLevel: 'debug,cni-agent:debug',
-    mode: 'uninstall',
-  });
+  assert.equal(withLogLevels('all:warn').repairLogLevel, 'warn');
+  const agentOnly = withLogLevels('debug,cni-agent:debug');
   assert.equal(agentOnly.logLevel, 'debug');
   assert.equal(agentOnly.pluginLogLevel, 'debug');
 });
