@@ -939,8 +939,9 @@ const WATCH_LIMIT_HINTS: ReadonlyMap<string | undefined, string> = new Map([
 const REMOVE_ENTRY_ATTEMPTS = 5;
 
 /** Removes the istio-cni entries from a chained config, atomically (through a symlink), keeping the mode. The
- * owner may rewrite the file at the same moment (both agents restarting together, istio#33971): its update is
- * never replaced by our edit of the older text; the edit is made again on the new one. */
+ * owner may rewrite the file at the same moment (both agents restarting together, istio#33971): our edit of the
+ * older text does not replace its update (but for replaceIfUnchanged's check-to-rename window); the edit is made
+ * again on the new text. */
 export async function removeEntryFromFile(fs: AgentFs, file: string): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     const info = await fs.stat(file);

@@ -10,8 +10,9 @@ function byUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** JSON.stringify's layout with every object's keys sorted, written key by key: a JavaScript object lists integer-like keys ("9", "10") first in
- * numeric order whatever order they were set in, so a sorted copy cannot carry Go's order ("10" before "9"). */
+/** JSON.stringify's layout with every object's keys sorted, written key by key: a JavaScript object lists
+ * integer-like keys ("9", "10") first in numeric order whatever order they were set in, so a sorted copy cannot
+ * carry Go's order ("10" before "9"). */
 function sortedIndented(value: Json, depth: number): string {
   const pad = '  '.repeat(depth + 1);
   const close = '  '.repeat(depth);
