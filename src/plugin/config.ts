@@ -3,19 +3,22 @@
 import * as z from 'zod/mini';
 import { goFields } from '../cni/go-field.ts';
 
-const optionalString = z.optional(z.nullable(z.string()));
+// One instance per shape, shared by the fields (each costs ≈ 15–30 µs to build in a fresh process).
+const string = z.string();
+const unknown = z.unknown();
+const optionalString = z.optional(z.nullable(string));
 const optionalBool = z.optional(z.nullable(z.boolean()));
 
 export const PluginConfigSchema = z.looseObject({
   cniVersion: optionalString,
-  name: z.string(),
+  name: string,
   type: optionalString,
-  prevResult: z.optional(z.unknown()),
+  prevResult: z.optional(unknown),
   plugin_log_level: optionalString,
   cni_agent_run_dir: optionalString,
   ambient_enabled: optionalBool,
-  enablement_selectors: z.optional(z.nullable(z.array(z.unknown()))),
-  exclude_namespaces: z.optional(z.nullable(z.array(z.string()))),
+  enablement_selectors: z.optional(z.nullable(z.array(unknown))),
+  exclude_namespaces: z.optional(z.nullable(z.array(string))),
   pod_namespace: optionalString,
   native_nftables: optionalBool,
   enable_ambient_detection_retry: optionalBool,
