@@ -21,16 +21,9 @@ function folded(key: string): string {
  * prevResult). */
 export type KeyOrder = 'document' | 'sorted';
 
-/** The value Go would decode into the ASCII field named `field` (undefined when no key names it). */
-export function goField(
-  source: Readonly<Record<string, unknown>>,
-  field: string,
-  order: KeyOrder = 'document',
-): unknown {
-  const target = field.toLowerCase();
-  let keys = Object.keys(source).filter((key) => key.length === field.length && folded(key) === target);
-  if (order === 'sorted' && keys.length > 1)
-    keys = keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+/** The value the keys (all naming one field, in the order Go meets them) leave in it: the last, but a `null` does
+ * not undo an earlier value. */
+function decoded(source: Readonly<Record<string, unknown>>, keys: readonly string[]): unknown {
   let value: unknown;
   for (const key of keys) {
     if (source[key] !== null || value === undefined) value = source[key];
@@ -38,14 +31,36 @@ export function goField(
   return value;
 }
 
-/** `source` reduced to `fields`, each under its canonical name, as goField reads it (absent fields left out). */
+/** The value Go would decode into the ASCII field named `field` (undefined when no key names it). */
+export function goField(
+  source: Readonly<Record<string, unknown>>,
+  field: string,
+  order: KeyOrder = 'document',
+): unknown {
+  const target = field.toLowerCase();
+  const keys = Object.keys(source).filter((key) => key.length === field.length && folded(key) === target);
+  if (order === 'sorted' && keys.length > 1)
+    keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return decoded(source, keys);
+}
+
+/** `source` reduced to `fields`, each under its canonical name, as goField reads it in document order (absent
+ * fields left out). Each key is folded once, not once per field: this runs on every ADD. */
 export function goFields(
   source: Readonly<Record<string, unknown>>,
   fields: readonly string[],
 ): Record<string, unknown> {
+  const keysByFold = new Map<string, string[]>();
+  for (const key of Object.keys(source)) {
+    const fold = folded(key);
+    if (fold.length !== key.length) continue;
+    const keys = keysByFold.get(fold);
+    if (keys === undefined) keysByFold.set(fold, [key]);
+    else keys.push(key);
+  }
   const out: Record<string, unknown> = {};
   for (const field of fields) {
-    const value = goField(source, field);
+    const value = decoded(source, keysByFold.get(field.toLowerCase()) ?? []);
     if (value !== undefined) out[field] = value;
   }
   return out;

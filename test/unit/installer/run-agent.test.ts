@@ -102,19 +102,25 @@ async function exitWithin(exited: Promise<number>, ms: number): Promise<number |
   return code;
 }
 
-const hostTree = (): HostTree =>
-  makeHostTree('ic-run-', {
+/** Runs `body` on a fresh host tree, removed afterwards whatever happens. */
+async function withHostTree(body: (tree: HostTree) => Promise<void>): Promise<void> {
+  const tree = makeHostTree('ic-run-', {
     sources: { 'istio-cni': 'plugin' },
     token: 'token-foo',
     ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
   });
+  try {
+    await body(tree);
+  } finally {
+    tree.remove();
+  }
+}
 
 test(
   'SIGTERM with a repair controller that never stops: cleanup runs, the exit is not held past its bound, code 0',
   { timeout: 30_000 },
-  async () => {
-    const tree = hostTree();
-    try {
+  () =>
+    withHostTree(async (tree) => {
       let repairStarted: () => void = () => undefined;
       const started = new Promise<void>((resolve) => (repairStarted = resolve));
       const agent = startAgent(tree, {
@@ -133,18 +139,14 @@ test(
       assert.ok(took >= 4_000 && took < 10_000, `runAgent returned ${took} ms after SIGTERM`);
       assert.ok(agent.lines.some((line) => line.includes('the repair controller did not stop in time')));
       assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
-    } finally {
-      tree.remove();
-    }
-  },
+    }),
 );
 
 test(
   'the installer fails after it was ready (its watch died): the node is cleaned up and the exit code is 1',
   { timeout: 30_000 },
-  async () => {
-    const tree = hostTree();
-    try {
+  () =>
+    withHostTree(async (tree) => {
       let killWatch: (error: Error) => void = () => undefined;
       const agent = startAgent(tree, {
         watchDir: (dir, onChange, onError) => {
@@ -160,8 +162,5 @@ test(
       assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
       assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
       assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
-    } finally {
-      tree.remove();
-    }
-  },
+    }),
 );

@@ -28,6 +28,15 @@ function inTempDir(body: (dir: string) => Promise<void>): () => Promise<void> {
 
 const fs = createNodeFs();
 
+/** `<dir>/10-a.conf` holding `{}`, and its stat. */
+async function statedConfig(dir: string) {
+  const file = path.join(dir, '10-a.conf');
+  writeFileSync(file, '{}');
+  const seen = await fs.stat(file);
+  assert.ok(seen);
+  return { file, seen };
+}
+
 /** `<dir>/10-a.conf`, a symlink to `<dir>/real.conf`, and its stat through the link. */
 async function linkedConfig(dir: string) {
   const target = path.join(dir, 'real.conf');
@@ -42,10 +51,7 @@ async function linkedConfig(dir: string) {
 test(
   'removeIfUnchanged: removes the file as it was stat-ed, twice is still fine',
   inTempDir(async (dir) => {
-    const file = path.join(dir, '10-a.conf');
-    writeFileSync(file, '{}');
-    const seen = await fs.stat(file);
-    assert.ok(seen);
+    const { file, seen } = await statedConfig(dir);
     assert.equal(await fs.removeIfUnchanged(file, seen), true);
     assert.equal(existsSync(file), false);
     assert.equal(await fs.removeIfUnchanged(file, seen), true);
@@ -55,10 +61,7 @@ test(
 test(
   'removeIfUnchanged: a file rewritten since it was stat-ed stays',
   inTempDir(async (dir) => {
-    const file = path.join(dir, '10-a.conf');
-    writeFileSync(file, '{}');
-    const seen = await fs.stat(file);
-    assert.ok(seen);
+    const { file, seen } = await statedConfig(dir);
     rmSync(file);
     writeFileSync(file, '{"name": "rewritten"}');
     assert.equal(await fs.removeIfUnchanged(file, seen), false);
