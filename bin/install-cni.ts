@@ -27,7 +27,6 @@ function buildProgram(): Command {
     .version(VERSION, '--version')
     .showHelpAfterError();
   for (const setting of SETTINGS) {
-    if (setting.envOnly) continue;
     const spec = setting.kind === 'bool' ? `--${setting.flag} [bool]` : `--${setting.flag} <value>`;
     program.addOption(new Option(spec, `${setting.description} (env ${setting.env})`));
   }
@@ -42,7 +41,6 @@ function configFrom(program: Command, mode: 'agent' | 'uninstall'): AgentConfig 
   const opts = program.opts<Record<string, string | boolean | undefined>>();
   const flags: Record<string, string> = {};
   for (const setting of SETTINGS) {
-    if (setting.envOnly) continue;
     const value = opts[camel(setting.flag)];
     if (value !== undefined) flags[setting.env] = value === true ? 'true' : String(value);
   }
@@ -58,12 +56,15 @@ function configFrom(program: Command, mode: 'agent' | 'uninstall'): AgentConfig 
 }
 
 function logging(config: AgentConfig): AgentLogging {
-  return createAgentLogging({
+  const agentLogging = createAgentLogging({
     level: config.logLevel,
     pluginLevel: config.pluginLogLevel,
     json: config.logAsJson,
     write: (line) => process.stdout.write(line),
   });
+  if (config.logOutputLevelError !== undefined)
+    agentLogging.logger.error({ err: config.logOutputLevelError }, 'failed to configure logging');
+  return agentLogging;
 }
 
 function loadOrExit(program: Command, mode: 'agent' | 'uninstall'): AgentConfig | undefined {
@@ -126,9 +127,7 @@ async function main(): Promise<void> {
   });
   // Go bool flags never consume the next argument: `--log_as_json uninstall` is the flag plus a subcommand.
   const boolFlags = new Set([
-    ...SETTINGS.filter((setting) => setting.kind === 'bool' && !setting.envOnly).map(
-      (setting) => `--${setting.flag}`,
-    ),
+    ...SETTINGS.filter((setting) => setting.kind === 'bool').map((setting) => `--${setting.flag}`),
     '--log_as_json',
   ]);
   await program.parseAsync(

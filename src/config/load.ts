@@ -63,6 +63,8 @@ export interface AgentConfig {
   readonly pluginLogLevel: LogLevel;
   /** Scope `repair` (the repair controller), info unless named, as Istio registers it. */
   readonly repairLogLevel: LogLevel;
+  /** Why `--log_output_level` was not applied in full (the items before the invalid one were), to be logged. */
+  readonly logOutputLevelError: string | undefined;
   readonly logAsJson: boolean;
   readonly repair: RepairConfig;
   /** ISTIO_OUTBOUND_OWNER_GROUPS, ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE and ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR from the
@@ -137,10 +139,11 @@ function normalizeLevel(raw: string): LogLevel | undefined {
   return (LEVELS as readonly string[]).includes(lower) ? (lower as LogLevel) : undefined;
 }
 
-/** Istio's `--log_output_level`: `<level>` or `scope:level,scope:level`. Returns per-scope levels ('default' for
- * bare levels) or an error message. Istio's override scope `all` sets every scope and ends the list (what follows
- * it is not read), so it is returned alone. */
-export function parseLogOutputLevel(raw: string): Map<string, LogLevel> | string {
+/** Istio's `--log_output_level`: `<level>` or `scope:level,scope:level`, as per-scope levels ('default' for bare
+ * levels). Istio's override scope `all` sets every scope and ends the list (what follows it is not read), so it is
+ * returned alone. An invalid item ends the list too, as in Istio's log package: the items before it stay applied and
+ * `invalid` says what was wrong. */
+export function parseLogOutputLevel(raw: string): { scopes: Map<string, LogLevel>; invalid?: string } {
   const scopes = new Map<string, LogLevel>();
   for (const part of raw.split(',')) {
     const item = part.trim();
@@ -149,11 +152,11 @@ export function parseLogOutputLevel(raw: string): Map<string, LogLevel> | string
     const scope = colon === -1 ? 'default' : item.slice(0, colon).trim();
     const level = normalizeLevel(colon === -1 ? item : item.slice(colon + 1));
     if (level === undefined || scope === '')
-      return `invalid level in "${item}" (debug, info, warn, error, fatal, none)`;
-    if (scope === 'all') return new Map([['all', level]]);
+      return { scopes, invalid: `invalid level in "${item}" (debug, info, warn, error, fatal, none)` };
+    if (scope === 'all') return { scopes: new Map([['all', level]]) };
     scopes.set(scope, level);
   }
-  return scopes;
+  return { scopes };
 }
 
 function schemaFor(setting: Setting): z.ZodType {
@@ -195,8 +198,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   const problems: string[] = [];
   const values: Values = {};
   for (const setting of SETTINGS) {
-    const raw =
-      (setting.envOnly ? undefined : input.flags[setting.env]) ?? input.env[setting.env] ?? setting.default;
+    const raw = input.flags[setting.env] ?? input.env[setting.env] ?? setting.default;
     if (raw === undefined) {
       values[setting.env] = undefined;
       continue;
@@ -205,26 +207,24 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     const parsed = schemaFor(setting).safeParse(raw);
     if (parsed.success) values[setting.env] = parsed.data;
     else {
-      const source =
-        !setting.envOnly && input.flags[setting.env] !== undefined ? `--${setting.flag}` : setting.env;
+      const source = input.flags[setting.env] !== undefined ? `--${setting.flag}` : setting.env;
       const message = parsed.error.issues.map((issue) => issue.message).join('; ');
       problems.push(`${source}=${JSON.stringify(raw)}: ${message}`);
     }
   }
 
-  let logLevel: LogLevel = 'info';
-  let pluginLogLevel: LogLevel | undefined;
-  let repairLogLevel: LogLevel = 'info';
-  const scopes = parseLogOutputLevel(input.logOutputLevel ?? 'default:info');
-  if (typeof scopes === 'string')
-    problems.push(`--log_output_level=${JSON.stringify(input.logOutputLevel)}: ${scopes}`);
-  else {
-    // As Istio's log package: a level without a scope ("debug") is the `default` scope's, which the agent does not
-    // log under; `cni-agent` is registered at info (istio#51518: use cni-agent:debug or all:debug).
-    logLevel = scopes.get('all') ?? scopes.get('cni-agent') ?? 'info';
-    pluginLogLevel = scopes.get('all') ?? scopes.get('cni-plugin');
-    repairLogLevel = scopes.get('all') ?? scopes.get('repair') ?? 'info';
-  }
+  const { scopes, invalid } = parseLogOutputLevel(input.logOutputLevel ?? 'default:info');
+  // Upstream only logs a logging-configuration failure (behaviour §1.2) and runs on with what was applied: a typo in
+  // the chart's logging.level must not take the node's CNI down.
+  const logOutputLevelError =
+    invalid === undefined
+      ? undefined
+      : `--log_output_level=${JSON.stringify(input.logOutputLevel)}: ${invalid}`;
+  // As Istio's log package: a level without a scope ("debug") is the `default` scope's, which the agent does not
+  // log under; `cni-agent` is registered at info (istio#51518: use cni-agent:debug or all:debug).
+  const logLevel = scopes.get('all') ?? scopes.get('cni-agent') ?? 'info';
+  const pluginLogLevel = scopes.get('all') ?? scopes.get('cni-plugin');
+  const repairLogLevel = scopes.get('all') ?? scopes.get('repair') ?? 'info';
   let logAsJson = false;
   if (typeof input.logAsJson === 'boolean') logAsJson = input.logAsJson;
   else if (input.logAsJson !== undefined) {
@@ -309,6 +309,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     // Quirk §8.11 replicated: the plugin scope follows the agent's level unless cni-plugin is named explicitly.
     pluginLogLevel: pluginLogLevel ?? logLevel,
     repairLogLevel,
+    logOutputLevelError,
     logAsJson,
     outboundCaptureEnv: Object.freeze(
       Object.fromEntries(

@@ -8,13 +8,11 @@ export type SettingKind = 'string' | 'bool' | 'int' | 'list' | 'mode';
 
 export interface Setting {
   readonly env: string;
-  /** Long flag name without `--`; for envOnly settings the name a flag would have (not registered). */
+  /** Long flag name without `--`. */
   readonly flag: string;
   readonly default: string | undefined;
   readonly description: string;
   readonly kind: SettingKind;
-  /** Read from the environment only (upstream registers no flag for it). */
-  readonly envOnly?: true;
   /** Accepted for compatibility; has no effect (upstream: registered but unused, or ambient-only). */
   readonly unused?: true;
 }
@@ -24,7 +22,7 @@ function s(
   kind: SettingKind,
   defaultValue: string | undefined,
   description: string,
-  extra: { envOnly?: true; unused?: true } = {},
+  extra: { unused?: true } = {},
 ): Setting {
   return Object.freeze({
     env,
@@ -36,9 +34,7 @@ function s(
   });
 }
 
-const envOnly = { envOnly: true } as const;
-const unusedFlag = { unused: true } as const;
-const unusedEnv = { envOnly: true, unused: true } as const;
+const unused = { unused: true } as const;
 
 export const SETTINGS: readonly Setting[] = Object.freeze([
   // Upstream registered settings (flag + env).
@@ -103,7 +99,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'string',
     '/var/run/ztunnel/ztunnel.sock',
     'Ambient only (not supported).',
-    unusedFlag,
+    unused,
   ),
   s('AMBIENT_ENABLED', 'bool', 'false', 'Ambient mode (not supported by this agent: must stay false).'),
   s('ENABLE_AMBIENT_DETECTION_RETRY', 'bool', 'false', 'Passed to the plugin config.'),
@@ -129,9 +125,9 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   s('REPAIR_INIT_CONTAINER_EXIT_CODE', 'int', '126', 'Exit code filter (0 = any).'),
   s('REPAIR_LABEL_SELECTORS', 'string', '', 'Extra pod list label selector.'),
   s('REPAIR_FIELD_SELECTORS', 'string', '', 'Extra pod list field selector.'),
-  s('CNI_NETWORK_CONFIG', 'string', '', 'Registered but unused upstream (legacy template).', unusedFlag),
-  s('CNI_NETWORK_CONFIG_FILE', 'string', '', 'Registered but unused upstream.', unusedFlag),
-  s('LOG_LEVEL', 'string', 'warn', 'Registered but unused upstream (use --log_output_level).', unusedFlag),
+  s('CNI_NETWORK_CONFIG', 'string', '', 'Registered but unused upstream (legacy template).', unused),
+  s('CNI_NETWORK_CONFIG_FILE', 'string', '', 'Registered but unused upstream.', unused),
+  s('LOG_LEVEL', 'string', 'warn', 'Registered but unused upstream (use --log_output_level).', unused),
   // Paths upstream hard-codes (contract.md).
   s('CNI_BIN_SOURCE_DIR', 'string', '/opt/cni/bin', 'Directory whose files are installed as CNI binaries.'),
   s('CNI_BIN_TARGET_DIRS', 'list', '/host/opt/cni/bin', 'Comma list of host CNI binary directories.'),
@@ -157,42 +153,24 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'Plugin pod lookup deadline; unset = the plugin entry gets no extra field.',
   ),
   s('CNI_NOT_READY_TAINT_KEY', 'string', '', 'Node taint removed once the plugin is installed ("" = off).'),
-  // Upstream env-only keys (same lookup, no flag).
-  s('REPAIR_REPAIR_PODS', 'bool', 'false', 'Repair mode: re-program rules in running pods.', envOnly),
-  s('EXCLUDE_NAMESPACES', 'list', '', 'Comma list of namespaces the plugin skips.', envOnly),
-  s('POD_NAMESPACE', 'string', '', "The agent's own namespace (plugin pod_namespace).", envOnly),
-  s('AMBIENT_ENABLEMENT_SELECTOR', 'string', '', 'Ambient only (not supported).', unusedEnv),
-  s('AMBIENT_DNS_CAPTURE', 'bool', 'false', 'Ambient only (not supported).', unusedEnv),
-  s('AMBIENT_IPV6', 'bool', 'false', 'Ambient only (not supported).', unusedEnv),
-  s('AMBIENT_DISABLE_SAFE_UPGRADE', 'bool', 'false', 'Ambient only (not supported).', unusedEnv),
-  s('AMBIENT_RECONCILE_POD_RULES_ON_STARTUP', 'bool', 'false', 'Ambient only (not supported).', unusedEnv),
-  s('NATIVE_NFTABLES', 'bool', 'false', 'Plugin native_nftables; repair uses nft.', envOnly),
-  // Upstream plain env lookups.
-  s(
-    'KUBERNETES_SERVICE_HOST',
-    'string',
-    undefined,
-    'API server host for the plugin kubeconfig (required).',
-    envOnly,
-  ),
-  s(
-    'KUBERNETES_SERVICE_PORT',
-    'string',
-    undefined,
-    'API server port for the plugin kubeconfig (required).',
-    envOnly,
-  ),
-  s(
-    'KUBERNETES_SERVICE_PROTOCOL',
-    'string',
-    'https',
-    'API server scheme for the plugin kubeconfig.',
-    envOnly,
-  ),
-  s('KUBERNETES_NODE_NAME', 'string', '', 'This node when NODE_NAME is empty (then the host name).', envOnly),
-  s('FORCE_IPTABLES_BINARY', 'string', '', 'legacy or nft for agent-side iptables (repair).', envOnly),
-  s('NODE_NAME', 'string', '', 'This node (repair, taint removal).', envOnly),
-  s('POD_NAME', 'string', '', 'This agent pod.', envOnly),
+  // Keys upstream reads from the environment only; a flag too here, as contract.md wants of every setting.
+  s('REPAIR_REPAIR_PODS', 'bool', 'false', 'Repair mode: re-program rules in running pods.'),
+  s('EXCLUDE_NAMESPACES', 'list', '', 'Comma list of namespaces the plugin skips.'),
+  s('POD_NAMESPACE', 'string', '', "The agent's own namespace (plugin pod_namespace)."),
+  s('AMBIENT_ENABLEMENT_SELECTOR', 'string', '', 'Ambient only (not supported).', unused),
+  s('AMBIENT_DNS_CAPTURE', 'bool', 'false', 'Ambient only (not supported).', unused),
+  s('AMBIENT_IPV6', 'bool', 'false', 'Ambient only (not supported).', unused),
+  s('AMBIENT_DISABLE_SAFE_UPGRADE', 'bool', 'false', 'Ambient only (not supported).', unused),
+  s('AMBIENT_RECONCILE_POD_RULES_ON_STARTUP', 'bool', 'false', 'Ambient only (not supported).', unused),
+  s('NATIVE_NFTABLES', 'bool', 'false', 'Plugin native_nftables; repair uses nft.'),
+  // Upstream plain env lookups (a flag too here, as above).
+  s('KUBERNETES_SERVICE_HOST', 'string', undefined, 'API server host for the plugin kubeconfig (required).'),
+  s('KUBERNETES_SERVICE_PORT', 'string', undefined, 'API server port for the plugin kubeconfig (required).'),
+  s('KUBERNETES_SERVICE_PROTOCOL', 'string', 'https', 'API server scheme for the plugin kubeconfig.'),
+  s('KUBERNETES_NODE_NAME', 'string', '', 'This node when NODE_NAME is empty (then the host name).'),
+  s('FORCE_IPTABLES_BINARY', 'string', '', 'legacy or nft for agent-side iptables (repair).'),
+  s('NODE_NAME', 'string', '', 'This node (repair, taint removal).'),
+  s('POD_NAME', 'string', '', 'This agent pod.'),
 ]);
 
 /** Istio's standard logging flags (not env vars). `--log_output_level` and `--log_as_json` are honoured; the rest

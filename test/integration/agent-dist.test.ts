@@ -35,7 +35,7 @@ function projectToken(sa: string, version: string, token: string): void {
   renameSync(path.join(sa, '..data_tmp'), path.join(sa, '..data'));
 }
 
-test('dist/install-cni: install from a .conf, token rotation, binary re-copy, SIGTERM cleanup', async () => {
+test('dist/install-cni: install from a .conf, settings as flags, token rotation, binary re-copy, SIGTERM cleanup', async () => {
   const t = tree;
   rmSync(`${t.sa}/token`);
   rmSync(`${t.sa}/ca.crt`);
@@ -44,22 +44,39 @@ test('dist/install-cni: install from a .conf, token rotation, binary re-copy, SI
   symlinkSync('..data/ca.crt', `${t.sa}/ca.crt`);
   writeFileSync(`${t.net}/10-bridge.conf`, readFileSync(`${TESTDATA}/bridge.conf`));
   const kubeconfig = `${t.run}/istio-cni-kubeconfig`;
-  const agent = startAgent(
-    DIST_AGENT,
-    agentEnv(t, { POD_NAMESPACE: 'my-namespace', CNI_AGENT_RUN_DIR: t.run }),
-  );
+  // Keys upstream reads only from the environment are flags too (contract.md), both spellings, over the env. A
+  // --log_output_level with a typo is logged and the agent runs on with the items before it, as upstream.
+  const agent = startAgent(DIST_AGENT, agentEnv(t, { CNI_AGENT_RUN_DIR: t.run }), [
+    '--log_as_json',
+    '--log_output_level=cni-plugin:debug,cni-agent:trace',
+    '--pod-namespace',
+    'my-namespace',
+    '--exclude-namespaces=flagged-ns',
+  ]);
   try {
     await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+    assert.match(
+      String(agent.logs.find((record) => record.msg === 'failed to configure logging')?.['err']),
+      /invalid level in "cni-agent:trace"/,
+    );
     assert.equal(existsSync(`${t.net}/10-bridge.conf`), false);
     const merged = JSON.parse(read(`${t.net}/10-bridge.conflist`)) as {
       name: string;
-      plugins: { type: string }[];
+      plugins: {
+        type: string;
+        pod_namespace?: string;
+        exclude_namespaces?: string[];
+        plugin_log_level?: string;
+      }[];
     };
     assert.equal(merged.name, 'k8s-pod-network');
     assert.deepEqual(
       merged.plugins.map((p) => p.type),
       ['bridge', 'istio-cni'],
     );
+    assert.equal(merged.plugins[1]?.pod_namespace, 'my-namespace');
+    assert.equal(merged.plugins[1]?.plugin_log_level, 'debug');
+    assert.deepEqual(merged.plugins[1]?.exclude_namespaces, ['flagged-ns']);
     assert.match(read(kubeconfig), /token: token-one\n/);
 
     projectToken(t.sa, '2026_02', 'token-two');

@@ -22,7 +22,6 @@ test('settings table: unique env and flag names, flag = kebab of env, contract p
   assert.equal(byEnv.get('READINESS_PORT')?.default, '8000');
   assert.equal(byEnv.get('MONITORING_PORT')?.default, '15014');
   assert.equal(byEnv.get('KUBECONFIG_MODE')?.default, '384');
-  assert.equal(byEnv.get('EXCLUDE_NAMESPACES')?.envOnly, true);
 });
 
 test('defaults match upstream', () => {
@@ -53,11 +52,17 @@ test('flag > env > default; empty env counts as set; Go bools; octal and decimal
       CHAINED_CNI_PLUGIN: 'F',
       SKIP_TLS_VERIFY: 'T',
       KUBECONFIG_MODE: '0640',
-      EXCLUDE_NAMESPACES: ' kube-system, ,istio-system ',
+      EXCLUDE_NAMESPACES: 'from-env',
+      NODE_NAME: 'node-from-env',
       POD_LOOKUP_DEADLINE_SECONDS: '7',
       CNI_NOT_READY_TAINT_KEY: 'cni.istio.io/not-ready',
     },
-    flags: { MOUNTED_CNI_NET_DIR: '/flag/net', EXCLUDE_NAMESPACES: 'ignored-flag-for-env-only' },
+    // EXCLUDE_NAMESPACES and NODE_NAME are env-only upstream; contract.md makes every setting a flag too.
+    flags: {
+      MOUNTED_CNI_NET_DIR: '/flag/net',
+      EXCLUDE_NAMESPACES: ' kube-system, ,istio-system ',
+      NODE_NAME: 'node-from-flag',
+    },
     logOutputLevel: 'default:warn,cni-plugin:debug',
     mode: 'agent',
   });
@@ -68,6 +73,7 @@ test('flag > env > default; empty env counts as set; Go bools; octal and decimal
   assert.equal(config.skipTlsVerify, true);
   assert.equal(config.kubeconfigMode, 0o640);
   assert.deepEqual(config.excludeNamespaces, ['kube-system', 'istio-system']);
+  assert.equal(config.nodeName, 'node-from-flag');
   assert.equal(config.podLookupDeadlineSeconds, 7);
   assert.equal(config.repair.notReadyTaintKey, 'cni.istio.io/not-ready');
   // default:warn is not the agent's scope (cni-agent keeps Istio's info).
@@ -98,7 +104,7 @@ test('one error lists every invalid setting with the fix', () => {
           FORCE_IPTABLES_BINARY: 'x',
         },
         flags: { READINESS_PORT: '70000' },
-        logOutputLevel: 'loud',
+        logAsJson: 'maybe',
         mode: 'agent',
       }),
     (error: Error) => {
@@ -108,7 +114,7 @@ test('one error lists every invalid setting with the fix', () => {
         'KUBECONFIG_MODE="0999"',
         'FORCE_IPTABLES_BINARY="x"',
         '--readiness-port="70000"',
-        '--log_output_level',
+        '--log_as_json="maybe"',
         'KUBERNETES_SERVICE_HOST is not set',
         'KUBERNETES_SERVICE_PORT is not set',
       ]) {
@@ -198,20 +204,39 @@ test('Go ParseBool and Istio log levels', () => {
   for (const t of ['1', 't', 'T', 'TRUE', 'true', 'True']) assert.equal(parseGoBool(t), true);
   for (const f of ['0', 'f', 'F', 'FALSE', 'false', 'False']) assert.equal(parseGoBool(f), false);
   assert.equal(parseGoBool('yes'), undefined);
-  assert.deepEqual(parseLogOutputLevel('debug'), new Map([['default', 'debug']]));
-  assert.deepEqual(
-    parseLogOutputLevel('default:info,cni-agent:error'),
-    new Map([
+  assert.deepEqual(parseLogOutputLevel('debug'), { scopes: new Map([['default', 'debug']]) });
+  assert.deepEqual(parseLogOutputLevel('default:info,cni-agent:error'), {
+    scopes: new Map([
       ['default', 'info'],
       ['cni-agent', 'error'],
     ]),
-  );
-  assert.equal(typeof parseLogOutputLevel('default:loud'), 'string');
+  });
+  // As Istio's log package: an invalid item ends the list; the ones before it stay applied.
+  assert.deepEqual(parseLogOutputLevel('cni-agent:debug,default:loud,cni-plugin:debug'), {
+    scopes: new Map([['cni-agent', 'debug']]),
+    invalid: 'invalid level in "default:loud" (debug, info, warn, error, fatal, none)',
+  });
   // Istio's override scope: sets every scope, and what follows it is not read.
-  assert.deepEqual(
-    parseLogOutputLevel('cni-agent:debug,all:warn,cni-plugin:debug'),
-    new Map([['all', 'warn']]),
+  assert.deepEqual(parseLogOutputLevel('cni-agent:debug,all:warn,cni-plugin:debug'), {
+    scopes: new Map([['all', 'warn']]),
+  });
+});
+
+test('an invalid --log_output_level does not stop the agent (upstream only logs it): the items before it apply', () => {
+  const config = loadAgentConfig({
+    env: required,
+    flags: {},
+    logOutputLevel: 'cni-plugin:debug,cni-agent:trace,repair:debug',
+    mode: 'agent',
+  });
+  assert.equal(config.pluginLogLevel, 'debug');
+  assert.equal(config.logLevel, 'info');
+  assert.equal(config.repairLogLevel, 'info');
+  assert.equal(
+    config.logOutputLevelError,
+    '--log_output_level="cni-plugin:debug,cni-agent:trace,repair:debug": invalid level in "cni-agent:trace" (debug, info, warn, error, fatal, none)',
   );
+  assert.equal(withLogLevels('cni-agent:debug').logOutputLevelError, undefined);
 });
 
 test('--log_output_level all:<level> and fatal reach the agent and the plugin entry as Istio levels', () => {
