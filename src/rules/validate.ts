@@ -41,7 +41,8 @@ function checkPort(field: string, value: string): void {
     throw invalid(field, value, 'not a port number (0-65535)');
 }
 
-/** Ports: comma list; items may carry spaces around them (upstream trims for validation only). */
+/** Ports: comma list; items may carry white space around them (upstream validates them after Go's TrimSpace, and
+ * iptables-restore splits its lines on tabs as on spaces). */
 function portList(field: string, value: string, allowWildcard: boolean): string[] {
   if (allowWildcard && value === '*') return [];
   const items = split(value);
@@ -49,7 +50,7 @@ function portList(field: string, value: string, allowWildcard: boolean): string[
     if (item.trim() === '*') {
       throw invalid(field, value, allowWildcard ? '"*" must be the whole value' : '"*" is not allowed here');
     }
-    if (!/^ *(0|[1-9]\d*) *$/.test(item) || Number(item) > 65535) {
+    if (!/^\s*(0|[1-9]\d*)\s*$/.test(item) || Number(item) > 65535) {
       throw invalid(field, value, `${quoted(item)} is not a port number (0-65535)`);
     }
   }

@@ -126,9 +126,10 @@ test('64 owner groups to include are accepted, and a /8 loopback CIDR', () => {
   );
 });
 
-test('port lists tolerate spaces around items (validated trimmed)', () => {
+test('port lists tolerate white space around items (validated trimmed, as Go TrimSpace)', () => {
   const doc = renderRestoreDocument(
-    buildCaptureRules({ ...POD_DEFAULT, outboundPortsExclude: '80, 81' }).rules.v4,
+    buildCaptureRules({ ...POD_DEFAULT, outboundPortsExclude: '80, 81,\t82 ' }).rules.v4,
   );
   assert.ok(doc.includes('--dport 81 -j RETURN'));
+  assert.ok(doc.includes('--dport 82 -j RETURN'));
 });
