@@ -75,6 +75,7 @@ interface Binaries {
   readonly restore: string;
   readonly save: string;
   readonly iptables: string;
+  /** Legacy iptables from 1.6.2 on: writes take `--wait=30` and the pod-scoped lock (§2.8 step 6). */
   readonly legacy: boolean;
 }
 
@@ -88,6 +89,30 @@ function binariesFor(family: IpFamily, variant: IptablesVariant | 'plain'): Bina
     iptables: `${base}${suffix}`,
     legacy: variant === 'legacy',
   };
+}
+
+/** Whether `<bin>-save --version` output names a legacy iptables that takes `--wait` (≥ 1.6.2), as upstream's
+ * DetectIptablesVersion reads it: `nf_tables` in it is the nft variant; no version at all is legacy 0.0.0. */
+export function isWaitingLegacy(versionOutput: string): boolean {
+  if (versionOutput.includes('nf_tables')) return false;
+  const match = /v(\d+)\.(\d+)\.(\d+)/.exec(versionOutput);
+  if (match === null) return false;
+  const [major, minor, patch] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return major > 1 || (major === 1 && (minor > 6 || (minor === 6 && patch >= 2)));
+}
+
+/** The plain `iptables` candidate (upstream's third): its version decides whether it writes as legacy. One more
+ * spawn, only on nodes where iptables-nft is missing or unusable. */
+async function plainBinaries(ns: PodNetns, family: IpFamily): Promise<Binaries> {
+  const bin = binariesFor(family, 'plain');
+  let output = '';
+  try {
+    const version = await ns.run([bin.save, '--version']);
+    output = `${version.stdout}${version.stderr}`;
+  } catch (error) {
+    if (!(error instanceof ExecError && error.code === 'BINARY_MISSING')) throw error;
+  }
+  return { ...bin, legacy: isWaitingLegacy(output) };
 }
 
 /** Renders exit codes 1–4 as istio-iptables does (§2.8 step 6). */
@@ -212,8 +237,8 @@ interface FamilyPlan {
 const NO_NF_TABLES = /Failed to initialize nft|Could not fetch rule set generation id/;
 
 async function restore(ns: PodNetns, plan: FamilyPlan): Promise<ExecResult> {
-  const plain = () => {
-    plan.bin = binariesFor(plan.family, 'plain');
+  const plain = async () => {
+    plan.bin = await plainBinaries(ns, plan.family);
     return ns.xtables(plan.bin, plan.bin.restore, ['--noflush'], plan.document);
   };
   let result: ExecResult;
@@ -539,7 +564,7 @@ export async function checkCaptureRules(
       let save = await ns.run([bin.save]);
       // As for ADD: no usable nf_tables means the rules were written with plain iptables.
       if (bin.variant === 'nft' && save.exitCode !== 0 && NO_NF_TABLES.test(save.stderr)) {
-        bin = binariesFor(family, 'plain');
+        bin = await plainBinaries(ns, family);
         save = await ns.run([bin.save]);
       }
       state = parseSavedState(save.stdout);

@@ -1,9 +1,14 @@
 // Rule engine against the kernel (root): iptables-nft and iptables-legacy (forced), each scenario applied twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { applyCaptureRules } from '../../src/rules/apply.ts';
 import { SpawnExec } from '../../src/sys/spawn-exec.ts';
+import type { Exec, ExecRequest } from '../../src/sys/ports.ts';
 import { runIn } from '../support/netns.ts';
 import {
   registerCaptureScenarios,
@@ -13,6 +18,8 @@ import {
 } from '../support/rules-scenarios.ts';
 
 registerCaptureScenarios('iptables');
+
+const which = (tool: string): string => execFileSync('which', [tool], { encoding: 'utf8' }).trim();
 
 test('variant detection: a fresh netns gets iptables-nft; legacy with existing rules wins', async () => {
   await withLab({}, async (pair) => {
@@ -37,6 +44,35 @@ test('variant detection: a fresh netns gets iptables-nft; legacy with existing r
     const outcome = await applyCaptureRules(POD_CONFIG, { netns: pair.pod.path, backend: 'iptables' }, deps);
     assert.deepEqual(outcome.variants, { v4: 'nft' });
   });
+});
+
+test('no iptables-nft on the node: plain iptables, a legacy one here, writes as legacy (--wait, pod-scoped lock)', async () => {
+  // A PATH with the tools the engine runs, and plain iptables-* that are xtables-legacy-multi, as on a node whose
+  // alternatives point at legacy and that has no iptables-nft-restore.
+  const bin = mkdtempSync(path.join(tmpdir(), 'ib-plain-'));
+  try {
+    for (const tool of ['nsenter', 'head', 'ip']) symlinkSync(which(tool), path.join(bin, tool));
+    for (const tool of ['iptables', 'iptables-save', 'iptables-restore'])
+      symlinkSync(which('xtables-legacy-multi'), path.join(bin, tool));
+    const spawned = new SpawnExec({ PATH: bin, LC_ALL: 'C' });
+    const requests: ExecRequest[] = [];
+    const exec: Exec = { run: (request) => (requests.push(request), spawned.run(request)) };
+    await withLab({}, async (pair) => {
+      const deps = { exec, logger: pino({ level: 'silent' }) };
+      const target = { netns: pair.pod.path, backend: 'iptables', speculative: false } as const;
+      const outcome = await applyCaptureRules(POD_CONFIG, target, deps);
+      assert.deepEqual(outcome.variants, { v4: 'plain' });
+      assert.match(
+        (await runIn(pair.pod.path, ['iptables-legacy-save', '-t', 'nat'])).stdout,
+        /ISTIO_OUTPUT/,
+      );
+      const restore = requests.find((request) => request.argv[0] === 'iptables-restore');
+      assert.deepEqual(restore?.argv, ['iptables-restore', '--noflush', '--wait=30']);
+      assert.deepEqual(restore?.env, { XTABLES_LOCKFILE: pair.pod.path });
+    });
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
 });
 
 for (const variant of ['nft', 'legacy'] as const) {

@@ -6,6 +6,7 @@ import type { Exec, ExecRequest, ExecResult } from '../../../src/sys/ports.ts';
 import {
   applyCaptureRules,
   checkCaptureRules,
+  isWaitingLegacy,
   routeCommands,
   routeUndoCommands,
 } from '../../../src/rules/apply.ts';
@@ -351,7 +352,7 @@ test('speculative restore that fell back to plain iptables-restore is kept (not 
   assert.deepEqual(outcome.variants, { v4: 'plain' });
   assert.deepEqual(
     exec.requests.map((r) => r.argv[0]),
-    ['iptables-nft-restore', 'head', 'iptables-restore'],
+    ['iptables-nft-restore', 'head', 'iptables-save', 'iptables-restore'],
   );
 });
 
@@ -532,6 +533,7 @@ test('iptables-nft present but the kernel has no nf_tables: plain iptables-resto
         stdout: '',
         stderr: 'iptables-nft-restore: Could not fetch rule set generation id: Invalid argument\n',
       };
+    if (r.argv.join(' ') === 'iptables-save --version') return ok('iptables-save v1.8.9 (legacy)\n');
     return ok(probe());
   });
   const outcome = await applyCaptureRules(
@@ -540,11 +542,23 @@ test('iptables-nft present but the kernel has no nf_tables: plain iptables-resto
     { exec, logger },
   );
   assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'plain' } });
+  // Plain iptables is legacy there: it writes as legacy does, never on the node-wide xtables lock (§2.8 step 6).
   assert.deepEqual(trace(exec), [
     'iptables-nft-restore --noflush < * nat',
     PROBE,
-    'iptables-restore --noflush < * nat',
+    'iptables-save --version',
+    'iptables-restore --noflush --wait=30 < * nat',
   ]);
+  assert.deepEqual(exec.requests.at(-1)?.env, { XTABLES_LOCKFILE: NETNS });
+});
+
+test('the plain candidate writes as legacy only when its version says legacy ≥ 1.6.2, as upstream detects it', () => {
+  assert.equal(isWaitingLegacy('iptables-save v1.8.9 (legacy)\n'), true);
+  assert.equal(isWaitingLegacy('iptables-save v1.6.2\n'), true);
+  assert.equal(isWaitingLegacy('iptables-save v1.6.1\n'), false);
+  assert.equal(isWaitingLegacy('iptables-save v1.8.9 (nf_tables)\n'), false);
+  // A save that prints no version is legacy 0.0.0 upstream: no --wait.
+  assert.equal(isWaitingLegacy('iptables-save: unrecognized option --version\n'), false);
 });
 
 test('a netns without IPv6 (head exits 1: no if_inet6, no ip6_tables_names): IPv4 rules only', async () => {
@@ -576,12 +590,19 @@ test('CHECK on a kernel without nf_tables reads the rules with plain iptables, a
         stdout: '',
         stderr: 'iptables-nft-save: Could not fetch rule set generation id\n',
       };
+    if (r.argv.join(' ') === 'iptables-save --version') return ok('iptables-save v1.8.9 (legacy)\n');
     if (r.argv[0] === 'iptables-save') return ok(saved);
     return ok();
   });
   await checkCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger });
   assert.deepEqual(
     exec.requests.map((r) => r.argv.join(' ')),
-    [PROBE, 'iptables-nft-save', 'iptables-save', 'iptables-restore --noflush'],
+    [
+      PROBE,
+      'iptables-nft-save',
+      'iptables-save --version',
+      'iptables-save',
+      'iptables-restore --noflush --wait=30',
+    ],
   );
 });
