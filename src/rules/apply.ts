@@ -361,7 +361,14 @@ export function routeCommands(config: CaptureConfig, ipv6: boolean): { inet: str
 
 async function runIpBatch(ns: PodNetns, family: string[], lines: readonly string[]): Promise<void> {
   if (lines.length === 0) return;
-  const result = await ns.run(['ip', ...family, '-force', '-batch', '-'], `${lines.join('\n')}\n`);
+  let result: ExecResult;
+  try {
+    result = await ns.run(['ip', ...family, '-force', '-batch', '-'], `${lines.join('\n')}\n`);
+  } catch (error) {
+    // §2.12: every routes failure reads "failed to configure routes: …", a missing `ip` too.
+    if (!(error instanceof ExecError && error.code === 'BINARY_MISSING')) throw error;
+    throw new ExecError('BINARY_MISSING', `failed to configure routes: ${error.message}`, { cause: error });
+  }
   if (result.exitCode === 0) return;
   // Tolerated: "File exists" (already there) and "No such file or directory" (the `rule del` before an add).
   const real = result.stderr

@@ -606,3 +606,15 @@ test('CHECK on a kernel without nf_tables reads the rules with plain iptables, a
     ],
   );
 });
+
+test('no ip binary: the ADD fails as a routes failure naming it, and the rules are taken back', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'ip') throw new ExecError('BINARY_MISSING', 'required binary "ip" is missing');
+    return ok(probe());
+  });
+  await assert.rejects(
+    applyCaptureRules(TPROXY_POD, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    /^ExecError: failed to configure routes: required binary "ip" is missing/,
+  );
+  assert.equal(trace(exec).at(-1), 'iptables-nft-restore --noflush (undo)');
+});
