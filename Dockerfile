@@ -6,6 +6,9 @@
 #
 # Build (BuildKit; no Docker engine is needed to test the layout: `npm run image:rootfs` assembles the same root):
 #   docker buildx build -t <registry>/install-cni:0.1.0 .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/install-cni:0.1.0 --push .
+#   (the build stage runs on each target platform, QEMU for a foreign one: bun's compile target, the Debian tools
+#   and the SBOM's architectures all follow it; only linux/amd64 has been built and tested)
 #   docker buildx build --target sbom --output type=local,dest=out .   # out/sbom.cdx.json
 #   (podman build / buildah bud take the same arguments.)
 #

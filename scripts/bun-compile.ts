@@ -9,6 +9,14 @@ const bun = path.join(root, 'node_modules', '.bin', 'bun');
 /** Bun's options for one executable. `shortLived`: the plugin lives ~15 ms per pod, so it gets bytecode (parsing is
  * most of a cold start) and a 100× JIT tier-up threshold (compiling hot code on background threads cannot pay off
  * before the process ends; measured −0.5–1 ms wall and −1.5 ms CPU per ADD). The agent is long-lived: defaults. */
+/** Bun's compile target for a Node.js `process.arch`: the image is built natively per platform (the Dockerfile's
+ * build stage runs on the target platform), so the build machine's architecture is the image's. */
+export function bunTarget(arch: string): string {
+  if (arch === 'x64') return 'bun-linux-x64';
+  if (arch === 'arm64') return 'bun-linux-arm64';
+  throw new Error(`no bun executable target for ${arch}: bun compiles for linux x64 and arm64 only`);
+}
+
 export function bunCompile(input: string, outfile: string, shortLived: boolean): void {
   const args = [
     'build',
@@ -17,7 +25,7 @@ export function bunCompile(input: string, outfile: string, shortLived: boolean):
     ...(shortLived ? ['--bytecode', '--compile-jit-policy=100'] : []),
     '--no-compile-autoload-dotenv',
     '--no-compile-autoload-bunfig',
-    '--target=bun-linux-x64',
+    `--target=${bunTarget(process.arch)}`,
     input,
     '--outfile',
     outfile,

@@ -72,7 +72,9 @@ const MULTI = {
 } as const;
 // Debian's alternatives default: plain iptables is the nf_tables variant.
 const DEFAULT_LINKS = ['iptables', 'ip6tables'];
-const XTABLES_MODULES = '/usr/lib/x86_64-linux-gnu/xtables';
+// Debian's multiarch directory of this build (x86_64-linux-gnu, aarch64-linux-gnu): the image is built natively.
+const MULTIARCH = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
+const XTABLES_MODULES = `/usr/lib/${MULTIARCH}/xtables`;
 
 interface FileRecord {
   path: string;
@@ -161,7 +163,8 @@ function putWithLibraries(file: string, dest = canonical(realpathSync(file))): v
     const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
     if (match?.[1] === undefined) continue;
     const lib = match[1];
-    // Keep the loader at the path the ELF interpreter field names (/lib64/ld-linux-x86-64.so.2 → usr/lib64).
+    // Keep the loader at the path the ELF interpreter field names (/lib64/ld-linux-x86-64.so.2 → usr/lib64,
+    // /lib/ld-linux-aarch64.so.1 → usr/lib).
     const libDest = canonical(lib);
     if (copied.has(libDest)) continue;
     put(lib, libDest);
@@ -273,7 +276,7 @@ for (const name of DEFAULT_LINKS) {
 for (const module of readdirSync(XTABLES_MODULES)) {
   const file = path.join(XTABLES_MODULES, module);
   if (lstatSync(file).isSymbolicLink()) {
-    link(path.join('usr/lib/x86_64-linux-gnu/xtables', module), readlinkSync(file));
+    link(path.join(XTABLES_MODULES.slice(1), module), readlinkSync(file));
     continue;
   }
   putWithLibraries(file, path.join(XTABLES_MODULES, module));

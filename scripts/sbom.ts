@@ -87,8 +87,26 @@ const components: Json[] = [{ ...app, type: 'application' }, ...bom.components];
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 const records = JSON.parse(readFileSync(filesJson, 'utf8')) as FileRecord[];
 const executables: string[] = [];
-const debPurl = (name: string, version: string) =>
-  `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=amd64&distro=debian-12`;
+// Each Debian package's own architecture (the build's, or `all` for ca-certificates and the like), in one query.
+const debianNames = [
+  ...new Set(
+    records.flatMap((r) => [
+      ...(r.package == null || r.package === 'istio-cni-node-ts' ? [] : [r.package]),
+      ...(r.linked ?? []).map((linked) => linked.package),
+    ]),
+  ),
+];
+const debArch = new Map(
+  execFileSync('dpkg-query', ['-W', '-f=${Package} ${Architecture}\\n', ...debianNames], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split(' ') as [string, string]),
+);
+const debPurl = (name: string, version: string) => {
+  const arch = debArch.get(name);
+  if (arch === undefined) throw new Error(`dpkg-query does not know the Debian package ${name}`);
+  return `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=${arch}&distro=debian-12`;
+};
 /** Our files that carry Debian packages' code inside them (the static launcher): file ref → package purls. */
 const staticallyLinked: Array<{ ref: string; dependsOn: string[] }> = [];
 for (const record of records.filter((r) => r.package === 'istio-cni-node-ts')) {

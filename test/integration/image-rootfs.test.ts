@@ -3,15 +3,18 @@
 // standing in for /host/opt/cni/bin, /host/etc/cni/net.d, /var/run/istio-cni, the service-account dir, /host/proc)
 // and a tmpfs /tmp (the manifests' emptyDir), in a network namespace of its own. It must install (binary copied,
 // conflist merged, kubeconfig written, /readyz 200), contain no shell, and clean up and exit 0 on SIGTERM.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -22,6 +25,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROBE_ARGV, probeFilesFromHead } from '../../src/rules/netns-probe.ts';
 import { VERSION } from '../../src/version.ts';
+import { bunTarget } from '../../scripts/bun-compile.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const node = process.execPath;
@@ -92,6 +96,21 @@ interface ImageConfig {
 function imageConfig(): ImageConfig {
   return JSON.parse(readFileSync(`${rootfs}.config.json`, 'utf8')) as ImageConfig;
 }
+
+test("the executables are built for the build machine's architecture, as the per-platform image build needs", () => {
+  assert.equal(bunTarget('x64'), 'bun-linux-x64');
+  assert.equal(bunTarget('arm64'), 'bun-linux-arm64');
+  assert.throws(() => bunTarget('s390x'), /no bun executable target for s390x/);
+  // ELF e_machine (offset 18, little-endian): 62 is x86-64, 183 is AArch64.
+  const machine = { x64: 62, arm64: 183 }[process.arch as 'x64' | 'arm64'];
+  for (const name of ['istio-cni', 'install-cni']) {
+    const header = Buffer.alloc(20);
+    const fd = openSync(path.join(root, 'dist', name), 'r');
+    readSync(fd, header, 0, 20, 0);
+    closeSync(fd);
+    assert.equal(header.readUInt16LE(18), machine, name);
+  }
+});
 
 test('the root holds what runs and nothing to get a shell with', () => {
   for (const file of [
@@ -382,6 +401,12 @@ test(
         deb,
       );
     }
+    // Each package's purl carries its own architecture: the build's, or `all` for architecture-independent ones.
+    const buildArch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+    const purlOf = (deb: string) =>
+      bom.components.find((c) => c.purl?.startsWith(`pkg:deb/debian/${deb}@`))?.purl ?? '';
+    assert.match(purlOf('iptables'), new RegExp(`\\?arch=${buildArch}&`));
+    assert.match(purlOf('ca-certificates'), /\?arch=all&/);
     for (const npm of ['zod', 'pino', 'bun']) {
       assert.ok(
         bom.components.some((c) => c.purl?.startsWith(`pkg:npm/${npm}@`)),
