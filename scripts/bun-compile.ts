@@ -6,9 +6,6 @@ import path from 'node:path';
 const root = path.resolve(import.meta.dirname, '..');
 const bun = path.join(root, 'node_modules', '.bin', 'bun');
 
-/** Bun's options for one executable. `shortLived`: the plugin lives ~15 ms per pod, so it gets bytecode (parsing is
- * most of a cold start) and a 100× JIT tier-up threshold (compiling hot code on background threads cannot pay off
- * before the process ends; measured −0.5–1 ms wall and −1.5 ms CPU per ADD). The agent is long-lived: defaults. */
 /** Bun's compile target for a Node.js `process.arch`: the image is built natively per platform (the Dockerfile's
  * build stage runs on the target platform), so the build machine's architecture is the image's. */
 export function bunTarget(arch: string): string {
@@ -17,6 +14,9 @@ export function bunTarget(arch: string): string {
   throw new Error(`no bun executable target for ${arch}: bun compiles for linux x64 and arm64 only`);
 }
 
+/** Bun's options for one executable. `shortLived`: the plugin lives ~15 ms per pod, so it gets bytecode (parsing is
+ * most of a cold start) and a 100× JIT tier-up threshold (compiling hot code on background threads cannot pay off
+ * before the process ends; measured −0.5–1 ms wall and −1.5 ms CPU per ADD). The agent is long-lived: defaults. */
 export function bunCompile(input: string, outfile: string, shortLived: boolean): void {
   const args = [
     'build',
