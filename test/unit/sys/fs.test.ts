@@ -1,4 +1,4 @@
-// The conditional removal of the real file-system port (src/sys/fs.ts) on a temp dir.
+// The real file-system port (src/sys/fs.ts) on a temp dir: conditional removal and the contents comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -87,5 +87,32 @@ test(
     assert.equal(await fs.removeIfUnchanged(link, seen), true);
     assert.throws(() => lstatSync(link), /ENOENT/);
     assert.equal(existsSync(target), true);
+  }),
+);
+
+test(
+  'sameContents: compares chunk by chunk, so a difference past the first chunk and an empty pair are both seen',
+  inTempDir(async (dir) => {
+    const size = 3 * (1 << 20) + 17; // more than one 1 MiB chunk, and a partial last one
+    const original = Buffer.alloc(size, 0x5a);
+    const a = path.join(dir, 'a');
+    const b = path.join(dir, 'b');
+    writeFileSync(a, original);
+    writeFileSync(b, original);
+    assert.equal(await fs.sameContents(a, b), true);
+    const changed = Buffer.from(original);
+    changed[size - 1] = 0x00; // the last byte of the last, partial chunk
+    writeFileSync(b, changed);
+    assert.equal(await fs.sameContents(a, b), false);
+    changed[size - 1] = 0x5a;
+    changed[(1 << 20) + 1] = 0x00; // inside the second chunk
+    writeFileSync(b, changed);
+    assert.equal(await fs.sameContents(a, b), false);
+    writeFileSync(b, original.subarray(0, size - 1));
+    assert.equal(await fs.sameContents(a, b), false, 'a different size');
+    writeFileSync(a, '');
+    writeFileSync(b, '');
+    assert.equal(await fs.sameContents(a, b), true, 'two empty files');
+    assert.equal(await fs.sameContents(a, path.join(dir, 'missing')), false);
   }),
 );
