@@ -6,18 +6,10 @@
 //    the fight must be detected and reported;
 //  - steady state: CPU over a few idle seconds and RSS.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  watch,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { copyPluginInto } from '../test/support/dist.ts';
 import { hostTreeEnv, makeHostTree } from '../test/support/host-tree.ts';
 import type { BenchSection } from './report.ts';
 import { median, percentile } from './report.ts';
@@ -45,7 +37,7 @@ function makeTree(): Tree {
     ca: readFileSync(`${TESTDATA}/kube-ca.crt`),
   });
   // The real plugin when built (a kernel-side copy, as an image layer would hold it).
-  if (existsSync(PLUGIN)) copyFileSync(PLUGIN, `${tree.src}/istio-cni`);
+  if (existsSync(PLUGIN)) copyPluginInto(tree.src);
   writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
   return {
     root: tree.root,

@@ -1,12 +1,14 @@
 // Builds the two shipped executables (contract.md "Build artefacts"):
 //   dist/istio-cni   — the CNI plugin: esbuild bundle (metafile kept for the bundle budget check) compiled by
-//                      bun into one self-contained ELF (fastest start of the measured options, runtime-measurements.md)
+//                      bun into one ELF (fastest start of the measured options, runtime-measurements.md), in
+//                      dist/istio-cni.d with the glibc it runs on, behind a static launcher (scripts/plugin-runtime.ts)
 //   dist/install-cni — the node agent, compiled by bun the same way, so the image needs no Node.js at all.
 import { build } from 'esbuild';
 import type { Plugin } from 'esbuild';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bunCompile } from './bun-compile.ts';
+import { compileStatic, LAUNCHER_SOURCE, RUNTIME_DIR, runtimeFiles } from './plugin-runtime.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 mkdirSync(path.join(root, 'build'), { recursive: true });
@@ -82,11 +84,19 @@ async function bundle(entry: string, name: string, plugins: Plugin[] = []): Prom
 
 const only = process.argv[2];
 if (only === undefined || only === 'plugin') {
-  bunCompile(
-    await bundle('bin/istio-cni.ts', 'istio-cni', [leanPino]),
-    path.join(root, 'dist', 'istio-cni'),
-    true,
-  );
+  // dist/istio-cni is the launcher, dist/istio-cni.d its runtime (scripts/plugin-runtime.ts): tests and the bench run
+  // the plugin as it ships.
+  const runtime = path.join(root, 'dist', RUNTIME_DIR);
+  rmSync(runtime, { recursive: true, force: true });
+  mkdirSync(runtime);
+  const plugin = path.join(runtime, 'istio-cni');
+  bunCompile(await bundle('bin/istio-cni.ts', 'istio-cni', [leanPino]), plugin, true);
+  for (const file of runtimeFiles(plugin)) {
+    const target = path.join(runtime, file.name);
+    copyFileSync(file.source, target);
+    chmodSync(target, statSync(file.source).mode & 0o7777);
+  }
+  compileStatic(LAUNCHER_SOURCE, path.join(root, 'dist', 'istio-cni'));
 }
 if (only === undefined || only === 'agent') {
   // The agent is compiled from source: bun resolves its dependencies' package exports itself.

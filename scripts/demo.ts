@@ -15,7 +15,13 @@ if (process.getuid?.() !== 0) {
   console.error('npm run demo needs root (containerd, network namespaces).');
   process.exit(1);
 }
+// The host packages first: the lab drives them, and the build compiles the plugin's static launcher with gcc.
+const packages = spawnSync('bash', [path.join(root, 'scripts', 'install-host-packages.sh')], {
+  stdio: 'inherit',
+});
+if (packages.status !== 0) process.exit(packages.status ?? 1);
 if (
+  !existsSync(path.join(root, 'dist', 'istio-cni.d', 'istio-cni')) ||
   !existsSync(path.join(root, 'dist', 'istio-cni')) ||
   !existsSync(path.join(root, 'dist', 'install-cni'))
 ) {

@@ -4,7 +4,9 @@
 //   /usr/local/bin/install-cni       a static launcher (scripts/install-cni-launcher.c) that drops BUN_* and bun's
 //                                    NODE_* variables from the environment and execs the agent
 //   /usr/local/lib/istio-cni/install-cni  the agent (dist/install-cni, bun-compiled)
-//   /opt/cni/bin/istio-cni           the plugin the agent copies to each host (dist/istio-cni)
+//   /opt/cni/bin/istio-cni           the plugin the agent copies to each host: a static launcher (dist/istio-cni)
+//   /opt/cni/bin/istio-cni.d/        and its runtime, the bun-compiled plugin with its glibc loader and libraries
+//                                    (scripts/plugin-runtime.ts), copied beside it
 //   /usr/sbin/xtables-{legacy,nft}-multi + every iptables/ip6tables{,-legacy,-nft}{,-save,-restore} link
 //                                    the repair controller re-programs rules inside running pods from this
 //                                    container; both variants because the pod's existing rules decide which one
@@ -37,6 +39,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { compileStatic, RUNTIME_DIR, runtimeFiles, staticArchives } from './plugin-runtime.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -224,43 +227,31 @@ for (const dir of [
 chmodSync(path.join(out, 'tmp'), 0o1777);
 
 const ours = { package: 'istio-cni-node-ts', version };
-// The launcher is static: it must run before, and independently of, anything the environment could change.
+// The launchers are static: the agent's must run before, and independently of, anything the environment could
+// change; the plugin's runs on hosts without glibc.
 const launcher = `${out}.launcher`;
-const compiled = spawnSync(
-  'gcc',
-  [
-    '-O2',
-    '-Wall',
-    '-Wextra',
-    '-Werror',
-    '-static',
-    '-o',
-    launcher,
-    path.join(root, 'scripts', 'install-cni-launcher.c'),
-  ],
-  { encoding: 'utf8' },
-);
-if (compiled.error !== undefined || compiled.status !== 0) {
-  throw new Error(
-    `building the launcher failed (needs the Debian packages gcc and libc6-dev): ${compiled.error?.message ?? compiled.stderr}`,
-  );
-}
+compileStatic(path.join(root, 'scripts', 'install-cni-launcher.c'), launcher);
 put(launcher, '/usr/local/bin/install-cni', ours);
-// What -static linked into it: glibc's libc.a (and its crt objects) and gcc's libgcc.a, each from a Debian package
-// the SBOM must name, like the shared libraries the other executables bring.
-const archives = ['-print-file-name=libc.a', '-print-libgcc-file-name'].map((flag) =>
-  realpathSync(execFileSync('gcc', [flag], { encoding: 'utf8' }).trim()),
-);
-const archiveOwners = dpkgOwners(archives);
-const launcherRecord = records.find((r) => r.path === '/usr/local/bin/install-cni');
-if (launcherRecord === undefined) throw new Error('the launcher is not in the root');
-launcherRecord.linked = archives.map((archive) => {
-  const owner = archiveOwners.get(archive);
-  if (owner === undefined) throw new Error(`no Debian package owns ${archive}, which the launcher links`);
-  return owner;
-});
-put(path.join(dist, 'install-cni'), '/usr/local/lib/istio-cni/install-cni', ours);
 put(path.join(dist, 'istio-cni'), '/opt/cni/bin/istio-cni', ours);
+// What -static linked into them: glibc's libc.a (and its crt objects) and gcc's libgcc.a, each from a Debian
+// package the SBOM must name, like the shared libraries the other executables bring.
+const archives = staticArchives();
+const archiveOwners = dpkgOwners(archives);
+for (const file of ['/usr/local/bin/install-cni', '/opt/cni/bin/istio-cni']) {
+  const record = records.find((r) => r.path === file);
+  if (record === undefined) throw new Error(`${file} is not in the root`);
+  record.linked = archives.map((archive) => {
+    const owner = archiveOwners.get(archive);
+    if (owner === undefined) throw new Error(`no Debian package owns ${archive}, which ${file} links`);
+    return owner;
+  });
+}
+// The plugin's runtime (scripts/plugin-runtime.ts), its loader and libraries taken from their Debian packages.
+const pluginRuntime = `/opt/cni/bin/${RUNTIME_DIR}`;
+const bunPlugin = path.join(dist, RUNTIME_DIR, 'istio-cni');
+put(bunPlugin, `${pluginRuntime}/istio-cni`, ours);
+for (const file of runtimeFiles(bunPlugin)) put(file.source, `${pluginRuntime}/${file.name}`);
+put(path.join(dist, 'install-cni'), '/usr/local/lib/istio-cni/install-cni', ours);
 // The compiled executables need only glibc; ldd proves it and brings the exact libraries in.
 putWithLibraries(path.join(dist, 'install-cni'), '/usr/local/lib/istio-cni/install-cni');
 

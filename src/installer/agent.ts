@@ -25,6 +25,9 @@ import { parsePluginKubeconfig } from '../kube/pod-source.ts';
 export const KUBECONFIG_NAME = 'istio-cni-kubeconfig';
 export const STANDALONE_DEFAULT_NAME = 'YYY-istio-cni.conf';
 export const PLUGIN_BINARY = 'istio-cni';
+/** The plugin's runtime next to it in each bin dir (scripts/build.ts): the bun executable and the glibc it runs
+ * on, which `istio-cni`, a static launcher, execs. */
+export const PLUGIN_RUNTIME_DIR = 'istio-cni.d';
 
 export interface DirWatchHandle {
   close(): void;
@@ -159,7 +162,7 @@ export class Installer {
   /** Since when our tracked config has been invalid, and the timer that re-checks it once the grace is over. */
   #trackedInvalidSince: number | undefined;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
-  #binaryNames: string[] = [];
+  #binaryGroupsSeen: BinaryGroup[] = [];
   #binaryStats = new Map<string, FileStat>();
   #lastWritten: { file: string; text: string } | undefined;
   #tokens = BUCKET_SIZE;
@@ -235,8 +238,8 @@ export class Installer {
     this.#wake?.();
   }
 
-  #watchSpecs(): { dir: string; onChange: (name: string | undefined) => void }[] {
-    const specs: { dir: string; onChange: (name: string | undefined) => void }[] = [];
+  #watchSpecs(): WatchSpec[] {
+    const specs: WatchSpec[] = [];
     specs.push({
       dir: this.#config.netDir,
       onChange: (name) => {
@@ -258,12 +261,22 @@ export class Installer {
       });
     }
     for (const dir of this.#config.binTargetDirs) {
-      specs.push({
-        dir,
-        onChange: (name) => {
-          if (name === undefined || this.#binaryNames.includes(name)) this.#markDirty('bin');
-        },
-      });
+      for (const group of this.#binaryGroupsSeen) {
+        // A group's directory is ours: before the first install it is not there, and the bin dir's watch sees it
+        // appear (or go).
+        const names =
+          group.subdir === ''
+            ? [...group.names, ...this.#binaryGroupsSeen.map((g) => g.subdir)]
+            : group.names;
+        specs.push({
+          dir: path.join(dir, group.subdir),
+          optional: group.subdir !== '',
+          onChange: (name) => {
+            if (name === undefined || names.includes(name)) this.#markDirty('bin');
+          },
+        });
+      }
+      if (this.#binaryGroupsSeen.length === 0) specs.push({ dir, onChange: () => this.#markDirty('bin') });
     }
     specs.push({ dir: this.#config.serviceAccountDir, onChange: () => this.#markDirty('kube') });
     const caDir = path.dirname(this.#config.kubeCaFile);
@@ -286,6 +299,19 @@ export class Installer {
     for (const spec of this.#watchSpecs()) {
       let watched = spec.dir;
       let info = await this.#deps.fs.stat(watched);
+      if (info?.isDirectory !== true && spec.optional === true) continue;
+      // A deleted directory has no links, and reading it fails (ENOENT: the readDir port's undefined) or finds
+      // nothing; both, so that no file system's odd link count can stop the agent.
+      if (
+        info?.isDirectory === true &&
+        info.links === 0 &&
+        ((await this.#deps.fs.readDir(watched)) ?? []).length === 0
+      ) {
+        this.#stop(
+          `${spec.dir} was deleted on the host while mounted here (a package upgrade re-creating it, ...): this container still sees the old, empty directory and cannot write to the new one; exiting so that the kubelet restarts it with the new one mounted`,
+        );
+        return;
+      }
       while (info?.isDirectory !== true && path.dirname(watched) !== watched) {
         watched = path.dirname(watched);
         info = await this.#deps.fs.stat(watched);
@@ -344,11 +370,14 @@ export class Installer {
   }
 
   #die(error: Error, dir: string): void {
-    if (this.#fatal !== undefined) return;
     const hint = WATCH_LIMIT_HINTS.get(fsCode(error)) ?? '';
-    this.#fatal = new AppError('WATCH_FAILED', `watching ${dir} failed: ${errorMessage(error)}${hint}`, {
-      cause: error,
-    });
+    this.#stop(`watching ${dir} failed: ${errorMessage(error)}${hint}`, error);
+  }
+
+  /** Ends the run loop with an error: the agent cleans up and exits non-zero, for what only a restart fixes. */
+  #stop(message: string, cause?: Error): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = new AppError('WATCH_FAILED', message, cause === undefined ? undefined : { cause });
     this.#wake?.();
   }
 
@@ -528,63 +557,99 @@ export class Installer {
 
   // ---- §1.4 binaries -----------------------------------------------------------------------------------------
 
-  async #installBinaries(): Promise<'ok' | 'changed'> {
+  /** What the source dir installs: its regular files, and each of its directories as a directory of that
+   * directory's regular files (one level: the plugin's runtime, `istio-cni.d`). Directories come first, so a file
+   * that runs what is in them (the plugin's launcher) is never installed before it. */
+  async #binaryGroups(): Promise<BinaryGroup[]> {
     const { fs } = this.#deps;
     const source = this.#config.binSourceDir;
     const entries = await fs.readDir(source);
     if (entries === undefined) {
       throw installError(`binary source dir ${source} does not exist (CNI_BIN_SOURCE_DIR)`);
     }
-    const names: string[] = [];
+    const top: BinaryGroup = { subdir: '', names: [] };
+    const groups: BinaryGroup[] = [];
     for (const entry of entries) {
       const info = await fs.stat(path.join(source, entry.name));
-      if (info?.isFile === true) names.push(entry.name);
+      if (info?.isFile === true) top.names.push(entry.name);
+      else if (info?.isDirectory === true) {
+        const names: string[] = [];
+        for (const inner of (await fs.readDir(path.join(source, entry.name))) ?? []) {
+          const innerInfo = await fs.stat(path.join(source, entry.name, inner.name));
+          if (innerInfo?.isFile === true) names.push(inner.name);
+        }
+        groups.push({ subdir: entry.name, names });
+      }
     }
-    if (this.#binaryNames.length === 0) this.#binaryNames = names;
+    groups.push(top);
+    return groups;
+  }
+
+  async #installBinaries(): Promise<'ok' | 'changed'> {
+    const { fs } = this.#deps;
+    const groups = await this.#binaryGroups();
+    if (this.#binaryGroupsSeen.length === 0) this.#binaryGroupsSeen = groups;
     let changed = false;
     for (const dir of this.#config.binTargetDirs) {
-      const listing = await fs.readDir(dir);
-      if (listing === undefined) {
+      if ((await fs.stat(dir))?.isDirectory !== true) {
         throw installError(`CNI binary dir ${dir} does not exist; create it or fix CNI_BIN_TARGET_DIRS`);
       }
-      for (const name of names) {
-        for (const stale of listing.filter((entry) => entry.name.startsWith(`${name}.tmp.`))) {
-          try {
-            await fs.remove(path.join(dir, stale.name));
-          } catch (error) {
-            this.#log.warn(
-              { file: stale.name, err: errorMessage(error) },
-              'could not remove stale temp file',
+      for (const group of groups) {
+        const targetDir = path.join(dir, group.subdir);
+        const sourceDir = path.join(this.#config.binSourceDir, group.subdir);
+        if (group.subdir !== '') {
+          await fs.makeDir(targetDir).catch((error: unknown) => {
+            throw installError(
+              `creating ${targetDir} failed: ${errorMessage(error)}${readOnlyHint(error, dir)}`,
+              error,
             );
-          }
+          });
         }
-        const target = path.join(dir, name);
-        const from = path.join(source, name);
-        const current = await fs.stat(target);
-        if (sameFileState(current, this.#binaryStats.get(target))) continue;
-        if (current !== undefined && (await fs.sameContents(from, target))) {
-          const sourceMode = (await fs.stat(from))?.mode;
-          if (sourceMode === current.mode) {
-            this.#binaryStats.set(target, current);
-            continue;
-          }
-        }
-        let written: FileStat;
-        try {
-          written = await fs.copyFileAtomic(from, target);
-        } catch (error) {
-          const readOnly = fsCode(error) === 'EROFS' || /read-only file system/i.test(errorMessage(error));
-          const hint = readOnly
-            ? ` — ${dir} is read-only on this node: set CNI_BIN_TARGET_DIRS (chart: global.platform / cni.cniBinDir) to the writable CNI bin dir of this platform`
-            : '';
-          throw installError(`copying ${from} to ${target} failed: ${errorMessage(error)}${hint}`, error);
-        }
-        this.#binaryStats.set(target, written);
-        this.#log.info({ binary: target }, 'installed CNI binary');
-        changed = true;
+        if (await this.#installGroup(group.names, sourceDir, targetDir)) changed = true;
       }
     }
     return changed ? 'changed' : 'ok';
+  }
+
+  /** Copies the named files of `sourceDir` into `targetDir` unless already there (same stat as written, or same
+   * contents and mode); true when something was written. */
+  async #installGroup(names: readonly string[], sourceDir: string, targetDir: string): Promise<boolean> {
+    const { fs } = this.#deps;
+    const listing = (await fs.readDir(targetDir)) ?? [];
+    let changed = false;
+    for (const name of names) {
+      for (const stale of listing.filter((entry) => entry.name.startsWith(`${name}.tmp.`))) {
+        try {
+          await fs.remove(path.join(targetDir, stale.name));
+        } catch (error) {
+          this.#log.warn({ file: stale.name, err: errorMessage(error) }, 'could not remove stale temp file');
+        }
+      }
+      const target = path.join(targetDir, name);
+      const from = path.join(sourceDir, name);
+      const current = await fs.stat(target);
+      if (sameFileState(current, this.#binaryStats.get(target))) continue;
+      if (current !== undefined && (await fs.sameContents(from, target))) {
+        const sourceMode = (await fs.stat(from))?.mode;
+        if (sourceMode === current.mode) {
+          this.#binaryStats.set(target, current);
+          continue;
+        }
+      }
+      let written: FileStat;
+      try {
+        written = await fs.copyFileAtomic(from, target);
+      } catch (error) {
+        throw installError(
+          `copying ${from} to ${target} failed: ${errorMessage(error)}${readOnlyHint(error, targetDir)}`,
+          error,
+        );
+      }
+      this.#binaryStats.set(target, written);
+      this.#log.info({ binary: target }, 'installed CNI binary');
+      changed = true;
+    }
+    return changed;
   }
 
   // ---- §1.6 kubeconfig ---------------------------------------------------------------------------------------
@@ -929,6 +994,28 @@ async function resolvedPath(fs: AgentFs, file: string): Promise<string> {
   return fs.realPath(file).catch(() => file);
 }
 
+/** Installs into a read-only bin dir fail on platforms whose default one is read-only (GKE's /opt, ...): say
+ * which setting points elsewhere. */
+function readOnlyHint(error: unknown, dir: string): string {
+  const readOnly = fsCode(error) === 'EROFS' || /read-only file system/i.test(errorMessage(error));
+  return readOnly
+    ? ` — ${dir} is read-only on this node: set CNI_BIN_TARGET_DIRS (chart: global.platform / cni.cniBinDir) to the writable CNI bin dir of this platform`
+    : '';
+}
+
+/** A directory the agent watches; `optional`: one of ours, not watched (and not waited for) while missing. */
+interface WatchSpec {
+  readonly dir: string;
+  readonly optional?: boolean;
+  readonly onChange: (name: string | undefined) => void;
+}
+
+/** Files of the binary source dir installed together: `subdir` '' for its top level. */
+interface BinaryGroup {
+  readonly subdir: string;
+  readonly names: string[];
+}
+
 /** What an inotify failure means for the operator: ENOSPC from inotify_add_watch, EMFILE from inotify_init. */
 const WATCH_LIMIT_HINTS: ReadonlyMap<string | undefined, string> = new Map([
   ['ENOSPC', ' (inotify limit reached: raise fs.inotify.max_user_watches)'],
@@ -968,7 +1055,10 @@ export async function cleanupNode(
   await removeConfigEntries(config, fs, logger, trackedConfig);
   if (await fs.remove(path.join(config.runDir, KUBECONFIG_NAME))) logger.info('removed plugin kubeconfig');
   for (const dir of config.binTargetDirs) {
+    // The launcher first: it must never outlive the runtime it runs.
     if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');
+    if (await fs.removeDir(path.join(dir, PLUGIN_RUNTIME_DIR)))
+      logger.info({ dir }, 'removed istio-cni runtime');
   }
 }
 

@@ -7,6 +7,9 @@ export interface FileStat {
   readonly size: number;
   readonly ino: number;
   readonly mtimeMs: number;
+  /** Hard links to it: 0 only for a directory deleted while it is still a mount point here (a hostPath whose host
+   * directory was removed and re-created: this container keeps the old, empty, unwritable one). */
+  readonly links: number;
 }
 
 /** Whether `now` is still the file `expected` was (same inode, size and mtime): how the conditional writes and
@@ -45,6 +48,10 @@ export interface AgentFs {
   realPath(path: string): Promise<string>;
   /** Resolves false when the file did not exist. */
   remove(path: string): Promise<boolean>;
+  /** Creates the directory (its parent must exist), mode 0755; nothing when it is already there. */
+  makeDir(path: string): Promise<void>;
+  /** Removes the directory and everything in it; resolves false when it did not exist. */
+  removeDir(path: string): Promise<boolean>;
   /** remove() of a file that must not have changed since it was read (`expected`: its stat then, through any
    * symlink; the link itself is what goes): false (the file left as it is) when it did. True when removed, already
    * gone, or a symlink to nothing. Atomic: a write at any moment is kept. */

@@ -5,6 +5,7 @@ import {
   type FileHandle,
   copyFile,
   link,
+  mkdir,
   open,
   readdir,
   readFile,
@@ -47,6 +48,7 @@ function toStat(info: Stats): FileStat {
     size: info.size,
     ino: info.ino,
     mtimeMs: info.mtimeMs,
+    links: info.nlink,
   };
 }
 
@@ -208,6 +210,18 @@ export function createNodeFs(): AgentFs {
         if (isNotFound(error)) return false;
         throw error;
       }
+    },
+    async makeDir(dir) {
+      try {
+        await mkdir(dir, { mode: 0o755 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    },
+    async removeDir(dir) {
+      if ((await currentStat(dir)) === undefined) return false;
+      await rm(dir, { recursive: true, force: true });
+      return true;
     },
     async removeIfUnchanged(file, expected) {
       // Take whatever is at the path aside in one atomic rename, then look at what was taken: an owner's write

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  CALICO,
   DIST_AGENT,
   TESTDATA,
   agentEnv,
@@ -132,3 +133,61 @@ test('dist/istio-cni → dist/install-cni: the plugin writes its records to log.
     t.remove();
   }
 });
+
+test(
+  'the bin dir deleted and re-created on the host (a package upgrade): the agent sees its dead mount, cleans up and exits 1 for the kubelet to remount',
+  { timeout: 30_000 },
+  async () => {
+    // Field lesson 28 (k8s#115629): the container keeps the deleted directory as its mount, empty and unwritable, so
+    // no retry can ever install into the host's new one. The agent runs in a mount namespace of its own with the
+    // "host" bin dir bind-mounted where it expects it, as a hostPath volume is.
+    const t = makeTree();
+    try {
+      const hostBin = path.join(t.root, 'host-opt-cni-bin');
+      mkdirSync(hostBin);
+      writeFileSync(`${t.net}/10-calico.conflist`, CALICO);
+      const agent = startAgent(
+        [
+          'unshare',
+          '--mount',
+          'sh',
+          '-c',
+          'mount --bind "$0" "$1" && shift && exec "$@"',
+          hostBin,
+          t.bin,
+          ...DIST_AGENT,
+        ],
+        agentEnv(t),
+      );
+      try {
+        await agent.waitForLog(msgIs('CNI plugin installed; ready'));
+        assert.equal(existsSync(`${hostBin}/istio-cni`), true, 'installed through the mount');
+        // Deleted while the agent cannot react: it would copy its binaries back into the emptied directory (as
+        // upstream's would), and the package manager's rmdir would fail instead.
+        agent.child.kill('SIGSTOP');
+        rmSync(hostBin, { recursive: true });
+        mkdirSync(hostBin);
+        agent.child.kill('SIGCONT');
+        // Bounded, so that an agent that never notices fails this test instead of holding the run open.
+        let bound: ReturnType<typeof setTimeout> | undefined;
+        const outcome = await Promise.race([
+          agent.exited,
+          new Promise<string>((resolve) => (bound = setTimeout(resolve, 20_000, 'still running after 20 s'))),
+        ]);
+        clearTimeout(bound);
+        assert.equal(outcome, 1, agent.stderr());
+        const fatal = agent.logs.find((record) => record.msg === 'installer failed; cleaning up and exiting');
+        assert.match(String(fatal?.['err']), /bin was deleted on the host while mounted here/);
+        assert.deepEqual(
+          JSON.parse(read(`${t.net}/10-calico.conflist`)),
+          JSON.parse(CALICO),
+          'the entry was taken out before the exit',
+        );
+      } finally {
+        agent.child.kill('SIGKILL');
+      }
+    } finally {
+      t.remove();
+    }
+  },
+);

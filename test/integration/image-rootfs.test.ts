@@ -103,7 +103,7 @@ test("the executables are built for the build machine's architecture, as the per
   assert.throws(() => bunTarget('s390x'), /no bun executable target for s390x/);
   // ELF e_machine (offset 18, little-endian): 62 is x86-64, 183 is AArch64.
   const machine = { x64: 62, arm64: 183 }[process.arch as 'x64' | 'arm64'];
-  for (const name of ['istio-cni', 'install-cni']) {
+  for (const name of ['istio-cni', 'istio-cni.d/istio-cni', 'istio-cni.d/ld.so', 'install-cni']) {
     const header = Buffer.alloc(20);
     const fd = openSync(path.join(root, 'dist', name), 'r');
     readSync(fd, header, 0, 20, 0);
@@ -117,6 +117,9 @@ test('the root holds what runs and nothing to get a shell with', () => {
     'usr/local/bin/install-cni',
     'usr/local/lib/istio-cni/install-cni',
     'opt/cni/bin/istio-cni',
+    'opt/cni/bin/istio-cni.d/istio-cni',
+    'opt/cni/bin/istio-cni.d/ld.so',
+    'opt/cni/bin/istio-cni.d/libc.so.6',
     'usr/sbin/iptables-legacy-restore',
     'usr/sbin/ip6tables-nft-save',
     'usr/sbin/nft',
@@ -338,6 +341,39 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
     ]);
     assert.ok(probeFilesFromHead(netnsProbe.stdout).has('fib_trie'), netnsProbe.stderr);
 
+    // The installed plugin runs on a node without glibc (k3d's k3s image, Talos, Alpine): in a root holding only the
+    // bin dir the agent filled and /proc, the launcher runs it on the runtime copied beside it. The bun executable
+    // alone cannot start there, so the root really has no loader of its own.
+    const bare = path.join(work, 'no-libc-root');
+    for (const dir of ['opt/cni/bin', 'proc']) mkdirSync(path.join(bare, dir), { recursive: true });
+    const inBareRoot = (plugin: string) =>
+      spawnSync(
+        'unshare',
+        [
+          '--mount',
+          'sh',
+          '-c',
+          'mount --bind "$1" "$2/opt/cni/bin" && mount -t proc proc "$2/proc" && exec chroot "$2" "$3"',
+          'sh',
+          host.bin,
+          bare,
+          plugin,
+        ],
+        {
+          encoding: 'utf8',
+          env: { CNI_COMMAND: 'VERSION', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+          input: '',
+        },
+      );
+    const version = inBareRoot('/opt/cni/bin/istio-cni');
+    assert.equal(version.status, 0, version.stderr);
+    assert.deepEqual(JSON.parse(version.stdout), {
+      cniVersion: '1.1.0',
+      supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+    });
+    const alone = inBareRoot('/opt/cni/bin/istio-cni.d/istio-cni');
+    assert.equal(alone.status, 127, `the bun executable ran without the launcher: ${alone.stdout}`);
+
     const killed = sh(['runc', '--root', runcRoot, 'kill', containerId, 'TERM']);
     assert.equal(killed.status, 0, killed.stderr);
     const [code] = await exited;
@@ -350,7 +386,7 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
   }
 
   // Cleaned up: binary gone, entry removed (primary untouched otherwise), kubeconfig gone.
-  assert.ok(!existsSync(path.join(host.bin, 'istio-cni')));
+  assert.deepEqual(readdirSync(host.bin), [], 'the launcher and its runtime dir are removed');
   assert.deepEqual(
     JSON.parse(readFileSync(path.join(host.net, '10-ie-bridge.conflist'), 'utf8')),
     primaryConflist,
@@ -420,23 +456,36 @@ test(
     for (const [file, built] of [
       ['/usr/local/lib/istio-cni/install-cni', path.join(root, 'dist', 'install-cni')],
       ['/opt/cni/bin/istio-cni', path.join(root, 'dist', 'istio-cni')],
+      ['/opt/cni/bin/istio-cni.d/istio-cni', path.join(root, 'dist', 'istio-cni.d', 'istio-cni')],
       ['/usr/local/bin/install-cni', path.join(rootfs, 'usr/local/bin/install-cni')],
     ] as const) {
       const component = bom.components.find((c) => c.type === 'file' && c.name === file);
       const digest = createHash('sha256').update(readFileSync(built)).digest('hex');
       assert.equal(component?.hashes?.[0]?.content, digest, file);
     }
-    // The static launcher carries glibc's and libgcc's code: their packages are named, with the launcher as a
+    // The static launchers carry glibc's and libgcc's code: their packages are named, with each launcher as a
     // statically linked occurrence and a dependency of its file component.
-    const launcherDeps = bom.dependencies.find((d) => d.ref === 'file:/usr/local/bin/install-cni')?.dependsOn;
+    const launchers = ['/opt/cni/bin/istio-cni', '/usr/local/bin/install-cni'];
     for (const deb of ['libc6-dev', 'libgcc-12-dev']) {
       const component = bom.components.find((c) => c.purl?.startsWith(`pkg:deb/debian/${deb}@`));
       assert.deepEqual(
-        component?.evidence?.occurrences.filter((o) => o.additionalContext === 'statically linked'),
-        [{ location: '/usr/local/bin/install-cni', additionalContext: 'statically linked' }],
+        component?.evidence?.occurrences
+          .filter((o) => o.additionalContext === 'statically linked')
+          .map((o) => o.location)
+          .sort(),
+        launchers,
         deb,
       );
-      assert.ok(component?.purl !== undefined && launcherDeps?.includes(component.purl), deb);
+      for (const launcher of launchers) {
+        const deps = bom.dependencies.find((d) => d.ref === `file:${launcher}`)?.dependsOn;
+        assert.ok(component?.purl !== undefined && deps?.includes(component.purl), `${deb} ${launcher}`);
+      }
     }
+    // The plugin's runtime loader is glibc's, from its Debian package.
+    const libc = bom.components.find((c) => c.purl?.startsWith('pkg:deb/debian/libc6@'));
+    assert.ok(
+      libc?.evidence?.occurrences.some((o) => o.location === '/opt/cni/bin/istio-cni.d/ld.so'),
+      'ld.so in the plugin runtime is attributed to libc6',
+    );
   },
 );

@@ -1,7 +1,7 @@
 // The shipped executables as the integration tests run them: `npm test` builds dist/ first; a single test file run
 // on its own builds what it needs once.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -17,6 +17,14 @@ export function distExecutable(name: 'istio-cni' | 'install-cni'): string {
     );
   }
   return executable;
+}
+
+/** The plugin as the image ships it in CNI_BIN_SOURCE_DIR: the launcher `istio-cni` and its runtime directory
+ * `istio-cni.d` (scripts/plugin-runtime.ts), copied into `dir` with their modes. */
+export function copyPluginInto(dir: string): void {
+  const launcher = distExecutable('istio-cni');
+  cpSync(launcher, path.join(dir, 'istio-cni'));
+  cpSync(`${launcher}.d`, path.join(dir, 'istio-cni.d'), { recursive: true });
 }
 
 export interface ProcessRun {

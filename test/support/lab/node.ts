@@ -6,15 +6,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import {
-  copyFileSync,
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,6 +16,7 @@ import { startKubeApiServer } from '../kube-api-server.ts';
 import { ORIG_DST_SERVER, PYTHON } from '../netns.ts';
 import type { Lab, LabPod, RunResult } from './lab.ts';
 import { repoRoot, run, startLab } from './lab.ts';
+import { copyPluginInto } from '../dist.ts';
 
 export const NODE_NAME = 'lab-node';
 export const AGENT_NAMESPACE = 'istio-system';
@@ -217,8 +210,7 @@ export async function startNode(
     writeFileSync(path.join(saDir, 'namespace'), AGENT_NAMESPACE);
     const srcBin = path.join(lab.root, 'agent-src-bin');
     mkdirSync(srcBin, { recursive: true });
-    copyFileSync(path.join(repoRoot, 'dist', 'istio-cni'), path.join(srcBin, 'istio-cni'));
-    chmodSync(path.join(srcBin, 'istio-cni'), 0o755);
+    copyPluginInto(srcBin);
     const node = makeNode(lab, api, saDir, srcBin);
     if (options.startAgent !== false) {
       await node.startAgent(options.agent);

@@ -969,6 +969,40 @@ test('a failing area is retried by every pass, whatever woke it (not only by its
   }
 });
 
+test('a directory in the source dir (the plugin runtime) is installed as a directory, re-copied when deleted, removed on cleanup', async () => {
+  const tree = makeTree();
+  mkdirSync(`${tree.src}/istio-cni.d`);
+  writeFileSync(`${tree.src}/istio-cni.d/ld.so`, 'loader', { mode: 0o755 });
+  writeFileSync(`${tree.src}/istio-cni.d/libc.so.6`, 'libc', { mode: 0o644 });
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const config = configFor(tree);
+  const running = start(config);
+  const runtime = `${tree.bin}/istio-cni.d`;
+  try {
+    await untilReady(running, tree, file);
+    assert.equal(read(`${runtime}/ld.so`), 'loader');
+    assert.equal(statSync(`${runtime}/ld.so`).mode & 0o777, 0o755);
+    assert.equal(statSync(`${runtime}/libc.so.6`).mode & 0o777, 0o644);
+    assert.equal(statSync(runtime).mode & 0o777, 0o755);
+    rmSync(`${runtime}/libc.so.6`);
+    await until(runtime, () => read(`${runtime}/libc.so.6`) === 'libc');
+    rmSync(runtime, { recursive: true });
+    await until(
+      tree.bin,
+      () => read(`${runtime}/libc.so.6`) === 'libc' && read(`${runtime}/ld.so`) === 'loader',
+    );
+    writeFileSync(`${runtime}/ld.so.x`, 'evil');
+    renameSync(`${runtime}/ld.so.x`, `${runtime}/ld.so`);
+    await until(runtime, () => read(`${runtime}/ld.so`) === 'loader');
+  } finally {
+    await running.stop();
+  }
+  await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
+  assert.deepEqual(readdirSync(tree.bin).sort(), ['istio-iptables']);
+  await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
+});
+
 test('the bin dir renamed away: the entry is withdrawn (the config must not name a plugin that is gone)', async () => {
   const { tree, file } = await settledTree();
   const running = start(configFor(tree));
