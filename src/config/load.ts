@@ -241,9 +241,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   if (input.mode === 'agent') {
     for (const env of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
       if (str(env) === '') {
-        problems.push(
-          `${env} is not set. Is this not running within a pod? Set it to the API server address.`,
-        );
+        problems.push(`${env} not set. Is this not running within a pod? Set it to the API server address.`);
       }
     }
     // The plugin kubeconfig's server URL is built from these: a value no URL can hold would fail every pod.

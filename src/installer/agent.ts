@@ -757,7 +757,10 @@ export class Installer {
       else if (name.endsWith('.conflist')) candidates.push(name.slice(0, -'list'.length));
       for (const candidate of candidates) {
         const info = await fs.stat(path.join(dir, candidate));
-        if (info !== undefined) return path.join(dir, candidate);
+        if (info !== undefined) {
+          await this.#reportPreemption(path.join(dir, candidate));
+          return path.join(dir, candidate);
+        }
       }
       this.#report(
         'waiting',
@@ -799,18 +802,43 @@ export class Installer {
     if (valid[0] === undefined) {
       this.#report(
         'waiting',
-        `cannot find an existing CNI network config in ${dir}; waiting for the primary CNI to write one (MOUNTED_CNI_NET_DIR)`,
+        `cannot find existing CNI network config in ${dir}; waiting for the primary CNI to write one (MOUNTED_CNI_NET_DIR)`,
         { dir },
         'warn',
       );
       return undefined;
     }
     const first = path.join(dir, valid[0]);
-    if (this.#tracked !== undefined && this.#tracked !== first) {
+    // A .conf its owner wrote again after our conversion is the same network: converted again, nothing moves.
+    if (this.#tracked !== undefined && this.#tracked !== first && convertedName(first) !== this.#tracked) {
       // Quirk §8.1 fixed: follow libcni's current choice instead of pinning the first file until restart.
-      this.#log.warn({ previous: this.#tracked, primary: first }, 'CNI config preempted; moving our entry');
+      this.#log.warn(
+        { previous: this.#tracked, primary: first },
+        `CNI config file ${this.#tracked} preempted by ${first}; moving our entry`,
+      );
     }
     return first;
+  }
+
+  /** With CNI_CONF_NAME our entry stays in the named file, as upstream's; when libcni would load another file
+   * first, pods on the node get no rules, so say so (upstream's warning, §1.5.4 step 3), once per pair. */
+  async #reportPreemption(named: string): Promise<void> {
+    const first = (await this.#validCandidates())[0];
+    const expected = first === undefined ? undefined : path.join(this.#config.netDir, first);
+    if (expected === undefined || expected === named || convertedName(expected) === named) {
+      this.#clearReport('preempted');
+      return;
+    }
+    this.#report(
+      'preempted',
+      `CNI config file ${named} preempted by ${expected}`,
+      {
+        file: named,
+        primary: expected,
+        hint: 'the runtime uses the other file: unset CNI_CONF_NAME or remove it',
+      },
+      'warn',
+    );
   }
 
   async #withdrawConfig(): Promise<'waiting'> {
@@ -983,7 +1011,7 @@ export class Installer {
       : ' Configure the other CNI agent not to own/regenerate this file (e.g. Cilium cni.exclusive=false), or pin CNI_CONF_NAME.';
     this.#log.warn(
       { file, rewrites: this.#repairs.length, windowSeconds: FIGHT_WINDOW_MS / 1000, otherFiles: others },
-      `CNI config ${file} was rewritten by another process ${this.#repairs.length} times in ${FIGHT_WINDOW_MS / 1000}s; another agent is fighting over it (repairs are throttled).${hint}`,
+      `Configuration has been reconciled multiple times in a short period of time: CNI config ${file} was rewritten by another process ${this.#repairs.length} times in ${FIGHT_WINDOW_MS / 1000}s; another agent is fighting over it (repairs are throttled).${hint}`,
     );
   }
 }

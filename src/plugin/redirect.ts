@@ -167,7 +167,8 @@ function validateInterfaceNames(interfaces: string): string | undefined {
     const name = raw.trim();
     // "eth1," and "a,,b" hold an empty name: rejected, as upstream's validation rejects it.
     if (name.length === 0) return 'empty interface name';
-    if (name.length > 15) return `interface name ${quoted(name)} too long (max 15 chars)`;
+    // Bytes, as Go's len() counts them: "éééééééé" is 16 and too long upstream, not a character error.
+    if (Buffer.byteLength(name, 'utf8') > 15) return `interface name ${quoted(name)} too long (max 15 chars)`;
     if (!INTERFACE_NAME_RE.test(name)) {
       return `interface name ${quoted(name)} contains invalid characters`;
     }

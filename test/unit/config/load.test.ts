@@ -115,8 +115,8 @@ test('one error lists every invalid setting with the fix', () => {
         'FORCE_IPTABLES_BINARY="x"',
         '--readiness-port="70000"',
         '--log_as_json="maybe"',
-        'KUBERNETES_SERVICE_HOST is not set',
-        'KUBERNETES_SERVICE_PORT is not set',
+        'KUBERNETES_SERVICE_HOST not set. Is this not running within a pod?',
+        'KUBERNETES_SERVICE_PORT not set. Is this not running within a pod?',
       ]) {
         assert.ok(error.message.includes(part), `missing ${part} in ${error.message}`);
       }

@@ -186,7 +186,14 @@ async function startedOnCalico(): Promise<{ tree: HostTree; file: string; runnin
 }
 
 describe('§5.2 cases: which file gets our entry', () => {
-  const cases: { name: string; files: [string, string][]; confName?: string; result: string }[] = [
+  const cases: {
+    name: string;
+    files: [string, string][];
+    confName?: string;
+    result: string;
+    /** The file libcni loads first instead of the named one: upstream's warning names it. */
+    preemptedBy?: string;
+  }[] = [
     {
       name: 'pre-plugins .conflist named',
       files: [['00-calico.conflist', CALICO]],
@@ -279,6 +286,7 @@ describe('§5.2 cases: which file gets our entry', () => {
       ],
       confName: '10-calico.conflist',
       result: '10-calico.conflist',
+      preemptedBy: '00-minikube_cni.conf',
     },
     {
       name: 'a named file with no conf extension is used as named (§5.1 undetectable.file)',
@@ -327,6 +335,14 @@ describe('§5.2 cases: which file gets our entry', () => {
         assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
         assert.equal(statSync(`${tree.bin}/istio-cni`).mode & 0o777, 0o755);
         assert.equal(readdirSync(tree.net).filter((n) => n.includes('.tmp')).length, 0);
+        assert.deepEqual(
+          running.logs
+            .filter((l) => String(l['msg']).includes('preempted'))
+            .map((l) => [l['level'], l['msg']]),
+          c.preemptedBy === undefined
+            ? []
+            : [[40, `CNI config file ${tree.net}/${c.result} preempted by ${tree.net}/${c.preemptedBy}`]],
+        );
         if (c.result.endsWith('.conflist') && c.files.some(([n]) => `${n}list` === c.result)) {
           assert.equal(
             existsSync(`${tree.net}/${c.result.slice(0, -4)}`),
@@ -370,7 +386,11 @@ test('a new valid file sorting before ours (no CNI_CONF_NAME): our entry moves t
       () => hasIstio(first) && !hasIstio(file) && running.installer.state.trackedConfig === first,
     );
     assert.deepEqual(JSON.parse(read(file)), JSON.parse(CALICO), 'the old file stays, as its owner wrote it');
-    assert.ok(running.logs.some((l) => l['msg'] === 'CNI config preempted; moving our entry'));
+    assert.ok(
+      running.logs.some(
+        (l) => l['msg'] === `CNI config file ${file} preempted by ${first}; moving our entry`,
+      ),
+    );
   } finally {
     await running.stop();
   }
@@ -1077,6 +1097,7 @@ test('the owner writes its .conf again after our conversion (multus on a delegat
     writeFileSync(conf, changed);
     await until(tree.net, () => !existsSync(conf) && read(list).includes('otherbridge') && hasIstio(list));
     assert.ok(!logged(running, /would be overwritten/));
+    assert.ok(!logged(running, /preempted/), 'the same network again, not another CNI taking over');
   } finally {
     await running.stop();
   }
@@ -1238,6 +1259,11 @@ test('fight detection: repeated rewrites by another agent → one warning naming
     const warnings = running.logs.filter((l) => String(l['msg']).includes('fighting over it'));
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]?.['file'], file);
+    assert.match(
+      String(warnings[0]?.['msg']),
+      /^Configuration has been reconciled multiple times/,
+      'upstream’s words',
+    );
     assert.ok((running.metrics.value('istio_cni_config_fights_total') ?? 0) >= 1);
   } finally {
     await running.stop();

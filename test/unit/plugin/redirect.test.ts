@@ -154,6 +154,8 @@ const invalid: readonly [string, string, string][] = [
   ['traffic.sidecar.istio.io/excludeOutboundIPRanges', '10.0.0.0/33', 'prefix length out of range'],
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0/1', 'contains invalid characters'],
   ['traffic.sidecar.istio.io/excludeInterfaces', 'averyveryverylongname', 'too long (max 15 chars)'],
+  // Go's len() counts bytes: eight two-byte characters are 16, too long before the character check.
+  ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,éééééééé', 'too long (max 15 chars)'],
   // upstream's ValidateInterfaceNames: an empty item is an error, not skipped.
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,', 'empty interface name'],
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,,eth1', 'empty interface name'],
