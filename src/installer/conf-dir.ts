@@ -15,6 +15,9 @@ export function sortNames(names: readonly string[]): string[] {
 
 const isOptString = (value: unknown): boolean => value === undefined || typeof value === 'string';
 const isOptObject = (value: unknown): boolean => value === undefined || isJsonObject(value);
+/** A Go []string: null items decode as "" there. */
+const isOptStrings = (value: unknown): boolean =>
+  value === undefined || (Array.isArray(value) && value.every((v) => v === null || typeof v === 'string'));
 const isOptBoolish = (value: unknown): boolean =>
   value === undefined || typeof value === 'boolean' || value === 'true' || value === 'false';
 
@@ -26,7 +29,18 @@ function pluginProblem(plugin: unknown): string | undefined {
   const field = (key: string): unknown => plugin[key] ?? undefined;
   if (!isOptString(field('cniVersion')) || !isOptString(field('name')))
     return 'cniVersion/name must be strings';
-  if (!isOptObject(field('ipam')) || !isOptObject(field('dns'))) return 'ipam/dns must be objects';
+  const ipam = field('ipam');
+  const dns = field('dns');
+  if (!isOptObject(ipam) || !isOptObject(dns)) return 'ipam/dns must be objects';
+  // The typed fields of those objects and prevResult: a wrong type fails the whole decode, as above.
+  if (isJsonObject(ipam) && !isOptString(ipam['type'] ?? undefined)) return 'ipam.type must be a string';
+  if (isJsonObject(dns)) {
+    if (!isOptString(dns['domain'] ?? undefined)) return 'dns.domain must be a string';
+    for (const key of ['nameservers', 'search', 'options']) {
+      if (!isOptStrings(dns[key] ?? undefined)) return `dns.${key} must be an array of strings`;
+    }
+  }
+  if (!isOptObject(field('prevResult'))) return 'prevResult must be an object';
   const capabilities = field('capabilities');
   if (capabilities !== undefined) {
     if (

@@ -46,3 +46,27 @@ test('validity: null is "not set" inside a plugin (Go json), but not for the lis
   );
   assert.notEqual(confFileProblem('typenull.conf', '{"type":null}'), undefined);
 });
+
+test("validity: the typed fields inside ipam, dns and prevResult fail Go's decode of the whole file when mistyped", () => {
+  const withPlugin = (fields: string): string => `{"name":"x","plugins":[{"type":"a",${fields}}]}`;
+  for (const [fields, problem] of [
+    ['"ipam":{"type":1}', 'ipam.type must be a string'],
+    ['"dns":{"nameservers":"10.0.0.1"}', 'dns.nameservers must be an array of strings'],
+    ['"dns":{"search":[1]}', 'dns.search must be an array of strings'],
+    ['"dns":{"options":{}}', 'dns.options must be an array of strings'],
+    ['"dns":{"domain":["a"]}', 'dns.domain must be a string'],
+    ['"prevResult":[]', 'prevResult must be an object'],
+  ] as const) {
+    assert.equal(confFileProblem('l.conflist', withPlugin(fields)), problem, fields);
+  }
+  // What Go decodes: the right types, nulls (unset), null items of a []string (""), and keys it does not know.
+  assert.equal(
+    confFileProblem(
+      'l.conflist',
+      withPlugin(
+        '"ipam":{"type":"host-local","ranges":[]},"dns":{"nameservers":["10.0.0.1",null],"domain":null,"search":null},"prevResult":{"ips":[]}',
+      ),
+    ),
+    undefined,
+  );
+});
