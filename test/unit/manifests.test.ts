@@ -116,8 +116,42 @@ function applyJsonPatch(target: Obj, ops: Obj[]): void {
         if (isArray) parent.splice(Number(last), 1);
         else delete parent[last];
         break;
+      case 'test':
+        assert.deepEqual(parent[last], op['value'], `patch test of ${op['path']} failed`);
+        break;
       default:
         assert.fail(`subset renderer: unsupported op ${op['op']}`);
+    }
+  }
+}
+
+/** The merge keys of the lists our strategic-merge patches reach (the Kubernetes API's patchMergeKey). */
+const MERGE_KEYS: Readonly<Record<string, string>> = {
+  containers: 'name',
+  volumes: 'name',
+  volumeMounts: 'mountPath',
+};
+
+/** The one strategic-merge form our manifests use: list items marked `$patch: delete`, found by their merge key
+ * down a path of maps and keyed lists. Anything else (a value to merge) fails loudly. */
+function applyStrategicDeletes(target: Obj, patch: Obj, identity = ['apiVersion', 'kind', 'metadata']): void {
+  for (const [key, value] of Object.entries(patch)) {
+    if (identity.includes(key)) continue;
+    if (Array.isArray(value)) {
+      const mergeKey = MERGE_KEYS[key];
+      assert.ok(
+        mergeKey !== undefined && Array.isArray(target[key]),
+        `subset renderer: no keyed list ${key}`,
+      );
+      for (const item of value as Obj[]) {
+        const index = (target[key] as Obj[]).findIndex((existing) => existing[mergeKey] === item[mergeKey]);
+        assert.ok(index >= 0, `subset renderer: ${key} has no ${mergeKey} ${item[mergeKey]}`);
+        if (item['$patch'] === 'delete') (target[key] as Obj[]).splice(index, 1);
+        else applyStrategicDeletes((target[key] as Obj[])[index] as Obj, item, [mergeKey]);
+      }
+    } else {
+      assert.ok(value !== null && typeof value === 'object', `subset renderer: strategic merge of ${key}`);
+      applyStrategicDeletes(target[key] as Obj, value as Obj);
     }
   }
 }
@@ -142,13 +176,16 @@ function renderSubset(dir: string, into?: Obj[]): Obj[] {
     renderSubset(path.join(dir, entry), objects);
   }
   for (const patch of (k['patches'] as Obj[] | undefined) ?? []) {
-    const ops = parseYaml(patch['patch'] as string) as Obj[];
+    const body = parseYaml(patch['patch'] as string) as Obj[] | Obj;
     const target = patch['target'] as Obj;
     const matches = objects.filter(
       (o) => o['kind'] === target['kind'] && o['metadata']?.name === target['name'],
     );
     assert.ok(matches.length > 0, `patch target ${target['kind']}/${target['name']} not found`);
-    for (const obj of matches) applyJsonPatch(obj, ops);
+    for (const obj of matches) {
+      if (Array.isArray(body)) applyJsonPatch(obj, body);
+      else applyStrategicDeletes(obj, body);
+    }
   }
   return objects;
 }
@@ -478,6 +515,20 @@ describe("repair modes: each optional component switches the mode and grants exa
         ...baseRules(),
         extra,
       ]);
+      // As the chart: the host's /proc is mounted only for in-place repair, and only that volume goes.
+      const procMounts = (name: string) => {
+        const spec = find(name, 'DaemonSet', 'istio-cni-node')['spec']['template']['spec'];
+        return {
+          volumes: (spec['volumes'] as Obj[]).map((v) => v['name']),
+          mounts: (spec['containers'][0]['volumeMounts'] as Obj[]).map((m) => m['mountPath']),
+        };
+      };
+      const base = procMounts('base');
+      assert.ok(base.volumes.includes('cni-host-procfs') && base.mounts.includes('/host/proc'));
+      assert.deepEqual(procMounts(component), {
+        volumes: base.volumes.filter((v) => v !== 'cni-host-procfs'),
+        mounts: base.mounts.filter((m) => m !== '/host/proc'),
+      });
     });
   }
   test('base: in-place repair needs no pod write verbs', () => {
