@@ -7,11 +7,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { PLUGIN_RUNTIME_DIR } from '../src/installer/agent.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
-/** The plugin's runtime directory beside it (src/installer/agent.ts PLUGIN_RUNTIME_DIR). */
-export const RUNTIME_DIR = 'istio-cni.d';
+/** The plugin's runtime directory beside it: the name the agent installs, watches and removes. */
+export const RUNTIME_DIR = PLUGIN_RUNTIME_DIR;
 
 export interface RuntimeFile {
   /** The file on this machine (symlinks resolved). */

@@ -38,7 +38,7 @@ function ipv4Error(input: string, s = input): string | undefined {
   return undefined;
 }
 
-const hexValue = (c: string): number => (/^[0-9a-fA-F]$/.test(c) ? parseInt(c, 16) : -1);
+const isHexDigit = (c: string): boolean => /^[0-9a-fA-F]$/.test(c);
 
 /** parseIPv6: the error text, or undefined (with whether it had a zone) for a valid address. */
 function ipv6Error(input: string): { error?: string | undefined; zoned: boolean } {
@@ -62,7 +62,7 @@ function ipv6Error(input: string): { error?: string | undefined; zoned: boolean 
     let offset = 0;
     // Four hex digits at most (so Go's ">=2^16" overflow check after this one can never fire).
     for (; offset < s.length; offset++) {
-      if (hexValue(s[offset] as string) < 0) break;
+      if (!isHexDigit(s[offset] as string)) break;
       if (offset > 3) return fail('each group must have 4 or less digits', s);
     }
     if (offset === 0) return fail('each colon-separated field must have at least one digit', s);

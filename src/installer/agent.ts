@@ -266,7 +266,10 @@ export class Installer {
         // appear (or go).
         const names =
           group.subdir === ''
-            ? [...group.names, ...this.#binaryGroupsSeen.map((g) => g.subdir)]
+            ? [
+                ...group.names,
+                ...this.#binaryGroupsSeen.map((g) => g.subdir).filter((subdir) => subdir !== ''),
+              ]
             : group.names;
         specs.push({
           dir: path.join(dir, group.subdir),

@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { PLUGIN_RUNTIME_DIR } from '../../src/installer/agent.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -24,7 +25,9 @@ export function distExecutable(name: 'istio-cni' | 'install-cni'): string {
 export function copyPluginInto(dir: string): void {
   const launcher = distExecutable('istio-cni');
   cpSync(launcher, path.join(dir, 'istio-cni'));
-  cpSync(`${launcher}.d`, path.join(dir, 'istio-cni.d'), { recursive: true });
+  cpSync(path.join(path.dirname(launcher), PLUGIN_RUNTIME_DIR), path.join(dir, PLUGIN_RUNTIME_DIR), {
+    recursive: true,
+  });
 }
 
 export interface ProcessRun {
