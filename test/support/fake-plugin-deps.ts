@@ -45,8 +45,12 @@ export class ScriptedPodSource implements PodSourceHandle {
   }
   /** Namespaces answered by getNamespace (labels), or an error for all. */
   namespaces: Record<string, Record<string, string>> | Error = {};
+  /** Errors the next getNamespace calls reject with, in order, before `namespaces` answers. */
+  namespaceFailures: Error[] = [];
   getNamespace(name: string): Promise<unknown> {
     this.calls.push(`namespace ${name}`);
+    const failure = this.namespaceFailures.shift();
+    if (failure !== undefined) return Promise.reject(failure);
     if (this.namespaces instanceof Error) return Promise.reject(this.namespaces);
     return Promise.resolve({ metadata: { name, labels: this.namespaces[name] ?? {} } });
   }

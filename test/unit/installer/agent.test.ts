@@ -185,6 +185,40 @@ async function startedOnCalico(): Promise<{ tree: HostTree; file: string; runnin
   return { tree, file, running };
 }
 
+/** The entry the agent merges with configFor's settings, written out here rather than built by the code under
+ * test (§1.5.3). */
+function istioEntry(tree: HostTree): Record<string, unknown> {
+  return {
+    name: 'istio-cni',
+    type: 'istio-cni',
+    ipam: {},
+    dns: {},
+    plugin_log_level: 'info',
+    cni_agent_run_dir: tree.run,
+    ambient_enabled: false,
+    enablement_selectors: [],
+    exclude_namespaces: ['istio-system'],
+    pod_namespace: '',
+    native_nftables: false,
+    enable_ambient_detection_retry: false,
+  };
+}
+
+/** The primary file a §5.2 case merges into, as a list without our entry: a .conflist as its owner wrote it, a
+ * .conf converted as upstream converts it (a list named k8s-pod-network at 0.3.1 holding the plugin without its
+ * cniVersion). This is also what cleanup must leave. */
+function primaryAsList(
+  files: readonly [string, string][],
+  result: string,
+): { plugins: unknown[]; [key: string]: unknown } {
+  const source = files.find(([name]) => name === result) ?? files.find(([name]) => `${name}list` === result);
+  assert.ok(source, `no fixture for ${result}`);
+  const parsed = JSON.parse(source[1]) as Record<string, unknown>;
+  if (Array.isArray(parsed['plugins'])) return parsed as { plugins: unknown[] };
+  const { cniVersion: _dropped, ...plugin } = parsed;
+  return { cniVersion: '0.3.1', name: 'k8s-pod-network', plugins: [plugin] };
+}
+
 describe('§5.2 cases: which file gets our entry', () => {
   const cases: {
     name: string;
@@ -317,7 +351,7 @@ describe('§5.2 cases: which file gets our entry', () => {
   ];
   for (const c of cases) {
     test(c.name, async () => {
-      let mergedTypes: string[] | undefined;
+      let expectedClean: { plugins: unknown[]; [key: string]: unknown } | undefined;
       const tree = makeTree();
       mkdirSync(`${tree.net}/000-dir.conflist`);
       for (const [name, content] of c.files) writeFileSync(`${tree.net}/${name}`, content, { mode: 0o644 });
@@ -326,12 +360,15 @@ describe('§5.2 cases: which file gets our entry', () => {
         await untilReady(running, tree, `${tree.net}/${c.result}`);
         assert.equal(running.installer.state.trackedConfig, `${tree.net}/${c.result}`);
         assert.equal(statSync(`${tree.net}/${c.result}`).mode & 0o777, 0o644, 'mode kept');
-        const doc = JSON.parse(read(`${tree.net}/${c.result}`)) as {
-          plugins: { type: string; exclude_namespaces?: string[] }[];
-        };
-        assert.equal(doc.plugins.at(-1)?.type, 'istio-cni');
-        mergedTypes = doc.plugins.map((plugin) => plugin.type);
-        assert.deepEqual(doc.plugins.at(-1)?.exclude_namespaces, ['istio-system']);
+        const doc = JSON.parse(read(`${tree.net}/${c.result}`)) as { plugins: { type: string }[] };
+        expectedClean = primaryAsList(c.files, c.result);
+        const merged = { ...expectedClean, plugins: [...expectedClean.plugins, istioEntry(tree)] };
+        assert.deepEqual(doc, merged);
+        // Our entry deleted by someone else: restored.
+        writeFileSync(`${tree.net}/${c.result}.tmp.test`, JSON.stringify(expectedClean));
+        renameSync(`${tree.net}/${c.result}.tmp.test`, `${tree.net}/${c.result}`);
+        await untilReady(running, tree, `${tree.net}/${c.result}`);
+        assert.deepEqual(JSON.parse(read(`${tree.net}/${c.result}`)), merged);
         assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
         assert.equal(statSync(`${tree.bin}/istio-cni`).mode & 0o777, 0o755);
         assert.equal(readdirSync(tree.net).filter((n) => n.includes('.tmp')).length, 0);
@@ -360,11 +397,8 @@ describe('§5.2 cases: which file gets our entry', () => {
         running.installer.state.trackedConfig,
       );
       // The file stays, a .conf stays converted, and only our entry is gone.
-      const cleaned = JSON.parse(read(`${tree.net}/${c.result}`)) as { plugins: { type: string }[] };
-      assert.deepEqual(
-        cleaned.plugins.map((plugin) => plugin.type),
-        mergedTypes?.slice(0, -1),
-      );
+      assert.deepEqual(JSON.parse(read(`${tree.net}/${c.result}`)), expectedClean);
+      assert.equal(readdirSync(tree.net).filter((n) => n.includes('.tmp')).length, 0);
       assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
       assert.equal(existsSync(`${tree.bin}/istio-iptables`), true, 'only istio-cni is removed');
       assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
@@ -434,7 +468,7 @@ test('named file created late with list content under a .conf name → .conflist
   }
 });
 
-test('standalone mode writes YYY-istio-cni.conf (0600) and restores it when deleted; cleanup deletes it', async () => {
+test('standalone mode writes YYY-istio-cni.conf (0600), restores it when deleted or broken; cleanup deletes it, the kubeconfig and the binary', async () => {
   const tree = makeTree();
   const config = configFor(tree, { CHAINED_CNI_PLUGIN: 'false' });
   const running = start(config);
@@ -442,13 +476,21 @@ test('standalone mode writes YYY-istio-cni.conf (0600) and restores it when dele
   try {
     await until(tree.net, () => existsSync(file) && running.installer.state.ready);
     assert.equal(statSync(file).mode & 0o777, 0o600);
+    const installed = read(file);
     rmSync(file);
-    await until(tree.net, () => existsSync(file));
+    await until(tree.net, () => read(file) === installed);
+    // Broken in place (another writer's content under our name): not valid (§1.5.4 step 6), so written again.
+    writeFileSync(file, JSON.stringify({ cniVersion: '0.3.1', name: 'istio-cni', type: 'bridge' }));
+    await until(tree.net, () => read(file) === installed);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(running.installer.state.ready, true);
   } finally {
     await running.stop();
   }
   await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
   assert.equal(existsSync(file), false);
+  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
+  assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
 });
 
 test('standalone with CNI_CONF_NAME writes that file, byte-identical to istio-cni.conf but for the run dir and level', async () => {

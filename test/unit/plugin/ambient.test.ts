@@ -165,3 +165,49 @@ test('detection failure: 2 attempts then sidecar path; with the retry flag 31 at
   );
   assert.equal(strict.clock.sleeps.length, 30);
 });
+
+test('detection retry: transient failures, then the namespace answers → ambient (3 sleeps, event sent)', async () => {
+  const source = new ScriptedPodSource([plainPod()]);
+  source.namespaces = { default: AMBIENT_NS };
+  source.namespaceFailures = [1, 2, 3].map(
+    () => new KubeError('the server answered 503', { status: 503, retryable: true }),
+  );
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps, netconf({ enable_ambient_detection_retry: true }));
+  assert.equal(result.exitCode, 0);
+  assert.deepEqual(deps.clock.sleeps, [1000, 1000, 1000]);
+  assert.equal(source.calls.filter((call) => call.startsWith('namespace ')).length, 4);
+  assert.equal(deps.events.length, 1);
+  assert.deepEqual(deps.applied, []);
+});
+
+test('generic sidecar: an istio-proxy container without the injector status annotation is ambient → event sent', async () => {
+  const source = new ScriptedPodSource([
+    {
+      metadata: { name: 'app-1', namespace: 'default', labels: {} },
+      spec: { containers: [{ name: 'app' }, { name: 'istio-proxy' }] },
+    },
+  ]);
+  source.namespaces = { default: AMBIENT_NS };
+  const deps = fakePluginDeps({ source });
+  const result = await add(deps);
+  assert.equal(result.exitCode, 0);
+  assert.equal(deps.events.length, 1);
+  assert.deepEqual(deps.applied, []);
+});
+
+test('excluded namespace, labelled ambient: no lookup, no event', async () => {
+  const source = new ScriptedPodSource([
+    { ...plainPod(), metadata: { name: 'coredns', namespace: 'kube-system' } },
+  ]);
+  source.namespaces = { 'kube-system': AMBIENT_NS };
+  const deps = fakePluginDeps({ source });
+  const io = fakeProcessIO(
+    cniEnv('ADD', { CNI_ARGS: 'K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns' }),
+    netconf({ exclude_namespaces: ['kube-system'] }),
+  );
+  const exitCode = await dispatch(io, createHandlers(deps), 'about');
+  assert.equal(exitCode, 0);
+  assert.deepEqual(source.calls, []);
+  assert.deepEqual(deps.events, []);
+});
