@@ -26,7 +26,7 @@ import {
 import type { NetnsProbe } from './netns-probe.ts';
 import {
   committedTables,
-  hasIstioChains,
+  holdsPlannedChains,
   parseSavedState,
   renderCheckDocument,
   renderUndoDocument,
@@ -115,8 +115,9 @@ async function plainBinaries(ns: PodNetns, family: IpFamily): Promise<Binaries> 
   return { ...bin, legacy: isWaitingLegacy(output) };
 }
 
-/** Renders exit codes 1–4 as istio-iptables does (§2.8 step 6). */
-function xtablesError(what: string, result: ExecResult): ExecError {
+/** Renders exit codes 1–4 as istio-iptables does (§2.8 step 6, §2.12): the kind first, then stderr after its
+ * `<program> <version>:` prefix; which binary and family failed comes last, so the message still says so. */
+function xtablesError(binary: string, family: IpFamily, result: ExecResult): ExecError {
   const kinds = [
     '',
     'xtables other problem',
@@ -124,11 +125,13 @@ function xtablesError(what: string, result: ExecResult): ExecError {
     'xtables version problem',
     'xtables resource problem',
   ];
-  const kind = kinds[result.exitCode] ?? `exit code ${result.exitCode}`;
-  return new ExecError('EXEC_FAILED', `${what}: ${kind}: ${result.stderr.trim()}`, {
-    exitCode: result.exitCode,
-    stderr: result.stderr,
-  });
+  const stderr = result.stderr.trim();
+  const kind = kinds[result.exitCode];
+  const message =
+    kind === undefined || kind === ''
+      ? `${binary} failed (${family}): exit code ${result.exitCode}: ${stderr}`
+      : `${kind}: ${stderr.slice(stderr.indexOf(':') + 1).trim()} (${binary}, ${family})`;
+  return new ExecError('EXEC_FAILED', message, { exitCode: result.exitCode, stderr: result.stderr });
 }
 
 class PodNetns {
@@ -310,7 +313,7 @@ async function applyFamily(
   logger: Logger,
   started?: Promise<Settled>,
 ): Promise<boolean> {
-  if (plan.saved !== undefined && hasIstioChains(plan.saved)) {
+  if (plan.saved !== undefined && holdsPlannedChains(plan.saved, plan.rules)) {
     const delta = await findDelta(ns, plan.bin, plan.saved, plan.rules);
     if (delta.length === 0) return false;
     throw conflict(plan, delta);
@@ -323,13 +326,13 @@ async function applyFamily(
   const save = await ns.run([plan.bin.save]);
   if (save.exitCode === 0) {
     const state = parseSavedState(save.stdout);
-    if (hasIstioChains(state)) {
+    if (holdsPlannedChains(state, plan.rules)) {
       const delta = await findDelta(ns, plan.bin, state, plan.rules);
       if (delta.length === 0) return false;
       throw conflict(plan, delta, result);
     }
   }
-  throw xtablesError(`${plan.bin.restore} failed (${plan.family})`, result);
+  throw xtablesError(plan.bin.restore, plan.family, result);
 }
 
 function conflict(plan: FamilyPlan, delta: readonly string[], result?: ExecResult): ExecError {

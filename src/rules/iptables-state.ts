@@ -36,8 +36,16 @@ export function parseSavedState(save: string): SavedState {
   return { istioChains, residueTables };
 }
 
-export function hasIstioChains(state: SavedState): boolean {
-  return [...state.istioChains.values()].some((chains) => chains.size > 0);
+/** Whether a chain the rules declare already exists, so that the restore's `-N` line for it would fail: an earlier
+ * ADD's rules (compared, §2.9.5). Another ISTIO* chain alone does not stop the restore, as upstream's does not. */
+export function holdsPlannedChains(state: SavedState, rules: readonly Rule[]): boolean {
+  return [...new Set(rules.map((rule) => rule.table))].some((table) => {
+    const saved = state.istioChains.get(table);
+    return (
+      saved !== undefined &&
+      declaredChains(rules.filter((rule) => rule.table === table)).some((chain) => saved.has(chain))
+    );
+  });
 }
 
 /** Structural differences between the saved state and the planned rules; [] = only `-C` checks remain. */

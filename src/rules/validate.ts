@@ -86,8 +86,13 @@ function cidrList(field: string, value: string): { v4: string[]; v6: string[]; l
 
 const GROUP = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
+/** Spaces around a name are dropped: upstream passes them on to iptables-restore, whose tokenizer drops them too, so
+ * `ISTIO_OUTBOUND_OWNER_GROUPS="java, 202"` works there and must here. */
 function groupList(field: string, value: string): string[] {
-  const items = split(value);
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   for (const item of items) {
     if (!GROUP.test(item)) throw invalid(field, value, `${quoted(item)} is not a group name or id`);
   }

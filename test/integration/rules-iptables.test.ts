@@ -107,6 +107,24 @@ for (const variant of ['nft', 'legacy'] as const) {
 }
 
 for (const variant of ['nft', 'legacy'] as const) {
+  test(`${variant}: an ISTIO* chain that is not one of ours does not stop the first ADD (upstream restores; only its -N lines could fail)`, async () => {
+    await withLab({}, async (pair) => {
+      const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };
+      await runIn(pair.pod.path, [`iptables-${variant}-restore`, '--noflush'], {
+        input: '* filter\n-N ISTIO_FOO\n-A ISTIO_FOO -j RETURN\nCOMMIT\n',
+      });
+      // Legacy is not forced: detection picks it for the rules already there, and compares them first.
+      const target = { netns: pair.pod.path, backend: 'iptables' as const };
+      const outcome = await applyCaptureRules(POD_CONFIG, target, deps);
+      assert.deepEqual([outcome.changed, outcome.variants], [true, { v4: variant }]);
+      const saved = (await runIn(pair.pod.path, [`iptables-${variant}-save`])).stdout;
+      assert.match(saved, /^-A ISTIO_OUTPUT /m);
+      assert.match(saved, /^-A ISTIO_FOO -j RETURN$/m);
+    });
+  });
+}
+
+for (const variant of ['nft', 'legacy'] as const) {
   test(`${variant}: re-ADD after a good ADD (upstream TestIdempotentUnequaledRerun): a foreign rule in a built-in chain is a no-op, an extra rule in an ISTIO chain fails naming it`, async () => {
     await withLab({}, async (pair) => {
       const deps = { exec: new SpawnExec(), logger: pino({ level: 'silent' }) };

@@ -187,7 +187,7 @@ export async function connectFrom(
   netnsPath: string,
   host: string,
   port: number,
-  options: { udp?: boolean; uid?: number; timeoutS?: number } = {},
+  options: { udp?: boolean; uid?: number; timeoutS?: number; bind?: string } = {},
 ): Promise<string> {
   const argv = [
     PYTHON,
@@ -199,6 +199,7 @@ export async function connectFrom(
     String(options.timeoutS ?? 2),
   ];
   if (options.udp === true) argv.push('--udp');
+  if (options.bind !== undefined) argv.push('--bind', options.bind);
   const result = await runIn(netnsPath, argv, options.uid === undefined ? {} : { uid: options.uid });
   return result.stdout.trim() || `error: ${result.stderr.trim()}`;
 }

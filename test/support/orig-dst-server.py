@@ -8,7 +8,7 @@
 #       address when no conntrack NAT happened (TPROXY, or plain traffic). For every UDP datagram it replies
 #       "<listen-port> udp\n". --transparent sets IP_TRANSPARENT (needed to accept TPROXY'd connections).
 #       Prints "ready\n" on stdout once all sockets listen; runs until killed.
-#   orig-dst-server.py client HOST PORT [--udp] [--timeout SECONDS]
+#   orig-dst-server.py client HOST PORT [--udp] [--bind SOURCE_IP] [--timeout SECONDS]
 #       Connects (or sends one UDP datagram), prints the server's reply line and exits 0; on failure prints
 #       "error: <reason>" and exits 1.
 import select
@@ -90,7 +90,7 @@ def serve(tcp_ports, udp_ports, transparent):
                 conn.close()
 
 
-def client(host, port, udp, timeout):
+def client(host, port, udp, timeout, bind):
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
     try:
         if udp:
@@ -99,7 +99,8 @@ def client(host, port, udp, timeout):
             s.sendto(b'q', (host, port))
             data, _ = s.recvfrom(2048)
         else:
-            s = socket.create_connection((host, port), timeout=timeout)
+            source = None if bind is None else (bind, 0)
+            s = socket.create_connection((host, port), timeout=timeout, source_address=source)
             data = b''
             while True:
                 chunk = s.recv(2048)
@@ -128,8 +129,9 @@ def main(argv):
         timeout = 2.0
         if '--timeout' in argv:
             timeout = float(argv[argv.index('--timeout') + 1])
-        return client(argv[1], int(argv[2]), '--udp' in argv, timeout)
-    sys.stderr.write(__doc__ or 'usage: serve PORTS [--udp PORTS] [--transparent] | client HOST PORT [--udp]\n')
+        bind = argv[argv.index('--bind') + 1] if '--bind' in argv else None
+        return client(argv[1], int(argv[2]), '--udp' in argv, timeout, bind)
+    sys.stderr.write(__doc__ or 'usage: serve PORTS [--udp PORTS] [--transparent] | client HOST PORT [--udp] [--bind SOURCE_IP]\n')
     return 2
 
 

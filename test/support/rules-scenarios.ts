@@ -173,6 +173,26 @@ export async function checkIpv6Only(backend: Backend): Promise<void> {
   });
 }
 
+/** The `istio-validation` init container's probe (§2.13), which the repair controller keys off: as the proxy uid, a
+ * loopback connection to 127.0.0.6:15002 (or [::6]:15002) must reach the inbound port 15006 with 15002 as its
+ * original port. Without it, every meshed pod's init container fails with 126. */
+export async function checkValidationProbe(backend: Backend): Promise<void> {
+  await withLab({ ipv6: true }, async (pair, servers) => {
+    await applyTwice(pair, backend, { ...POD_CONFIG, dualStack: true });
+    servers.push(await startOrigDstServer(pair.pod.path, { tcp: [15001, 15006] }));
+    // The probe binds its source as upstream's does: [::6] is on lo, so an unbound socket would take ::6 as its
+    // source, which is the inbound passthrough the rules must let by.
+    assert.equal(
+      await connectFrom(pair.pod.path, '127.0.0.6', 15002, { uid: 1337, bind: '127.0.0.1' }),
+      '15006 127.0.0.6 15002',
+    );
+    assert.equal(
+      await connectFrom(pair.pod.path, '::6', 15002, { uid: 1337, bind: '::1' }),
+      '15006 ::6 15002',
+    );
+  });
+}
+
 /** Registers the real-connection scenarios for every backend of one kind (each applied twice). */
 export function registerCaptureScenarios(kind: RuleTarget['backend']): void {
   for (const backend of BACKENDS.filter((b) => b.target.backend === kind)) {
@@ -182,6 +202,7 @@ export function registerCaptureScenarios(kind: RuleTarget['backend']): void {
     test(`${backend.name}: TPROXY`, () => checkTproxy(backend));
     test(`${backend.name}: DNS capture`, () => checkDns(backend));
     test(`${backend.name}: include/exclude ports and CIDRs`, () => checkIncludeExclude(backend));
+    test(`${backend.name}: the istio-validation probe lands on 15006`, () => checkValidationProbe(backend));
   }
 }
 

@@ -133,3 +133,16 @@ test('port lists tolerate white space around items (validated trimmed, as Go Tri
   assert.ok(doc.includes('--dport 81 -j RETURN'));
   assert.ok(doc.includes('--dport 82 -j RETURN'));
 });
+
+test('owner group lists tolerate white space around names (upstream hands them to iptables-restore, which drops it)', () => {
+  for (const [spaced, plain] of [
+    [{ ownerGroupsInclude: 'java, 202 ' }, { ownerGroupsInclude: 'java,202' }],
+    [{ ownerGroupsExclude: ' 888 ,ftp' }, { ownerGroupsExclude: '888,ftp' }],
+  ] as const) {
+    const withSpaces = buildCaptureRules({ ...POD_DEFAULT, ...spaced }).rules;
+    const without = buildCaptureRules({ ...POD_DEFAULT, ...plain }).rules;
+    assert.equal(renderRestoreDocument(withSpaces.v4), renderRestoreDocument(without.v4));
+    assert.equal(renderNftTransaction(withSpaces), renderNftTransaction(without));
+    assert.match(renderRestoreDocument(withSpaces.v4), /--gid-owner (java|888) /);
+  }
+});
