@@ -64,6 +64,9 @@ export interface RepairStartOptions {
   readonly findNetns?: (podIp: string) => Promise<PodNetns>;
 }
 
+/** How long stop() waits for queued events to be written. */
+const EVENTS_AT_STOP_MS = 1000;
+
 function backoff(initialMs: number, maxMs: number): (attempt: number) => number {
   return (attempt) => Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
 }
@@ -278,6 +281,8 @@ export function startRepairController(
       await informer.stop();
       await Promise.all(background);
       await drained;
+      // Events still queued get a moment (they say what happened to a pod), not the whole grace period.
+      await Promise.race([reconciler.events.idle(), sleep(EVENTS_AT_STOP_MS, undefined, { ref: false })]);
     },
   };
 }

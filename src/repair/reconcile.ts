@@ -7,6 +7,7 @@ import { KubeError, errorMessage } from '../errors.ts';
 import type { PodRef, RepairApi } from './api.ts';
 import { isBrokenPod, type BrokenPodFilter } from './detect.ts';
 import type { RepairPod } from './pod.ts';
+import { createPodEventRecorder, type PodEventRecorder } from './event-recorder.ts';
 
 export const REPAIRED_METRIC = 'istio_cni_repair_pods_repaired_total';
 const REPAIRED_HELP = 'Total number of pods repaired by repair controller';
@@ -27,12 +28,16 @@ export interface ReconcileDeps {
   readonly repairInPlace: (pod: RepairPod) => Promise<void>;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Where the actions' events go; default: written through `api` in the background. */
+  readonly events?: PodEventRecorder;
 }
 
 export interface Reconciler {
   reconcile(key: string): Promise<void>;
   /** key → UID of pods repaired in place (exposed for tests and debugging). */
   readonly repaired: ReadonlyMap<string, string>;
+  /** The actions' events, written after the action has returned. */
+  readonly events: PodEventRecorder;
 }
 
 function ref(pod: RepairPod): PodRef {
@@ -42,18 +47,10 @@ function ref(pod: RepairPod): PodRef {
 export function createReconciler(settings: ReconcileSettings, deps: ReconcileDeps): Reconciler {
   const repaired = new Map<string, string>();
   const { api, metrics } = deps;
+  const events = deps.events ?? createPodEventRecorder(api);
 
   function count(type: 'repair' | 'delete' | 'label', result: 'success' | 'fail' | 'skip'): void {
     metrics.increment(REPAIRED_METRIC, REPAIRED_HELP, { type, result });
-  }
-
-  async function event(pod: RepairPod, reason: string, message: string, logger: Logger): Promise<void> {
-    try {
-      await api.recordPodEvent(ref(pod), reason, message);
-    } catch (error) {
-      // An event is best effort: never fail (and so repeat) the action because the event was refused.
-      logger.warn({ err: errorMessage(error), reason }, 'failed to record event');
-    }
   }
 
   /**
@@ -82,11 +79,12 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
         return;
       }
       const message = `pod detected as broken, but failed to ${action.failed}: ${errorMessage(error)}`;
-      await event(pod, action.reason, message, logger);
+      // Best effort, in the background: a refused or slow event never fails or delays the action.
+      events.record(ref(pod), action.reason, message, logger);
       count(action.type, 'fail');
       throw error;
     }
-    await event(pod, action.reason, `pod detected as broken, ${action.done}`, logger);
+    events.record(ref(pod), action.reason, `pod detected as broken, ${action.done}`, logger);
     count(action.type, 'success');
   }
 
@@ -149,6 +147,7 @@ export function createReconciler(settings: ReconcileSettings, deps: ReconcileDep
 
   return {
     repaired,
+    events,
     async reconcile(key: string): Promise<void> {
       const pod = deps.getPod(key);
       if (pod === undefined) {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestNode } from '../support/lab/node.ts';
 import { NODE_NAME, meshedPod, startNode } from '../support/lab/node.ts';
+import { until } from '../support/repair-harness.ts';
 
 describe('repair of a pod that started before the agent', () => {
   let node: TestNode;
@@ -51,7 +52,10 @@ describe('repair of a pod that started before the agent', () => {
     const rules = await node.natRules(pod);
     assert.match(rules, /-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/);
     assert.match(rules, /-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006/);
-    const event = node.api.events.find((item) => item['reason'] === 'RepairBrokenPod');
+    // The event is written in the background after the repair: wait for the API server to have it.
+    const repairEvent = () => node.api.events.find((item) => item['reason'] === 'RepairBrokenPod');
+    await until(node.api, () => repairEvent() !== undefined, 10_000, 'the RepairBrokenPod event');
+    const event = repairEvent();
     assert.equal((event?.['involvedObject'] as Record<string, unknown> | undefined)?.['name'], 'raced');
 
     await node.startProbe(pod);

@@ -115,6 +115,7 @@ test('label mode: only the broken pod on this node is labelled (status subresour
         patches.map((r) => [r.path, r.headers['content-type']]),
         [['/api/v1/namespaces/default/pods/broken/status', 'application/merge-patch+json']],
       );
+      await controller.reconciler?.events.idle();
       const labelled = events(server, 'LabelBrokenPod');
       assert.equal(labelled.length, 1);
       assert.equal(labelled[0]?.['type'], 'Warning');
@@ -145,6 +146,7 @@ test('delete mode: the broken pod is deleted with uid + resourceVersion precondi
       await metrics.waitFor(REPAIRED_METRIC, { type: 'delete', result: 'success' });
       // Graceful deletion, as the API server does it for a scheduled pod: Terminating until the kubelet is done.
       assert.ok(server.getPod('default', 'broken')?.metadata['deletionTimestamp']);
+      await controller.reconciler?.events.idle();
       assert.equal(events(server, 'DeleteBrokenPod')[0]?.['message'], 'pod detected as broken, deleted');
       await controller.synced;
       server.upsertPod(brokenPodManifest({ name: 'later' }) as KubeObject);
@@ -157,6 +159,7 @@ test('delete mode: the broken pod is deleted with uid + resourceVersion precondi
         '/api/v1/namespaces/default/pods/later',
       ]);
       assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'success' }), 2);
+      await controller.reconciler?.events.idle();
       // One event per pod, each counted once (the two test pods share a UID: the name keeps them apart, as in
       // client-go's correlator key).
       assert.deepEqual(
@@ -277,6 +280,7 @@ test('a pod recreated under the same name is never deleted through the stale UID
     );
     assert.equal(server.getPod('default', 'web-0')?.metadata.uid, 'uid-new');
     assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'fail' }), 1);
+    await reconciler.events.idle();
     const failed = events(server, 'DeleteBrokenPod');
     assert.match(
       String(failed[0]?.['message']),

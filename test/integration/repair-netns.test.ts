@@ -80,6 +80,7 @@ test('privileged: repair in place finds the pod netns by IP in /proc, programs r
       server.getPod('default', 'app')?.metadata.uid,
     );
     assert.ok(server.getPod('default', 'app'), 'repair mode wins over delete');
+    await controller.reconciler?.events.idle();
     assert.equal(
       server.events.find((event) => event['reason'] === 'RepairBrokenPod')?.['message'],
       'pod detected as broken, repaired in place',

@@ -85,6 +85,7 @@ test('repair mode: repaired once per UID (run twice), forgotten when the pod is 
   assert.deepEqual(api.calls, [], 'repair wins over delete');
   assert.equal(reconciler.repaired.get('default/a'), 'u1');
   assert.equal(metrics.get(REPAIRED_METRIC, { type: 'repair', result: 'success' }), 1);
+  await reconciler.events.idle();
   assert.deepEqual(api.events, [
     { reason: 'RepairBrokenPod', message: 'pod detected as broken, repaired in place' },
   ]);
@@ -106,6 +107,7 @@ test('repair failure: metric fail, event, error returned for a retry, nothing re
   await assert.rejects(reconciler.reconcile('default/a'), /failed to find network namespace/);
   assert.equal(metrics.get(REPAIRED_METRIC, { type: 'repair', result: 'fail' }), 1);
   assert.equal(reconciler.repaired.size, 0);
+  await reconciler.events.idle();
   assert.match(api.events[0]?.message ?? '', /but failed to repair: failed to find network namespace/);
 });
 
@@ -141,6 +143,7 @@ test('label mode: label key/value from settings; already labelled → skip', asy
   assert.deepEqual(api.calls, ['label a {"testkey":"testval"}']);
   assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'success' }), 1);
   assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'skip' }), 1);
+  await reconciler.events.idle();
   assert.deepEqual(api.events, [{ reason: 'LabelBrokenPod', message: 'pod detected as broken, labeled' }]);
 });
 
@@ -152,6 +155,7 @@ test('a broken pod already being deleted (deletionTimestamp set, graceful deleti
     const { api, metrics, repairs, reconciler } = setup(mode, pods);
     await reconciler.reconcile('default/a');
     await reconciler.reconcile('default/a');
+    await reconciler.events.idle();
     assert.deepEqual([api.calls, api.events, repairs], [[], [], []], JSON.stringify(mode));
     assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'success' }), 0);
   }
@@ -160,4 +164,22 @@ test('a broken pod already being deleted (deletionTimestamp set, graceful deleti
   const { api, reconciler } = setup({ deletePods: true }, live);
   await reconciler.reconcile('default/a');
   assert.equal(api.calls.length, 1);
+});
+
+test('an events API that hangs holds up no action: the next pods are deleted, their events queue behind it, in order', async () => {
+  const pods = new Map(
+    ['a', 'b', 'c'].map((name) => [`default/${name}`, parsed(brokenPodManifest({ name }))]),
+  );
+  const { api, metrics, reconciler } = setup({ deletePods: true }, pods);
+  let release: () => void = () => undefined;
+  const hanging = new Promise<void>((resolve) => (release = resolve));
+  const record = api.recordPodEvent.bind(api);
+  api.recordPodEvent = (pod, reason, message) => record(pod, reason, message).then(() => hanging);
+  for (const name of ['a', 'b', 'c']) await reconciler.reconcile(`default/${name}`);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'delete', result: 'success' }), 3);
+  assert.deepEqual(api.calls.length, 3);
+  assert.equal(api.events.length, 1, 'the first event is still being written');
+  release();
+  await reconciler.events.idle();
+  assert.equal(api.events.length, 3);
 });
