@@ -145,6 +145,14 @@ test('label mode: label key/value from settings; already labelled → skip', asy
   assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'skip' }), 1);
   await reconciler.events.idle();
   assert.deepEqual(api.events, [{ reason: 'LabelBrokenPod', message: 'pod detected as broken, labeled' }]);
+
+  // Gone meanwhile (404): done, not failed, and no event about a pod that no longer exists.
+  pods.set('default/c', parsed(brokenPodManifest({ name: 'c' })));
+  api.failWith = new KubeError('pods "c" not found', { status: 404, retryable: false });
+  await reconciler.reconcile('default/c');
+  await reconciler.events.idle();
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'fail' }), 0);
+  assert.equal(api.events.length, 1);
 });
 
 test('a broken pod already being deleted (deletionTimestamp set, graceful deletion) is left alone in every mode, run twice', async () => {
