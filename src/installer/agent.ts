@@ -16,7 +16,7 @@ import {
   renderStandalone,
   standaloneProblem,
 } from './conflist.ts';
-import type { AgentFs, FileStat } from './fs-port.ts';
+import type { AgentFs, DirEntry, FileStat } from './fs-port.ts';
 import { sameFileState } from './fs-port.ts';
 import { isJsonObject, type Json, type JsonObject } from './go-json.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
@@ -597,48 +597,93 @@ export class Installer {
       if ((await fs.stat(dir))?.isDirectory !== true) {
         throw installError(`CNI binary dir ${dir} does not exist; create it or fix CNI_BIN_TARGET_DIRS`);
       }
+      const listing = (await fs.readDir(dir)) ?? [];
       for (const group of groups) {
-        const targetDir = path.join(dir, group.subdir);
         const sourceDir = path.join(this.#config.binSourceDir, group.subdir);
-        if (group.subdir !== '') {
-          await fs.makeDir(targetDir).catch((error: unknown) => {
-            throw installError(
-              `creating ${targetDir} failed: ${errorMessage(error)}${readOnlyHint(error, dir)}`,
-              error,
-            );
-          });
-        }
-        if (await this.#installGroup(group.names, sourceDir, targetDir)) changed = true;
+        const written =
+          group.subdir === ''
+            ? await this.#installGroup(group.names, sourceDir, dir, listing)
+            : await this.#installGroupDir(group, sourceDir, dir, listing);
+        if (written) changed = true;
       }
     }
     return changed ? 'changed' : 'ok';
   }
 
+  /** Whether `target` already is `from`: the stat we wrote it with, or the same contents and mode. */
+  async #isInstalled(from: string, target: string): Promise<boolean> {
+    const { fs } = this.#deps;
+    const current = await fs.stat(target);
+    if (sameFileState(current, this.#binaryStats.get(target))) return true;
+    if (current === undefined || !(await fs.sameContents(from, target))) return false;
+    if ((await fs.stat(from))?.mode !== current.mode) return false;
+    this.#binaryStats.set(target, current);
+    return true;
+  }
+
+  /** Removes `<name>.tmp.*` left in `dir` by a write that was cut short (a crash, a SIGKILL). */
+  async #removeStale(dir: string, listing: readonly DirEntry[], name: string): Promise<void> {
+    for (const stale of listing.filter((entry) => entry.name.startsWith(`${name}.tmp.`))) {
+      try {
+        await this.#deps.fs.removeDir(path.join(dir, stale.name));
+      } catch (error) {
+        this.#log.warn({ file: stale.name, err: errorMessage(error) }, 'could not remove stale temp file');
+      }
+    }
+  }
+
+  /** A subdirectory of the source dir (the plugin's runtime: its loader and libraries) is installed whole: built
+   * beside the target and swapped in with renames, so that a plugin starting meanwhile finds the old set or the
+   * new one, never the new loader with the old libc. Files already in place are not copied. */
+  async #installGroupDir(
+    group: BinaryGroup,
+    sourceDir: string,
+    binDir: string,
+    listing: readonly DirEntry[],
+  ): Promise<boolean> {
+    const { fs } = this.#deps;
+    await this.#removeStale(binDir, listing, group.subdir);
+    const targetDir = path.join(binDir, group.subdir);
+    const installed = await Promise.all(
+      group.names.map((name) => this.#isInstalled(path.join(sourceDir, name), path.join(targetDir, name))),
+    );
+    if ((await fs.stat(targetDir))?.isDirectory === true && installed.every(Boolean)) return false;
+    let staging: string | undefined;
+    try {
+      staging = await fs.makeStagingDir(targetDir);
+      const written = new Map<string, FileStat>();
+      for (const name of group.names) {
+        written.set(name, await fs.copyFileAtomic(path.join(sourceDir, name), path.join(staging, name)));
+      }
+      await fs.replaceDir(staging, targetDir);
+      // A rename keeps each file's inode, size and mtime: the stats are the installed files' now.
+      for (const [name, stat] of written) this.#binaryStats.set(path.join(targetDir, name), stat);
+    } catch (error) {
+      if (staging !== undefined) await fs.removeDir(staging).catch(() => false);
+      throw installError(
+        `installing ${sourceDir} as ${targetDir} failed: ${errorMessage(error)}${readOnlyHint(error, binDir)}`,
+        error,
+      );
+    }
+    this.#log.info({ binary: targetDir }, 'installed CNI binary directory');
+    return true;
+  }
+
   /** Copies the named files of `sourceDir` into `targetDir` unless already there (same stat as written, or same
    * contents and mode); true when something was written. */
-  async #installGroup(names: readonly string[], sourceDir: string, targetDir: string): Promise<boolean> {
+  async #installGroup(
+    names: readonly string[],
+    sourceDir: string,
+    targetDir: string,
+    listing: readonly DirEntry[],
+  ): Promise<boolean> {
     const { fs } = this.#deps;
-    const listing = (await fs.readDir(targetDir)) ?? [];
     let changed = false;
     for (const name of names) {
-      for (const stale of listing.filter((entry) => entry.name.startsWith(`${name}.tmp.`))) {
-        try {
-          await fs.remove(path.join(targetDir, stale.name));
-        } catch (error) {
-          this.#log.warn({ file: stale.name, err: errorMessage(error) }, 'could not remove stale temp file');
-        }
-      }
+      await this.#removeStale(targetDir, listing, name);
       const target = path.join(targetDir, name);
       const from = path.join(sourceDir, name);
-      const current = await fs.stat(target);
-      if (sameFileState(current, this.#binaryStats.get(target))) continue;
-      if (current !== undefined && (await fs.sameContents(from, target))) {
-        const sourceMode = (await fs.stat(from))?.mode;
-        if (sourceMode === current.mode) {
-          this.#binaryStats.set(target, current);
-          continue;
-        }
-      }
+      if (await this.#isInstalled(from, target)) continue;
       let written: FileStat;
       try {
         written = await fs.copyFileAtomic(from, target);

@@ -52,6 +52,12 @@ export interface AgentFs {
   makeDir(path: string): Promise<void>;
   /** Removes the directory and everything in it; resolves false when it did not exist. */
   removeDir(path: string): Promise<boolean>;
+  /** Creates an empty `<target>.tmp.<random>` directory (mode 0755) beside `target`; returns its path. */
+  makeStagingDir(target: string): Promise<string>;
+  /** Puts the directory `staging` in the place of `target` (a directory, a file or nothing): `target` is renamed
+   * aside, `staging` renamed in, the parent fsynced, the old one removed. Readers see the old directory or the new
+   * one, never a mix; `target` is missing only between the two renames. */
+  replaceDir(staging: string, target: string): Promise<void>;
   /** remove() of a file that must not have changed since it was read (`expected`: its stat then, through any
    * symlink; the link itself is what goes): false (the file left as it is) when it did. True when removed, already
    * gone, or a symlink to nothing. Atomic: a write at any moment is kept. */

@@ -223,6 +223,29 @@ export function createNodeFs(): AgentFs {
       await rm(dir, { recursive: true, force: true });
       return true;
     },
+    async makeStagingDir(target) {
+      const staging = tempPathFor(target);
+      await mkdir(staging, { mode: 0o755 });
+      return staging;
+    },
+    async replaceDir(staging, target) {
+      let aside: string | undefined;
+      try {
+        aside = tempPathFor(target);
+        await rename(target, aside);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        aside = undefined;
+      }
+      try {
+        await rename(staging, target);
+      } catch (error) {
+        if (aside !== undefined) await rename(aside, target).catch(() => undefined);
+        throw error;
+      }
+      await fsyncDir(path.dirname(target));
+      if (aside !== undefined) await rm(aside, { recursive: true, force: true });
+    },
     async removeIfUnchanged(file, expected) {
       // Take whatever is at the path aside in one atomic rename, then look at what was taken: an owner's write
       // landing after the rename makes a new file at the path and is never touched. A symlink is moved as the

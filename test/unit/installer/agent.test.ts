@@ -1065,6 +1065,49 @@ test('a directory in the source dir (the plugin runtime) is installed as a direc
   await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
 });
 
+test('the plugin runtime left by an older version (an unclean exit) is replaced whole, never file by file; one already in place is left alone', async () => {
+  const tree = makeTree();
+  mkdirSync(`${tree.src}/istio-cni.d`);
+  writeFileSync(`${tree.src}/istio-cni.d/ld.so`, 'loader-2', { mode: 0o755 });
+  writeFileSync(`${tree.src}/istio-cni.d/libc.so.6`, 'libc-2', { mode: 0o644 });
+  const runtime = `${tree.bin}/istio-cni.d`;
+  // The older version's runtime, and a staging dir a SIGKILL cut short.
+  mkdirSync(runtime);
+  writeFileSync(`${runtime}/ld.so`, 'loader-1', { mode: 0o755 });
+  writeFileSync(`${runtime}/libc.so.6`, 'libc-1', { mode: 0o644 });
+  mkdirSync(`${runtime}.tmp.0123456789ab`);
+  writeFileSync(`${runtime}.tmp.0123456789ab/ld.so`, 'half');
+  const old = statSync(runtime).ino;
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const config = configFor(tree);
+  let running = start(config);
+  try {
+    await untilReady(running, tree, file);
+    assert.deepEqual([read(`${runtime}/ld.so`), read(`${runtime}/libc.so.6`)], ['loader-2', 'libc-2']);
+    assert.notEqual(statSync(runtime).ino, old, 'a new directory, swapped in');
+    assert.deepEqual(
+      readdirSync(tree.bin).filter((name) => name.includes('.tmp.')),
+      [],
+    );
+  } finally {
+    await running.stop();
+  }
+  // A restart (no cleanup in between: the agent died) finds it in place and copies nothing.
+  const current = statSync(runtime).ino;
+  running = start(config);
+  try {
+    await untilReady(running, tree, file);
+    assert.equal(statSync(runtime).ino, current);
+    assert.equal(
+      running.logs.filter((line) => String(line['msg']).startsWith('installed CNI binary')).length,
+      0,
+    );
+  } finally {
+    await running.stop();
+  }
+});
+
 test('the bin dir renamed away: the entry is withdrawn (the config must not name a plugin that is gone)', async () => {
   const { tree, file } = await settledTree();
   const running = start(configFor(tree));
