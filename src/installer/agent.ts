@@ -634,7 +634,7 @@ export class Installer {
 
   /** A subdirectory of the source dir (the plugin's runtime: its loader and libraries) is installed whole: built
    * beside the target and swapped in with renames, so that a plugin starting meanwhile finds the old set or the
-   * new one, never the new loader with the old libc. Files already in place are not copied. */
+   * new one, never the new loader with the old libc. A directory whose files are all in place is left alone. */
   async #installGroupDir(
     group: BinaryGroup,
     sourceDir: string,

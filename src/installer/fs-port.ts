@@ -48,8 +48,6 @@ export interface AgentFs {
   realPath(path: string): Promise<string>;
   /** Resolves false when the file did not exist. */
   remove(path: string): Promise<boolean>;
-  /** Creates the directory (its parent must exist), mode 0755; nothing when it is already there. */
-  makeDir(path: string): Promise<void>;
   /** Removes the directory and everything in it; resolves false when it did not exist. */
   removeDir(path: string): Promise<boolean>;
   /** Creates an empty `<target>.tmp.<random>` directory (mode 0755) beside `target`; returns its path. */

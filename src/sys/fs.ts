@@ -211,13 +211,6 @@ export function createNodeFs(): AgentFs {
         throw error;
       }
     },
-    async makeDir(dir) {
-      try {
-        await mkdir(dir, { mode: 0o755 });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    },
     async removeDir(dir) {
       if ((await currentStat(dir)) === undefined) return false;
       await rm(dir, { recursive: true, force: true });
