@@ -644,10 +644,12 @@ export class Installer {
     const { fs } = this.#deps;
     await this.#removeStale(binDir, listing, group.subdir);
     const targetDir = path.join(binDir, group.subdir);
-    const installed = await Promise.all(
-      group.names.map((name) => this.#isInstalled(path.join(sourceDir, name), path.join(targetDir, name))),
-    );
-    if ((await fs.stat(targetDir))?.isDirectory === true && installed.every(Boolean)) return false;
+    if ((await fs.stat(targetDir))?.isDirectory === true) {
+      const installed = await Promise.all(
+        group.names.map((name) => this.#isInstalled(path.join(sourceDir, name), path.join(targetDir, name))),
+      );
+      if (installed.every(Boolean)) return false;
+    }
     let staging: string | undefined;
     try {
       staging = await fs.makeStagingDir(targetDir);

@@ -222,9 +222,8 @@ export function createNodeFs(): AgentFs {
       return staging;
     },
     async replaceDir(staging, target) {
-      let aside: string | undefined;
+      let aside: string | undefined = tempPathFor(target);
       try {
-        aside = tempPathFor(target);
         await rename(target, aside);
       } catch (error) {
         if (!isNotFound(error)) throw error;
