@@ -1132,11 +1132,29 @@ export async function cleanupNode(
 ): Promise<void> {
   await removeConfigEntries(config, fs, logger, trackedConfig);
   if (await fs.remove(path.join(config.runDir, KUBECONFIG_NAME))) logger.info('removed plugin kubeconfig');
+  await removeTempsOf(fs, config.runDir, [KUBECONFIG_NAME], logger);
   for (const dir of config.binTargetDirs) {
     // The launcher first: it must never outlive the runtime it runs.
     if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');
     if (await fs.removeDir(path.join(dir, PLUGIN_RUNTIME_DIR)))
       logger.info({ dir }, 'removed istio-cni runtime');
+    await removeTempsOf(fs, dir, [PLUGIN_BINARY, PLUGIN_RUNTIME_DIR], logger);
+  }
+}
+
+/** Removes `<name>.tmp.*` of the named files from `dir`: writes a SIGKILL cut short (src/sys/fs.ts tempPathFor).
+ * A running agent clears them at its next pass; after cleanup nothing else ever would, and a kubeconfig's temp holds
+ * the service-account token. */
+async function removeTempsOf(
+  fs: AgentFs,
+  dir: string,
+  names: readonly string[],
+  logger: Logger,
+): Promise<void> {
+  for (const entry of (await fs.readDir(dir)) ?? []) {
+    if (!names.some((name) => entry.name.startsWith(`${name}.tmp.`))) continue;
+    if (await fs.removeDir(path.join(dir, entry.name)))
+      logger.info({ file: path.join(dir, entry.name) }, 'removed stale temp file');
   }
 }
 

@@ -1031,7 +1031,7 @@ test('a failing area is retried by every pass, whatever woke it (not only by its
   }
 });
 
-test('a directory in the source dir (the plugin runtime) is installed as a directory, re-copied when deleted, removed on cleanup', async () => {
+test('a directory in the source dir (the plugin runtime) is installed as a directory, re-copied when deleted, removed on cleanup with the temps a SIGKILL left', async () => {
   const tree = makeTree();
   mkdirSync(`${tree.src}/istio-cni.d`);
   writeFileSync(`${tree.src}/istio-cni.d/ld.so`, 'loader', { mode: 0o755 });
@@ -1060,8 +1060,15 @@ test('a directory in the source dir (the plugin runtime) is installed as a direc
   } finally {
     await running.stop();
   }
+  // What a SIGKILL during a copy, a runtime swap or a kubeconfig write leaves, beside a file that is not ours.
+  writeFileSync(`${tree.bin}/istio-cni.tmp.0123456789ab`, 'half');
+  mkdirSync(`${runtime}.tmp.abcdef012345`);
+  writeFileSync(`${runtime}.tmp.abcdef012345/ld.so`, 'half');
+  writeFileSync(`${tree.run}/istio-cni-kubeconfig.tmp.0123456789ab`, 'token-foo');
+  writeFileSync(`${tree.bin}/bridge.tmp.0123456789ab`, 'theirs');
   await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
-  assert.deepEqual(readdirSync(tree.bin).sort(), ['istio-iptables']);
+  assert.deepEqual(readdirSync(tree.bin).sort(), ['bridge.tmp.0123456789ab', 'istio-iptables']);
+  assert.deepEqual(readdirSync(tree.run), []);
   await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
 });
 
