@@ -15,11 +15,11 @@ import type { BenchRow, BenchSection } from './report.ts';
 import { startKubeApiServer } from '../test/support/kube-api-server.ts';
 import { startLogSink } from '../src/sys/log-sink.ts';
 import { bunCompile } from '../scripts/bun-compile.ts';
+import { FORBIDDEN_IN_PLUGIN, forbiddenPackagesIn } from '../scripts/plugin-bundle-budget.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PLUGIN = path.join(ROOT, 'dist/istio-cni');
 const RUNS = 40;
-const FORBIDDEN = ['@kubernetes/client-node', 'chokidar', 'commander', 'execa'];
 
 const FLOOR_C = `#include <stdio.h>
 int main(void) {
@@ -103,9 +103,7 @@ function bundleRows(): BenchRow[] {
     inputs: Record<string, unknown>;
   };
   const inputs = Object.keys(meta.inputs);
-  const offenders = FORBIDDEN.filter((name) =>
-    inputs.some((input) => input.includes(`node_modules/${name}/`)),
-  );
+  const offenders = forbiddenPackagesIn(inputs);
   if (offenders.length > 0) {
     throw new Error(`plugin bundle contains forbidden modules: ${offenders.join(', ')}`);
   }
@@ -120,7 +118,7 @@ function bundleRows(): BenchRow[] {
       metric: 'bundle size (build/istio-cni.cjs)',
       value: statSync(path.join(ROOT, 'build/istio-cni.cjs')).size / 1024,
       unit: 'KiB',
-      note: `packages: ${[...packages].sort().join(', ')}; none of ${FORBIDDEN.join(', ')}`,
+      note: `packages: ${[...packages].sort().join(', ')}; none of ${FORBIDDEN_IN_PLUGIN.join(', ')}`,
     },
     { metric: 'forbidden modules in bundle', value: 0, unit: 'count', budget: 0 },
     {

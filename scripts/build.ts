@@ -8,6 +8,7 @@ import type { Plugin } from 'esbuild';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bunCompile } from './bun-compile.ts';
+import { forbiddenPackagesIn } from './plugin-bundle-budget.ts';
 import { compileStatic, LAUNCHER_SOURCE, RUNTIME_DIR, runtimeFiles } from './plugin-runtime.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -63,7 +64,11 @@ const leanPino: Plugin = {
   },
 };
 
-async function bundle(entry: string, name: string, plugins: Plugin[] = []): Promise<string> {
+async function bundle(
+  entry: string,
+  name: string,
+  plugins: Plugin[] = [],
+): Promise<{ outfile: string; inputs: string[] }> {
   const outfile = path.join(root, 'build', `${name}.cjs`);
   const result = await build({
     entryPoints: [path.join(root, entry)],
@@ -79,7 +84,7 @@ async function bundle(entry: string, name: string, plugins: Plugin[] = []): Prom
     plugins,
   });
   writeFileSync(path.join(root, 'build', `${name}.meta.json`), JSON.stringify(result.metafile));
-  return outfile;
+  return { outfile, inputs: Object.keys(result.metafile.inputs) };
 }
 
 const only = process.argv[2];
@@ -90,7 +95,13 @@ if (only === undefined || only === 'plugin') {
   rmSync(runtime, { recursive: true, force: true });
   mkdirSync(runtime);
   const plugin = path.join(runtime, 'istio-cni');
-  bunCompile(await bundle('bin/istio-cni.ts', 'istio-cni', [leanPino]), plugin, true);
+  const pluginBundle = await bundle('bin/istio-cni.ts', 'istio-cni', [leanPino]);
+  const forbidden = forbiddenPackagesIn(pluginBundle.inputs);
+  if (forbidden.length > 0) {
+    console.error(`build: the plugin bundle contains forbidden packages: ${forbidden.join(', ')}`);
+    process.exit(1);
+  }
+  bunCompile(pluginBundle.outfile, plugin, true);
   for (const file of runtimeFiles(plugin)) {
     const target = path.join(runtime, file.name);
     copyFileSync(file.source, target);
