@@ -8,7 +8,7 @@
 // are skipped.
 import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
-import { ExecError } from '../errors.ts';
+import { ExecError, errorMessage } from '../errors.ts';
 
 export interface PodNetns {
   readonly pid: number;
@@ -138,11 +138,16 @@ export async function findPodNetns(options: FindPodNetnsOptions): Promise<PodNet
 
   // Never the host's own netns (pid 1): a host-network pod's IP is the node's, and rules there would capture the
   // whole node's traffic.
-  let hostNetns: string | undefined;
+  // Unreadable, it could not be ruled out: fail closed rather than risk it.
+  let hostNetns: string;
   try {
     hostNetns = await readlink(`${procRoot}/1/ns/net`);
-  } catch {
-    hostNetns = undefined;
+  } catch (error) {
+    throw new ExecError(
+      'NETNS',
+      `failed to read the host's netns (${procRoot}/1/ns/net), which must never be chosen: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
   const matches: { netns: string; pids: number[] }[] = [];
   for (const [netns, pids] of byNetns) {

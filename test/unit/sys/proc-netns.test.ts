@@ -34,6 +34,9 @@ interface FakeProc {
   start?: number;
 }
 
+/** The host's init: its netns is the one that must never be chosen. */
+const HOST: FakeProc = { pid: 1, netns: '100', ips: ['192.168.0.1'], start: 1 };
+
 async function procTree(
   procs: FakeProc[],
 ): Promise<{ root: string; [Symbol.asyncDispose](): Promise<void> }> {
@@ -100,11 +103,12 @@ test('smallest start time in the matching netns wins; other netns and vanished e
 
 test('a process whose stat is unreadable is used only when nothing else matches', async () => {
   await using tree = await procTree([
+    HOST,
     { pid: 5, netns: '200', ips: ['10.0.0.5'] },
     { pid: 6, netns: '200', ips: ['10.0.0.5'], start: 99 },
   ]);
   assert.equal((await findPodNetns({ procRoot: tree.root, podIp: '10.0.0.5' })).pid, 6);
-  await using only = await procTree([{ pid: 5, netns: '200', ips: ['10.0.0.5'] }]);
+  await using only = await procTree([HOST, { pid: 5, netns: '200', ips: ['10.0.0.5'] }]);
   assert.equal((await findPodNetns({ procRoot: only.root, podIp: '10.0.0.5' })).pid, 5);
 });
 
@@ -118,6 +122,7 @@ test('IPv6 pod IPs match if_inet6', async () => {
 
 test('errors: unparsable IP, no match, IP in several netns, missing proc root', async () => {
   await using tree = await procTree([
+    HOST,
     { pid: 2, netns: '200', ips: ['10.0.0.5'], start: 2 },
     { pid: 3, netns: '300', ips: ['10.0.0.5'], start: 3 },
   ]);
@@ -138,5 +143,16 @@ test('errors: unparsable IP, no match, IP in several netns, missing proc root', 
   await assert.rejects(
     findPodNetns({ procRoot: join(tree.root, 'missing'), podIp: '10.0.0.5' }),
     netnsError(/failed to read/),
+  );
+});
+
+test("an unreadable host netns (pid 1's) fails the lookup: it could not be ruled out", async () => {
+  await using tree = await procTree([{ pid: 5, netns: '200', ips: ['10.0.0.5'], start: 5 }]);
+  await assert.rejects(
+    findPodNetns({ procRoot: tree.root, podIp: '10.0.0.5' }),
+    (error: unknown) =>
+      error instanceof AppError &&
+      error.code === 'NETNS' &&
+      error.message.startsWith(`failed to read the host's netns (${tree.root}/1/ns/net)`),
   );
 });
