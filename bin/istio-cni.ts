@@ -6,6 +6,8 @@
 import type { CniHandlers } from '../src/cni/dispatch.ts';
 import type { ApplyDeps } from '../src/rules/apply.ts';
 import { dispatch } from '../src/cni/dispatch.ts';
+import { NO_OP_COMMANDS } from '../src/plugin/no-op-commands.ts';
+import { LOG_FILE, LOG_SOCKET_FILE } from '../src/run-dir.ts';
 import { realProcessIO, systemClock } from '../src/sys/process-io.ts';
 import type { Exec } from '../src/sys/ports.ts';
 import { VERSION } from '../src/version.ts';
@@ -33,12 +35,11 @@ async function procNetReader(): Promise<Pick<ApplyDeps, 'readProcNet'>> {
 
 async function loadHandlers(): Promise<CniHandlers> {
   // The log forwarder too: every ADD with a run dir POSTs its records to the agent at the end.
-  const [{ createHandlers, LOG_FILE, LOG_SOCKET_FILE }, { createPluginLogging }, forwarder] =
-    await Promise.all([
-      import('../src/plugin/handlers.ts'),
-      import('../src/log/plugin-logger.ts'),
-      import('../src/sys/log-forwarder.ts'),
-    ]);
+  const [{ createHandlers }, { createPluginLogging }, forwarder] = await Promise.all([
+    import('../src/plugin/handlers.ts'),
+    import('../src/log/plugin-logger.ts'),
+    import('../src/sys/log-forwarder.ts'),
+  ]);
   const logging = createPluginLogging(io.writeStderr);
   let exec: Exec | undefined;
   return createHandlers({
@@ -100,10 +101,8 @@ const handlers: CniHandlers = {
   add: async (args) => (await (preloaded ?? loadHandlers())).add(args),
   // CHECK runs ADD's decision flow and verifies the rules of a meshed pod.
   check: async (args) => (await (preloaded ?? loadHandlers())).check(args),
-  // Upstream's DEL, STATUS and GC do nothing: answer without loading anything.
-  del: () => Promise.resolve(),
-  status: () => Promise.resolve(),
-  gc: () => Promise.resolve(),
+  // Upstream's DEL, STATUS and GC do nothing: answered without loading anything.
+  ...NO_OP_COMMANDS,
 };
 
 void dispatch(io, handlers, `CNI plugin istio-cni ${VERSION}`).then(async (exitCode) => {

@@ -31,8 +31,6 @@ export interface AgentConfig {
   readonly netDir: string;
   readonly confName: string;
   readonly chained: boolean;
-  readonly istioOwnedConfig: boolean;
-  readonly istioOwnedConfigFilename: string;
   readonly runDir: string;
   readonly kubeconfigMode: number;
   readonly confGroupRead: boolean;
@@ -56,7 +54,6 @@ export interface AgentConfig {
   readonly kubernetesServicePort: string;
   readonly kubernetesServiceProtocol: string;
   readonly nodeName: string;
-  readonly podName: string;
   readonly forceIptablesBinary: string;
   readonly logLevel: LogLevel;
   /** Level written into the plugin entry (`plugin_log_level`) and applied to relayed plugin records. */
@@ -266,17 +263,11 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
 
   const serviceAccountDir = str('SERVICE_ACCOUNT_DIR');
   const chained = bool('CHAINED_CNI_PLUGIN');
-  const istioOwnedConfig = bool('ISTIO_OWNED_CNI_CONFIG');
   const nodeName = str('NODE_NAME');
   const config: AgentConfig = {
     netDir: str('MOUNTED_CNI_NET_DIR'),
     confName: str('CNI_CONF_NAME'),
     chained,
-    istioOwnedConfig,
-    istioOwnedConfigFilename:
-      str('ISTIO_OWNED_CNI_CONFIG_FILENAME') === '' && istioOwnedConfig
-        ? '02-istio-cni.conflist'
-        : str('ISTIO_OWNED_CNI_CONFIG_FILENAME'),
     runDir: str('CNI_AGENT_RUN_DIR'),
     kubeconfigMode: num('KUBECONFIG_MODE'),
     confGroupRead: bool('CNI_CONF_GROUP_READ'),
@@ -301,7 +292,6 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     kubernetesServicePort: str('KUBERNETES_SERVICE_PORT'),
     kubernetesServiceProtocol: str('KUBERNETES_SERVICE_PROTOCOL'),
     nodeName: nodeName !== '' ? nodeName : str('KUBERNETES_NODE_NAME') || (input.hostname ?? ''),
-    podName: str('POD_NAME'),
     forceIptablesBinary: str('FORCE_IPTABLES_BINARY'),
     logLevel,
     // Quirk §8.11 replicated: the plugin scope follows the agent's level unless cni-plugin is named explicitly.
@@ -336,9 +326,4 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     }),
   };
   return Object.freeze(config);
-}
-
-/** Istio-owned mode is effective only when chained and ambient are on (never, here: ambient is rejected). */
-export function istioOwnedEffective(config: AgentConfig): boolean {
-  return config.istioOwnedConfig && config.chained && config.ambientEnabled;
 }

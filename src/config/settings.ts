@@ -60,13 +60,13 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
     'ISTIO_OWNED_CNI_CONFIG',
     'bool',
     'false',
-    'Write a separate Istio-owned conflist (needs chained and ambient).',
+    'Write a separate Istio-owned conflist: needs ambient, which this agent does not run, so accepted and inactive.',
   ),
   s(
     'ISTIO_OWNED_CNI_CONFIG_FILENAME',
     'string',
     '',
-    'Name of the Istio-owned conflist ("" = 02-istio-cni.conflist when the feature is on).',
+    'Name of the Istio-owned conflist; accepted, inactive (see ISTIO_OWNED_CNI_CONFIG).',
   ),
   s('CNI_AGENT_RUN_DIR', 'string', '/var/run/istio-cni', 'Directory for the plugin kubeconfig and log.sock.'),
   s(
@@ -192,7 +192,3 @@ export const LOG_FLAGS = Object.freeze([
   { flag: 'ctrlz_port', default: '9876', description: 'Accepted, ignored (no ControlZ).' },
   { flag: 'ctrlz_address', default: 'localhost', description: 'Accepted, ignored (no ControlZ).' },
 ] as const);
-
-export function settingByEnv(env: string): Setting | undefined {
-  return SETTINGS.find((setting) => setting.env === env);
-}

@@ -21,8 +21,8 @@ import { sameFileState } from './fs-port.ts';
 import { isJsonObject, type Json, type JsonObject } from './go-json.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
 import { parsePluginKubeconfig } from '../kube/pod-source.ts';
+import { KUBECONFIG_FILE } from '../run-dir.ts';
 
-export const KUBECONFIG_NAME = 'istio-cni-kubeconfig';
 export const STANDALONE_DEFAULT_NAME = 'YYY-istio-cni.conf';
 export const PLUGIN_BINARY = 'istio-cni';
 /** The plugin's runtime next to it in each bin dir (scripts/build.ts): the bun executable and the glibc it runs
@@ -289,7 +289,7 @@ export class Installer {
     specs.push({
       dir: this.#config.runDir,
       onChange: (name) => {
-        if (name === undefined || name === KUBECONFIG_NAME) this.#markDirty('kube');
+        if (name === undefined || name === KUBECONFIG_FILE) this.#markDirty('kube');
       },
     });
     return specs;
@@ -398,7 +398,7 @@ export class Installer {
   async #removeStaleTemps(): Promise<void> {
     const { fs } = this.#deps;
     const ours = [
-      { dir: this.#config.runDir, stale: new RegExp(`^${KUBECONFIG_NAME}\\.tmp\\.[0-9a-f]{12}$`) },
+      { dir: this.#config.runDir, stale: new RegExp(`^${KUBECONFIG_FILE}\\.tmp\\.[0-9a-f]{12}$`) },
       { dir: this.#config.netDir, stale: /^[^/]+\.(conf|conflist|json)\.tmp\.[0-9a-f]{12}$/ },
     ];
     for (const { dir, stale } of ours) {
@@ -746,7 +746,7 @@ export class Installer {
       token,
     };
     const text = renderKubeconfig(input);
-    const file = path.join(config.runDir, KUBECONFIG_NAME);
+    const file = path.join(config.runDir, KUBECONFIG_FILE);
     // The plugin's own reader decides: whatever it would reject on every pod keeps the entry out instead.
     try {
       parsePluginKubeconfig(text, file);
@@ -1131,8 +1131,8 @@ export async function cleanupNode(
   trackedConfig?: string,
 ): Promise<void> {
   await removeConfigEntries(config, fs, logger, trackedConfig);
-  if (await fs.remove(path.join(config.runDir, KUBECONFIG_NAME))) logger.info('removed plugin kubeconfig');
-  await removeTempsOf(fs, config.runDir, [KUBECONFIG_NAME], logger);
+  if (await fs.remove(path.join(config.runDir, KUBECONFIG_FILE))) logger.info('removed plugin kubeconfig');
+  await removeTempsOf(fs, config.runDir, [KUBECONFIG_FILE], logger);
   for (const dir of config.binTargetDirs) {
     // The launcher first: it must never outlive the runtime it runs.
     if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');

@@ -14,16 +14,13 @@ import type { NetnsUserns } from '../sys/netns-owner.ts';
 import type { PluginConfig, PluginLogLevel } from './config.ts';
 import { parsePluginConfig } from './config.ts';
 import { decideBeforeLookup, decideForPod, isCniPod } from './decide.ts';
+import { NO_OP_COMMANDS } from './no-op-commands.ts';
+import { EVENT_SOCKET_FILE, KUBECONFIG_FILE } from '../run-dir.ts';
 import type { LookupPolicy, PodGetter } from './pod-lookup.ts';
 import type { PodInfo } from './redirect.ts';
 import type * as PodLookupModule from './pod-lookup.ts';
 import type * as RedirectModule from './redirect.ts';
 import type * as AmbientModule from './ambient.ts';
-
-export const KUBECONFIG_FILE = 'istio-cni-kubeconfig';
-export const LOG_SOCKET_FILE = 'log.sock';
-export const LOG_FILE = 'istio-cni.log';
-export const EVENT_SOCKET_FILE = 'pluginevent.sock';
 
 export interface PluginLoggingControl {
   readonly logger: Logger;
@@ -286,10 +283,8 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
   }
 
   return {
+    ...NO_OP_COMMANDS,
     add,
-    // No cleanup on DEL: the netns is being destroyed with its rules (upstream). Idempotent, and it succeeds when
-    // the netns is already gone.
-    del: () => Promise.resolve(),
     // Upstream's CHECK is a no-op success; ours verifies the rules of a pod that must be meshed.
     async check(args: CmdArgs): Promise<void> {
       try {
@@ -302,7 +297,5 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
         throw error;
       }
     },
-    status: () => Promise.resolve(),
-    gc: () => Promise.resolve(),
   };
 }

@@ -108,8 +108,6 @@ export function podInfoFromManifest(manifest: unknown): PodInfo {
   });
 }
 
-/** Go's strconv.ParseBool: undefined when the text is not a boolean. */
-
 // ---- validators: messages follow upstream's wording (Go error text) so operators can search for them ----
 
 type Validator = (value: string) => string | undefined;
@@ -326,11 +324,20 @@ export function captureConfigFromPodWithWarnings(
     dropInvalid,
     dualStack,
     enableIpv6: false,
+    ...outboundEnvConfig(env),
+  });
+  return { config, warnings };
+}
+
+/** The parameters istio-iptables reads from its environment (§2.8 step 2), with its defaults. */
+export function outboundEnvConfig(
+  env: Readonly<Record<string, string | undefined>>,
+): Pick<CaptureConfig, 'ownerGroupsInclude' | 'ownerGroupsExclude' | 'hostIpv4LoopbackCidr'> {
+  return {
     ownerGroupsInclude: env['ISTIO_OUTBOUND_OWNER_GROUPS'] ?? '*',
     ownerGroupsExclude: env['ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE'] ?? '',
     hostIpv4LoopbackCidr: env['ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR'] ?? '127.0.0.1/32',
-  });
-  return { config, warnings };
+  };
 }
 
 /** The redirect parameters the plugin programs for `pod` (§2.7). `env` supplies ISTIO_OUTBOUND_OWNER_GROUPS,

@@ -31,7 +31,8 @@ export type RepairControllerConfig = Pick<
   | 'outboundCaptureEnv'
 >;
 
-/** The API side the controller needs; bin/ passes createRepairClient(config) from src/kube/repair-client.ts. */
+/** The API side the controller needs: createRepairClient(config) (src/kube/repair-client.ts) unless a test passes
+ * its own. */
 export interface RepairClientPort {
   readonly api: RepairApi;
   createPodInformer(selectors: PodSelectors): PodInformer;

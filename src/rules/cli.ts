@@ -7,9 +7,14 @@ import { DEFAULT_CAPTURE_CONFIG } from './capture-config.ts';
 import { buildCaptureRules } from './build.ts';
 import { renderRestoreDocument } from './render-iptables.ts';
 import { renderNftTransaction } from './render-nft.ts';
-import { captureConfigFromPodWithWarnings, podInfoFromManifest } from '../plugin/redirect.ts';
+import {
+  captureConfigFromPodWithWarnings,
+  outboundEnvConfig,
+  podInfoFromManifest,
+} from '../plugin/redirect.ts';
 import { decideForPod } from '../plugin/decide.ts';
 import { errorMessage } from '../errors.ts';
+import { parseGoBool } from '../go-bool.ts';
 
 export interface RulesCommandIo {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -81,9 +86,9 @@ interface ParsedArgs {
 
 function parseBool(flag: string, text: string): boolean {
   // Go's strconv.ParseBool, as cobra/pflag use for bool flags.
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(text)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(text)) return false;
-  throw new UsageError(`invalid argument "${text}" for "--${flag}": not a boolean`);
+  const value = parseGoBool(text);
+  if (value === undefined) throw new UsageError(`invalid argument "${text}" for "--${flag}": not a boolean`);
+  return value;
 }
 
 export function parseRulesArgs(args: readonly string[]): ParsedArgs {
@@ -132,14 +137,6 @@ export function parseRulesArgs(args: readonly string[]): ParsedArgs {
   return parsed;
 }
 
-function envConfig(env: RulesCommandIo['env']): Partial<CaptureConfig> {
-  return {
-    ownerGroupsInclude: env['ISTIO_OUTBOUND_OWNER_GROUPS'] ?? '*',
-    ownerGroupsExclude: env['ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE'] ?? '',
-    hostIpv4LoopbackCidr: env['ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR'] ?? '127.0.0.1/32',
-  };
-}
-
 async function configFromArgs(
   parsed: ParsedArgs,
   io: RulesCommandIo,
@@ -169,7 +166,7 @@ async function configFromArgs(
       warnings: derived.warnings,
     };
   }
-  const config: Record<string, unknown> = { ...DEFAULT_CAPTURE_CONFIG, ...envConfig(io.env) };
+  const config: Record<string, unknown> = { ...DEFAULT_CAPTURE_CONFIG, ...outboundEnvConfig(io.env) };
   for (const [field, value] of parsed.values) config[field] = value;
   const mode = config['inboundInterceptionMode'] as string;
   if (mode !== 'REDIRECT' && mode !== 'TPROXY') {

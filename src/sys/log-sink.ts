@@ -3,6 +3,7 @@
 import { createServer } from 'node:http';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { LOG_SOCKET_FILE } from '../run-dir.ts';
 import type { RelayedRecord } from '../log/agent-logger.ts';
 
 export interface LogSink {
@@ -73,7 +74,7 @@ export async function startLogSink(
   onRecords: (records: RelayedRecord[]) => void,
   onMalformed: (error: string) => void,
 ): Promise<LogSink> {
-  const socketPath = path.join(runDir, 'log.sock');
+  const socketPath = path.join(runDir, LOG_SOCKET_FILE);
   let lastMalformed = -Infinity;
   const malformed = (problem: string): void => {
     const now = performance.now();

@@ -8,7 +8,8 @@ export interface ExecRequest {
   readonly input?: string;
   /** Extra environment for the child (merged over a minimal inherited env). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Run inside this network namespace (path such as /var/run/netns/cni-…): wrapped with nsenter --net=. */
+  /** Run inside this network namespace (path such as /var/run/netns/cni-…): the agent wraps the command with
+   * nsenter --net=; the plugin enters it with setns on the spawning thread (src/sys/bun-spawn-exec.ts). */
   readonly netns?: string;
   /** For user-namespaced pods: also enter this user namespace (nsenter --user=). */
   readonly userns?: string;
