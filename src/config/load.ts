@@ -157,7 +157,8 @@ export function parseLogOutputLevel(raw: string): { scopes: Map<string, LogLevel
 }
 
 function schemaFor(setting: Setting): z.ZodType {
-  if (setting.env === 'MONITORING_PORT') return intSchema;
+  // <= 0 disables the metrics server (§1.1), so only the upper bound is checked.
+  if (setting.env === 'MONITORING_PORT') return portSchema;
   if (setting.env === 'READINESS_PORT') return portSchema.pipe(z.number().min(0, 'expected a port >= 0'));
   if (setting.env === 'POD_LOOKUP_DEADLINE_SECONDS') {
     return intSchema.pipe(z.number().min(1, 'expected a positive number of seconds'));
@@ -254,6 +255,15 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   }
   if (str('MOUNTED_CNI_NET_DIR') === '') problems.push('MOUNTED_CNI_NET_DIR must not be empty.');
   if (str('CNI_AGENT_RUN_DIR') === '') problems.push('CNI_AGENT_RUN_DIR must not be empty.');
+  // Written into the plugin entry: the plugin, exec'd by the runtime in the runtime's own working directory,
+  // would resolve a relative one there.
+  else if (!str('CNI_AGENT_RUN_DIR').startsWith('/'))
+    problems.push(`CNI_AGENT_RUN_DIR=${JSON.stringify(str('CNI_AGENT_RUN_DIR'))}: expected an absolute path`);
+  const confName = str('CNI_CONF_NAME');
+  if (confName.includes('/') || confName === '.' || confName === '..')
+    problems.push(
+      `CNI_CONF_NAME=${JSON.stringify(confName)}: expected a file name in MOUNTED_CNI_NET_DIR, not a path`,
+    );
   const targets = (values['CNI_BIN_TARGET_DIRS'] as string[] | undefined) ?? [];
   if (targets.length === 0) problems.push('CNI_BIN_TARGET_DIRS must name at least one directory.');
 

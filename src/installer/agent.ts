@@ -165,6 +165,8 @@ export class Installer {
   #binaryGroupsSeen: BinaryGroup[] = [];
   #binaryStats = new Map<string, FileStat>();
   #lastWritten: { file: string; text: string } | undefined;
+  /** Standalone mode: the file this process has written (ours to rewrite whatever lands in it from then on). */
+  #standaloneWritten: string | undefined;
   #tokens = BUCKET_SIZE;
   #lastRefill = 0;
   #repairs: number[] = [];
@@ -584,6 +586,12 @@ export class Installer {
         groups.push({ subdir: entry.name, names });
       }
     }
+    // Without the plugin the config would name a binary that is not there, and every pod sandbox would fail.
+    if (!top.names.includes(PLUGIN_BINARY)) {
+      throw installError(
+        `binary source dir ${source} has no ${PLUGIN_BINARY} executable (CNI_BIN_SOURCE_DIR); nothing installed`,
+      );
+    }
     groups.push(top);
     return groups;
   }
@@ -915,12 +923,28 @@ export class Installer {
     const mode = this.#config.confGroupRead ? 0o640 : 0o600;
     const info = await fs.stat(file);
     this.#tracked = file;
-    if (info?.isFile === true && info.mode === mode && (await fs.readText(file)) === text) return 'ok';
+    if (info?.isFile === true && info.mode === mode && (await fs.readText(file)) === text) {
+      this.#standaloneWritten = file;
+      return 'ok';
+    }
     if (info !== undefined && !info.isFile) throw installError(`${file} exists and is not a regular file`);
     if ((await fs.stat(this.#config.netDir)) === undefined) {
       throw installError(`CNI net dir ${this.#config.netDir} does not exist (MOUNTED_CNI_NET_DIR)`);
     }
+    // A file found at start that is not a standalone istio-cni config is someone else's (CNI_CONF_NAME naming the
+    // node's primary conflist): replacing it would take the node's pod network down, and cleanup, seeing our
+    // content, would then delete it. Once this process has written the file, whatever lands in it is drift.
+    if (info !== undefined && this.#standaloneWritten !== file) {
+      const problem = standaloneProblem(await fs.readText(file));
+      if (problem !== undefined) {
+        throw installError(
+          `${file} holds another config (${problem}); standalone mode will not replace it: give CNI_CONF_NAME a ` +
+            `name of its own (default ${STANDALONE_DEFAULT_NAME}), or set CHAINED_CNI_PLUGIN=true to chain into it`,
+        );
+      }
+    }
     await fs.writeFileAtomic(file, text, mode);
+    this.#standaloneWritten = file;
     this.#log.info({ file }, 'wrote standalone CNI config');
     return 'changed';
   }

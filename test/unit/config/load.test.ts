@@ -125,6 +125,29 @@ test('one error lists every invalid setting with the fix', () => {
   );
 });
 
+test('paths the plugin or the net dir would misread are start errors: a relative run dir, a conf name with a path, a port past 65535', () => {
+  const load = (env: Record<string, string>) => () => loadAgentConfig({ env, flags: {}, mode: 'uninstall' });
+  assert.throws(load({ CNI_AGENT_RUN_DIR: 'run' }), /CNI_AGENT_RUN_DIR="run": expected an absolute path/);
+  for (const name of ['../escaped.conf', 'a/b.conf', '..', '.']) {
+    assert.throws(
+      load({ CNI_CONF_NAME: name }),
+      new RegExp(`CNI_CONF_NAME=${JSON.stringify(name).replace(/\./g, '\\.')}: expected a file name`),
+    );
+  }
+  assert.throws(
+    load({ MONITORING_PORT: '70000' }),
+    /MONITORING_PORT="70000": expected a port number <= 65535/,
+  );
+  assert.equal(
+    loadAgentConfig({ env: { MONITORING_PORT: '-1' }, flags: {}, mode: 'uninstall' }).monitoringPort,
+    -1,
+  );
+  assert.equal(
+    loadAgentConfig({ env: { CNI_CONF_NAME: '10-x.conflist' }, flags: {}, mode: 'uninstall' }).confName,
+    '10-x.conflist',
+  );
+});
+
 test('an API server address no URL can hold is a start error; IPv4, IPv6 and DNS names are taken', () => {
   for (const [host, port] of [
     ['10.96.0.1', '443'],

@@ -493,6 +493,25 @@ test('standalone mode writes YYY-istio-cni.conf (0600), restores it when deleted
   assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
 });
 
+test("standalone with CNI_CONF_NAME naming the node's primary conflist: left as it is, not ready, never deleted", async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const config = configFor(tree, { CHAINED_CNI_PLUGIN: 'false', CNI_CONF_NAME: '10-calico.conflist' });
+  const running = start(config);
+  try {
+    await until(tree.net, () =>
+      running.logs.some((l) => String(l['msg']).includes('standalone mode will not replace it')),
+    );
+    assert.equal(running.installer.state.ready, false);
+    assert.equal(read(file), CALICO);
+  } finally {
+    await running.stop();
+  }
+  await cleanupNode(config, createNodeFs(), pino({ level: 'silent' }), file);
+  assert.equal(read(file), CALICO);
+});
+
 test('standalone with CNI_CONF_NAME writes that file, byte-identical to istio-cni.conf but for the run dir and level', async () => {
   const tree = makeTree();
   const config = configFor(tree, {
@@ -599,6 +618,23 @@ test('bad inputs: missing token → not ready with the setting named; stale temp
     writeFileSync(`${tree.sa}/token`, 'token-foo');
     writeFileSync(`${tree.net}/10-named.conflist`, CALICO);
     await untilReady(running, tree, `${tree.net}/10-named.conflist`);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a source dir without the plugin (a mistyped CNI_BIN_SOURCE_DIR): not ready, nothing copied, the config left alone', async () => {
+  const tree = makeTree();
+  rmSync(`${tree.src}/istio-cni`);
+  writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await until(tree.net, () =>
+      running.logs.some((l) => String(l['msg']).includes(`has no istio-cni executable (CNI_BIN_SOURCE_DIR)`)),
+    );
+    assert.equal(running.installer.state.ready, false);
+    assert.equal(read(`${tree.net}/10-calico.conflist`), CALICO);
+    assert.deepEqual(readdirSync(tree.bin), []);
   } finally {
     await running.stop();
   }
