@@ -81,7 +81,14 @@ function loadOrExit(program: Command, mode: 'agent' | 'uninstall'): AgentConfig 
 async function runUninstall(config: AgentConfig): Promise<number> {
   const { logger } = logging(config);
   try {
-    await cleanupNode(config, createNodeFs(), logger);
+    const removed = await cleanupNode(config, createNodeFs(), logger);
+    // Silence would read as success when the paths point at the wrong tree.
+    if (removed.length === 0) {
+      logger.warn(
+        { netDir: config.netDir, binDirs: config.binTargetDirs, runDir: config.runDir },
+        'uninstall found nothing of istio-cni to remove (check MOUNTED_CNI_NET_DIR, CNI_BIN_TARGET_DIRS, CNI_AGENT_RUN_DIR)',
+      );
+    }
     return 0;
   } catch (error) {
     logger.error({ err: errorMessage(error) }, 'uninstall failed');

@@ -21,7 +21,7 @@ import { sameFileState } from './fs-port.ts';
 import { isJsonObject, type Json, type JsonObject } from './go-json.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
 import { parsePluginKubeconfig } from '../kube/pod-source.ts';
-import { KUBECONFIG_FILE } from '../run-dir.ts';
+import { KUBECONFIG_FILE, LOG_SOCKET_FILE } from '../run-dir.ts';
 
 export const STANDALONE_DEFAULT_NAME = 'YYY-istio-cni.conf';
 export const PLUGIN_BINARY = 'istio-cni';
@@ -396,11 +396,17 @@ export class Installer {
   }
 
   /** Temp files of our atomic writes (`<file>.tmp.<12 hex>`, src/sys/fs.ts) left by a crash mid-write: the
-   * kubeconfig's in the run dir, and CNI configs' in the net dir (the binaries' are cleaned with each copy). */
+   * kubeconfig's and the log socket's (bound under a temp name, then renamed) in the run dir, and CNI configs' in
+   * the net dir (the binaries' are cleaned with each copy). */
   async #removeStaleTemps(): Promise<void> {
     const { fs } = this.#deps;
     const ours = [
-      { dir: this.#config.runDir, stale: new RegExp(`^${KUBECONFIG_FILE}\\.tmp\\.[0-9a-f]{12}$`) },
+      {
+        dir: this.#config.runDir,
+        stale: new RegExp(
+          `^(${KUBECONFIG_FILE}|${LOG_SOCKET_FILE.replace('.', '\\.')})\\.tmp\\.[0-9a-f]{12}$`,
+        ),
+      },
       { dir: this.#config.netDir, stale: /^[^/]+\.(conf|conflist|json)\.tmp\.[0-9a-f]{12}$/ },
     ];
     for (const { dir, stale } of ours) {
@@ -1147,39 +1153,55 @@ export async function removeEntryFromFile(fs: AgentFs, file: string): Promise<bo
 }
 
 /** Shutdown / `uninstall` cleanup (§1.10). Order matters: the config entry first, then the kubeconfig, then the
- * binary — the first failure stops the rest, so a config never names a plugin that is gone. */
+ * binary — the first failure stops the rest, so a config never names a plugin that is gone. Returns what it
+ * removed or changed. */
 export async function cleanupNode(
   config: AgentConfig,
   fs: AgentFs,
   logger: Logger,
   trackedConfig?: string,
-): Promise<void> {
-  await removeConfigEntries(config, fs, logger, trackedConfig);
-  if (await fs.remove(path.join(config.runDir, KUBECONFIG_FILE))) logger.info('removed plugin kubeconfig');
-  await removeTempsOf(fs, config.runDir, [KUBECONFIG_FILE], logger);
+): Promise<string[]> {
+  const removed = await removeConfigEntries(config, fs, logger, trackedConfig);
+  const kubeconfig = path.join(config.runDir, KUBECONFIG_FILE);
+  if (await fs.remove(kubeconfig)) {
+    logger.info('removed plugin kubeconfig');
+    removed.push(kubeconfig);
+  }
+  removed.push(...(await removeTempsOf(fs, config.runDir, [KUBECONFIG_FILE, LOG_SOCKET_FILE], logger)));
   for (const dir of config.binTargetDirs) {
     // The launcher first: it must never outlive the runtime it runs.
-    if (await fs.remove(path.join(dir, PLUGIN_BINARY))) logger.info({ dir }, 'removed istio-cni binary');
-    if (await fs.removeDir(path.join(dir, PLUGIN_RUNTIME_DIR)))
+    if (await fs.remove(path.join(dir, PLUGIN_BINARY))) {
+      logger.info({ dir }, 'removed istio-cni binary');
+      removed.push(path.join(dir, PLUGIN_BINARY));
+    }
+    if (await fs.removeDir(path.join(dir, PLUGIN_RUNTIME_DIR))) {
       logger.info({ dir }, 'removed istio-cni runtime');
-    await removeTempsOf(fs, dir, [PLUGIN_BINARY, PLUGIN_RUNTIME_DIR], logger);
+      removed.push(path.join(dir, PLUGIN_RUNTIME_DIR));
+    }
+    removed.push(...(await removeTempsOf(fs, dir, [PLUGIN_BINARY, PLUGIN_RUNTIME_DIR], logger)));
   }
+  return removed;
 }
 
 /** Removes `<name>.tmp.*` of the named files from `dir`: writes a SIGKILL cut short (src/sys/fs.ts tempPathFor).
  * A running agent clears them at its next pass; after cleanup nothing else ever would, and a kubeconfig's temp holds
- * the service-account token. */
+ * the service-account token. Returns the paths removed. */
 async function removeTempsOf(
   fs: AgentFs,
   dir: string,
   names: readonly string[],
   logger: Logger,
-): Promise<void> {
+): Promise<string[]> {
+  const removed: string[] = [];
   for (const entry of (await fs.readDir(dir)) ?? []) {
     if (!names.some((name) => entry.name.startsWith(`${name}.tmp.`))) continue;
-    if (await fs.removeDir(path.join(dir, entry.name)))
-      logger.info({ file: path.join(dir, entry.name) }, 'removed stale temp file');
+    const file = path.join(dir, entry.name);
+    if (await fs.removeDir(file)) {
+      logger.info({ file }, 'removed stale temp file');
+      removed.push(file);
+    }
   }
+  return removed;
 }
 
 /** Takes our entry out of every config in the net dir (chained) or deletes our standalone file; returns the files

@@ -5,6 +5,7 @@ import {
   type FileHandle,
   copyFile,
   link,
+  lstat,
   mkdir,
   open,
   readdir,
@@ -208,6 +209,12 @@ export function createNodeFs(): AgentFs {
         return true;
       } catch (error) {
         if (isNotFound(error)) return false;
+        // A read-only mount answers EROFS even for a name that is not there: nothing to remove is not a failure.
+        const there = await lstat(file).then(
+          () => true,
+          (statError: unknown) => !isNotFound(statError),
+        );
+        if (!there) return false;
         throw error;
       }
     },

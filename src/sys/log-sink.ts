@@ -1,9 +1,10 @@
 // UDS log server (behaviour §1.9): HTTP over `<run dir>/log.sock`, POST /log with a JSON array of JSON-encoded
 // plugin records. Invalid records are skipped; the response is 200 with an empty body (413 for a body over 1 MiB).
 import { createServer } from 'node:http';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LOG_SOCKET_FILE } from '../run-dir.ts';
+import { tempPathFor } from './fs.ts';
 import type { RelayedRecord } from '../log/agent-logger.ts';
 
 export interface LogSink {
@@ -83,7 +84,10 @@ export async function startLogSink(
     onMalformed(problem);
   };
   await mkdir(runDir, { recursive: true, mode: 0o750 });
-  await rm(socketPath, { force: true });
+  // Bound at a name of its own, then renamed over log.sock: a second agent on the node (a rolling update with
+  // maxSurge) takes the path over atomically, and the first one's close, which unlinks the path it bound, cannot
+  // remove the second one's socket.
+  const boundPath = tempPathFor(socketPath);
   const server = createServer((request, response) => {
     if (request.method !== 'POST' || (request.url ?? '').split('?')[0] !== '/log') {
       response.writeHead(404).end();
@@ -112,19 +116,27 @@ export async function startLogSink(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => {
+    server.listen(boundPath, () => {
       server.off('error', reject);
       resolve();
     });
   });
   // Upstream: 0666. The plugin is exec'd by the container runtime, as root: nobody else has anything to post.
-  await chmod(socketPath, 0o600);
+  await chmod(boundPath, 0o600);
+  await rename(boundPath, socketPath);
+  const ours = await stat(socketPath);
   return {
     path: socketPath,
-    close: () =>
-      new Promise<void>((resolve) => {
+    async close() {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      // Removed only while it is still ours (another agent may have taken the path over meanwhile).
+      const current = await stat(socketPath).catch(() => undefined);
+      if (current !== undefined && current.ino === ours.ino && current.dev === ours.dev) {
+        await rm(socketPath, { force: true });
+      }
+    },
   };
 }

@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import {
@@ -154,6 +154,29 @@ test('start before any CNI config exists: not ready, nothing written, then insta
   execFileSync(NODE_AGENT[0]!, [NODE_AGENT[1]!, 'uninstall'], { env: agentEnv(t), stdio: 'ignore' });
   assert.equal(hasIstio(`${t.net}/05-calico.conflist`), false);
   assert.equal(existsSync(`${t.bin}/istio-cni`), false);
+});
+
+test('uninstall on a read-only bin dir where nothing was installed: exit 0, no failure (EROFS is not "there"), says it found nothing', () => {
+  const t = tree();
+  writeFileSync(`${t.net}/10-calico.conflist`, CALICO);
+  // A read-only mount of the bin dir in a mount namespace of its own, as an immutable OS mounts /opt/cni/bin.
+  const output = execFileSync(
+    'unshare',
+    [
+      '--mount',
+      'sh',
+      '-c',
+      'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"',
+      t.bin,
+      ...NODE_AGENT,
+      'uninstall',
+    ],
+    { env: agentEnv(t), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  assert.doesNotMatch(output, /failed|EROFS/);
+  // Nothing there: said, not silently "done" (the same message a wrong path gets).
+  assert.match(output, /uninstall found nothing of istio-cni to remove/);
+  assert.equal(readFileSync(`${t.net}/10-calico.conflist`, 'utf8'), CALICO);
 });
 
 test('invalid settings and a busy READINESS_PORT: exit 1 with the fix, nothing written', async () => {

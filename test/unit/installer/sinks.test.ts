@@ -3,7 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addOutcomeOf } from '../../../src/log/agent-logger.ts';
-import { parseLogBody } from '../../../src/sys/log-sink.ts';
+import { parseLogBody, startLogSink } from '../../../src/sys/log-sink.ts';
+import http from 'node:http';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { createAgentLogging } from '../../../src/log/agent-logger.ts';
 
@@ -176,4 +180,44 @@ test('only the ADD outcomes the plugin reports become metric labels', () => {
   for (const outcome of ['skipped', 'redirected', 'ambient', 'failed'])
     assert.equal(addOutcomeOf(record(outcome)), outcome);
   for (const outcome of ['made-up', '', 42]) assert.equal(addOutcomeOf(record(outcome)), undefined);
+});
+
+test('log.sock: a second sink on the node takes the path over; the first one closing leaves it, the last one removes it', async () => {
+  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  try {
+    const received: string[] = [];
+    const first = await startLogSink(
+      runDir,
+      (records) => received.push(...records.map((r) => `first ${r.msg}`)),
+      () => undefined,
+    );
+    const second = await startLogSink(
+      runDir,
+      (records) => received.push(...records.map((r) => `second ${r.msg}`)),
+      () => undefined,
+    );
+    await first.close();
+    assert.deepEqual(readdirSync(runDir), ['log.sock']);
+    assert.equal(statSync(`${runDir}/log.sock`).mode & 0o777, 0o600);
+    const body = JSON.stringify([
+      JSON.stringify({ level: 'info', time: '2026-01-01T00:00:00Z', msg: 'hello' }),
+    ]);
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const request = http.request(
+        { socketPath: `${runDir}/log.sock`, path: '/log', method: 'POST' },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode));
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+    assert.equal(status, 200);
+    assert.deepEqual(received, ['second hello']);
+    await second.close();
+    assert.deepEqual(readdirSync(runDir), []);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
 });
