@@ -35,18 +35,26 @@ if (suites.some((suite) => suite !== 'unit')) {
 
 // Unit and integration files run two at a time (each integration test makes uniquely named namespaces); the
 // end-to-end files share one containerd lab per file and run one at a time.
-const groups: Array<{ globs: string[]; concurrency: number }> = [];
+// Every test has a time limit, so a regression that stops an awaited event from ever coming fails its test
+// instead of hanging the run (the slowest test of each group takes a small fraction of its limit).
+const groups: Array<{ globs: string[]; concurrency: number; timeoutMs: number }> = [];
 const parallel = suites.filter((suite) => suite === 'unit' || suite === 'integration');
 if (parallel.length > 0) {
-  groups.push({ globs: parallel.map((suite) => `test/${suite}/**/*.test.ts`), concurrency: 2 });
+  groups.push({
+    globs: parallel.map((suite) => `test/${suite}/**/*.test.ts`),
+    concurrency: 2,
+    timeoutMs: 180_000,
+  });
 }
-if (suites.includes('e2e')) groups.push({ globs: ['test/e2e/**/*.test.ts'], concurrency: 1 });
+if (suites.includes('e2e'))
+  groups.push({ globs: ['test/e2e/**/*.test.ts'], concurrency: 1, timeoutMs: 600_000 });
 
 let failed = 0;
 for (const group of groups) {
   const status = run(process.execPath, [
     '--test',
     `--test-concurrency=${group.concurrency}`,
+    `--test-timeout=${group.timeoutMs}`,
     ...(updateGolden ? ['--test-update-snapshots'] : []),
     ...group.globs,
   ]);

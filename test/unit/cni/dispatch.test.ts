@@ -84,7 +84,7 @@ test('missing env vars per command → code 4 listing them in table order', asyn
 });
 
 test('extra/unknown CNI_* vars are ignored', async () => {
-  const result = await run(cniEnv('ADD', { CNI_FOO: 'bar', CNI_NETNS_OVERRIDE: '1' }), CONF('1.0.0'));
+  const result = await run(cniEnv('ADD', { CNI_FOO: 'bar', CNI_ARGS_EXTRA: 'x' }), CONF('1.0.0'));
   assert.equal(result.exitCode, 0);
   assert.equal(result.stdout, '{"ok":true}');
 });
@@ -101,6 +101,10 @@ test('invalid container id / interface name → code 4', async () => {
   assert.equal(id.error?.msg, 'invalid characters in containerID');
   const ifname = await run(cniEnv('ADD', { CNI_IFNAME: 'a-very-long-interface' }), CONF('1.0.0'));
   assert.equal(ifname.error?.msg, 'interface name is too long');
+  // IFNAMSIZ 16 with the terminating NUL: 15 bytes is the longest name.
+  const sixteen = await run(cniEnv('ADD', { CNI_IFNAME: 'x'.repeat(16) }), CONF('1.0.0'));
+  assert.equal(sixteen.error?.msg, 'interface name is too long');
+  assert.equal((await run(cniEnv('ADD', { CNI_IFNAME: 'x'.repeat(15) }), CONF('1.0.0'))).exitCode, 0);
   const slash = await run(cniEnv('DEL', { CNI_IFNAME: 'eth/0' }), CONF('1.0.0'));
   assert.equal(slash.error?.code, 4);
   // IFNAMSIZ counts bytes: 9 two-byte characters are 18 bytes.
@@ -220,13 +224,21 @@ test("ADD into the plugin's own netns → code 8 unless CNI_NETNS_OVERRIDE", asy
   const result = await run(cniEnv('ADD', { CNI_NETNS: own }), CONF('1.0.0'), recordingHandlers(), own);
   assert.equal(result.error?.code, 8);
   assert.deepEqual(result.handlers.calls, []);
-  const override = await run(
-    cniEnv('ADD', { CNI_NETNS: own, CNI_NETNS_OVERRIDE: 'true' }),
-    CONF('1.0.0'),
-    recordingHandlers(),
-    own,
-  );
-  assert.equal(override.exitCode, 0);
+  // skel's override: "1" or "true" in any case; anything else keeps the check.
+  for (const [value, exitCode] of [
+    ['true', 0],
+    ['1', 0],
+    ['TRUE', 0],
+    ['yes', 1],
+  ] as const) {
+    const override = await run(
+      cniEnv('ADD', { CNI_NETNS: own, CNI_NETNS_OVERRIDE: value }),
+      CONF('1.0.0'),
+      recordingHandlers(),
+      own,
+    );
+    assert.equal(override.exitCode, exitCode, value);
+  }
 });
 
 test('the own-netns check starts before stdin is read, but netconf errors still win over it', async () => {

@@ -35,6 +35,15 @@ test('0.4.0 prevResult passes through in Go field order with versions on IPs', (
   assert.deepEqual(parsed.ips[0], { interfaceIndex: 0, address: '10.0.0.2/24', gateway: '10.0.0.1' });
 });
 
+test("0.3.x/0.4.0 always print dns (Go's omitempty never drops a struct), {} when the prevResult had none", () => {
+  for (const version of ['0.3.0', '0.3.1', '0.4.0']) {
+    const { dns: _dns, ...withoutDns } = prev040;
+    const parsed = parsePrevResult({ ...withoutDns, cniVersion: version }, version);
+    assert.deepEqual(parsed.json['dns'], {}, version);
+    assert.match(encodeResult(parsed.json), /"dns": \{\}\n\}$/, version);
+  }
+});
+
 test('1.x drops IP versions and empty dns; the config version wins', () => {
   const parsed = parsePrevResult({ ...prev040, cniVersion: '1.0.0', dns: {} }, '1.1.0');
   assert.equal(parsed.json['cniVersion'], '1.1.0');

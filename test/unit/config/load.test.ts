@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadAgentConfig, parseLogOutputLevel } from '../../../src/config/load.ts';
 import { buildPluginEntry } from '../../../src/installer/conflist.ts';
 import { parseGoBool } from '../../../src/go-bool.ts';
@@ -22,6 +24,23 @@ test('settings table: unique env and flag names, flag = kebab of env, contract p
   assert.equal(byEnv.get('READINESS_PORT')?.default, '8000');
   assert.equal(byEnv.get('MONITORING_PORT')?.default, '15014');
   assert.equal(byEnv.get('KUBECONFIG_MODE')?.default, '384');
+});
+
+test("every setting in the behaviour spec's §1.1 table has its flag and default here", () => {
+  const spec = readFileSync(
+    path.resolve(import.meta.dirname, '../../../../shared/spec/istio-cni-behavior.md'),
+    'utf8',
+  );
+  const rows = [...spec.matchAll(/^\| `--([a-z0-9_-]+)` \| `([A-Z0-9_]+)` \| (.*?) \| .*\|$/gm)];
+  assert.ok(rows.length >= 25, `only ${rows.length} rows read from the spec`);
+  for (const [, flag, env, text = ''] of rows) {
+    const setting = SETTINGS.find((candidate) => candidate.env === env);
+    assert.ok(setting !== undefined, `${env} is not a setting`);
+    assert.equal(setting.flag, flag, env);
+    // The first backticked value is the default; `""` is empty; a mode gives its decimal form as we store it.
+    const expected = /\(decimal (\d+)\)/.exec(text)?.[1] ?? /`([^`]*)`/.exec(text)?.[1]?.replace(/^""$/, '');
+    assert.equal(setting.default, expected, env);
+  }
 });
 
 test('defaults match upstream', () => {

@@ -78,6 +78,18 @@ test('invalid inputs are rejected, never merged', () => {
 
 test('validity checks', () => {
   assert.match(chainedEntryProblem(read('list.conflist')) ?? '', /missing/);
+  // §1.5.4 step 5: every element an object with a string type, even with our entry present.
+  const ours = { type: 'istio-cni' };
+  const list = (plugins: unknown[]) => JSON.stringify({ cniVersion: '1.0.0', name: 'k8s', plugins });
+  assert.equal(chainedEntryProblem(list([{ type: 'bridge' }, ours])), undefined);
+  for (const bad of [{ name: 'no-type' }, { type: 7 }, 'bridge', null]) {
+    assert.equal(
+      chainedEntryProblem(list([bad, ours])),
+      'a plugin has no string "type"',
+      JSON.stringify(bad),
+    );
+  }
+  assert.equal(chainedEntryProblem(JSON.stringify({ name: 'k8s', plugins: {} })), 'no "plugins" array');
   assert.equal(standaloneProblem(read('istio-cni.conf')), undefined);
   assert.notEqual(standaloneProblem(read('bridge.conf')), undefined);
 });

@@ -32,3 +32,12 @@ test('redacted form hides token and CA; IPv6 host is bracketed', () => {
   assert.doesNotMatch(redacted, /service_account_token_string|LS0t/);
   assert.match(redacted, /server: https:\/\/\[fd00::1\]:443/);
 });
+
+test('a token YAML would read as another type is quoted, as Go yaml writes it; a bracketed IPv6 host is not bracketed again', () => {
+  const tokenLine = (token: string) => /^ {4}token: (.*)$/m.exec(renderKubeconfig({ ...base, token }))?.[1];
+  assert.equal(tokenLine('eyJhbGciOi.x-y_z'), 'eyJhbGciOi.x-y_z');
+  for (const token of ['true', 'No', 'null', '12345', '1e3', '', 'ends-with: colon', 'a: b']) {
+    assert.equal(tokenLine(token), JSON.stringify(token), token);
+  }
+  assert.match(renderKubeconfig({ ...base, host: '[fd00::1]' }), /server: https:\/\/\[fd00::1\]:443\n/);
+});

@@ -215,6 +215,18 @@ for (const [label, manifest] of skips) {
   });
 }
 
+test('DISABLE_ENVOY that is not true (false, unparseable) → programmed', async () => {
+  for (const value of ['false', '0', 'nah']) {
+    const deps = fakePluginDeps({
+      source: new ScriptedPodSource([
+        pod({ containers: [{ name: 'istio-proxy', env: [{ name: 'DISABLE_ENVOY', value }] }] }),
+      ]),
+    });
+    await add(deps);
+    assert.equal(deps.applied.length, 1, value);
+  }
+});
+
 test('inject label true overrides annotation false → programmed; unparseable values ignored', async () => {
   const deps = fakePluginDeps({
     source: new ScriptedPodSource([
@@ -260,7 +272,7 @@ test("a 429's Retry-After sets the wait (never past the deadline); a shorter one
   assert.deepEqual(tooLate.clock.sleeps, []);
 });
 
-test('API keeps failing with 500 → code 11 after the deadline (fail closed, retry later)', async () => {
+test('API keeps failing with 500 → backoff, then code 11 at the deadline (fail closed, retry later)', async () => {
   const source = new ScriptedPodSource([
     new KubeError('etcdserver: request timed out', { status: 500, retryable: true }),
   ]);
@@ -269,8 +281,8 @@ test('API keeps failing with 500 → code 11 after the deadline (fail closed, re
   assert.equal(result.exitCode, 1);
   assert.equal(result.json['code'], 11);
   assert.equal(result.json['msg'], 'etcdserver: request timed out');
-  const waited = deps.clock.sleeps.reduce((sum, ms) => sum + ms, 0);
-  assert.equal(waited, 15_000);
+  // Doubling from 200 ms, capped at 2 s, until the 15 s deadline.
+  assert.deepEqual(deps.clock.sleeps, [200, 400, 800, 1600, 2000, 2000, 2000, 2000, 2000, 2000]);
   assert.deepEqual(deps.applied, []);
 });
 

@@ -83,10 +83,29 @@ test('env supplies owner groups and loopback CIDR', () => {
 });
 
 test('uid/gid 0 or absent fall back to 1337 independently', () => {
-  const zero = podInfoFromManifest(manifest({}, { securityContext: { runAsUser: 0, runAsGroup: 42 } }));
-  const config = captureConfigFromPod(zero, {});
-  assert.equal(config.proxyUid, '1337');
-  assert.equal(config.proxyGid, '42');
+  const ids = (securityContext: Record<string, number>) => {
+    const config = captureConfigFromPod(podInfoFromManifest(manifest({}, { securityContext })), {});
+    return [config.proxyUid, config.proxyGid];
+  };
+  assert.deepEqual(ids({ runAsUser: 0, runAsGroup: 42 }), ['1337', '42']);
+  assert.deepEqual(ids({ runAsUser: 42, runAsGroup: 0 }), ['42', '1337']);
+  assert.deepEqual(ids({ runAsUser: 42 }), ['42', '1337']);
+  assert.deepEqual(ids({ runAsGroup: 42 }), ['1337', '42']);
+  assert.deepEqual(ids({}), ['1337', '1337']);
+});
+
+test('boundaries that are still valid: port 65535, a 15-byte interface name', () => {
+  const config = captureConfigFromPod(
+    podInfoFromManifest(
+      manifest({
+        'traffic.sidecar.istio.io/excludeOutboundPorts': '0,65535',
+        'traffic.sidecar.istio.io/excludeInterfaces': 'fifteen-bytes-a',
+      }),
+    ),
+    {},
+  );
+  assert.equal(config.outboundPortsExclude, '0,65535');
+  assert.equal(config.excludeInterfaces, 'fifteen-bytes-a');
 });
 
 test('exclude-inbound post-processing', () => {
@@ -143,6 +162,7 @@ const invalid: readonly [string, string, string][] = [
     'includeInboundPorts; annotationFound = true: portList "80,http" invalid: failed parsing port "http": strconv.ParseUint: parsing "http": invalid syntax',
   ],
   ['traffic.sidecar.istio.io/excludeOutboundPorts', '70000', 'value out of range'],
+  ['traffic.sidecar.istio.io/excludeOutboundPorts', '65535,65536', 'parsing "65536": value out of range'],
   [
     'traffic.sidecar.istio.io/includeOutboundIPRanges',
     '10.0.0.0/8, 11.0.0.0/8',
@@ -153,6 +173,7 @@ const invalid: readonly [string, string, string][] = [
   ['traffic.sidecar.istio.io/excludeOutboundIPRanges', '10.0.0.0/33', 'prefix length out of range'],
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0/1', 'contains invalid characters'],
   ['traffic.sidecar.istio.io/excludeInterfaces', 'averyveryverylongname', 'too long (max 15 chars)'],
+  ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,sixteen-bytes-ab', 'too long (max 15 chars)'],
   // Go's len() counts bytes: eight two-byte characters are 16, too long before the character check.
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,éééééééé', 'too long (max 15 chars)'],
   // upstream's ValidateInterfaceNames: an empty item is an error, not skipped.

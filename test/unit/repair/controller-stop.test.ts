@@ -78,7 +78,7 @@ function fakeClient(pods: object[], onDelete: (name: string) => void, onEvent: (
       onError: () => undefined,
     }),
   });
-  return { client: client as unknown as RepairStartOptions['client'], release };
+  return { client: client as unknown as NonNullable<RepairStartOptions['client']>, release };
 }
 
 test('SIGTERM while pods are queued: the one being deleted finishes, the rest are left alone', async () => {
@@ -98,7 +98,7 @@ test('SIGTERM while pods are queued: the one being deleted finishes, the rest ar
     logger: pino({ level: 'silent' }),
     metrics: new PrometheusMetrics(),
     signal: agent.signal,
-    ...(client === undefined ? {} : { client }),
+    client,
   });
   release();
   await firstReconciled;
@@ -118,7 +118,7 @@ test('a list still in flight when SIGTERM comes starts no repair', async () => {
     logger: pino({ level: 'silent' }),
     metrics: new PrometheusMetrics(),
     signal: agent.signal,
-    ...(client === undefined ? {} : { client }),
+    client,
   });
   agent.abort();
   release();

@@ -39,6 +39,33 @@ const cases: { name: string; manifest: unknown; filter?: Partial<BrokenPodFilter
     }),
     want: false,
   },
+  {
+    // §3.3: reason Completed or exit code 0, either one, means not currently failing.
+    name: 'currently terminated with reason Completed but a non-zero exit code, last exit 126',
+    manifest: podManifest({
+      initStatuses: [
+        {
+          name: 'istio-validation',
+          state: { terminated: { exitCode: 1, reason: 'Completed', message: '' } },
+          lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
+        },
+      ],
+    }),
+    want: false,
+  },
+  {
+    name: 'currently terminated with exit code 0 but another reason, last exit 126',
+    manifest: podManifest({
+      initStatuses: [
+        {
+          name: 'istio-validation',
+          state: { terminated: { exitCode: 0, reason: 'Error', message: '' } },
+          lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
+        },
+      ],
+    }),
+    want: false,
+  },
   { name: 'crash-looping (waiting) with last exit 126', manifest: brokenPodManifest(), want: true },
   {
     name: 'currently terminated with error, last exit 126',
