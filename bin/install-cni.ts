@@ -64,6 +64,7 @@ function logging(config: AgentConfig): AgentLogging {
   });
   if (config.logOutputLevelError !== undefined)
     agentLogging.logger.error({ err: config.logOutputLevelError }, 'failed to configure logging');
+  for (const warning of config.settingWarnings) agentLogging.logger.warn(warning);
   return agentLogging;
 }
 

@@ -62,6 +62,8 @@ export interface AgentConfig {
   readonly repairLogLevel: LogLevel;
   /** Why `--log_output_level` was not applied in full (the items before the invalid one were), to be logged. */
   readonly logOutputLevelError: string | undefined;
+  /** Valid settings that are probably a mistake (logged as warnings at start). */
+  readonly settingWarnings: readonly string[];
   readonly logAsJson: boolean;
   readonly repair: RepairConfig;
   /** ISTIO_OUTBOUND_OWNER_GROUPS, ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE and ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR from the
@@ -308,6 +310,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     pluginLogLevel: pluginLogLevel ?? logLevel,
     repairLogLevel,
     logOutputLevelError,
+    settingWarnings: Object.freeze(kubeconfigModeWarnings(num('KUBECONFIG_MODE'))),
     logAsJson,
     outboundCaptureEnv: Object.freeze(
       Object.fromEntries(
@@ -336,4 +339,24 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     }),
   };
   return Object.freeze(config);
+}
+
+/** A KUBECONFIG_MODE upstream would take too, but that leaves the token file unusable or open: decimal 600 is
+ * octal 1130 (the owner cannot read it, as upstream's viper reads it too). */
+export function kubeconfigModeWarnings(mode: number): string[] {
+  const octal = `0${mode.toString(8)}`;
+  const warnings: string[] = [];
+  if ((mode & 0o400) === 0)
+    warnings.push(
+      `KUBECONFIG_MODE is ${octal}: the owner cannot read the plugin kubeconfig, so every pod lookup fails`,
+    );
+  if ((mode & 0o022) !== 0)
+    warnings.push(
+      `KUBECONFIG_MODE is ${octal}: group or others can write the plugin kubeconfig, which holds the token`,
+    );
+  if ((mode & ~0o777) !== 0)
+    warnings.push(
+      `KUBECONFIG_MODE is ${octal}: setuid/setgid/sticky bits on the plugin kubeconfig (a decimal value meant as octal? 384 is 0600)`,
+    );
+  return warnings;
 }

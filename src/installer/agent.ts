@@ -83,6 +83,17 @@ function installError(message: string, cause?: unknown): AppError {
   return new AppError('INSTALL_FAILED', message, cause === undefined ? undefined : { cause });
 }
 
+/** Runs a write to a host file; a failure names the file and the setting behind its directory, without the temp
+ * file's random name (the same failure must read the same on every retry, so it is logged once). */
+async function writingHostFile<T>(file: string, setting: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const reason = errorMessage(error).replace(/, \w+ '[^']*'(?: -> '[^']*')?$/, '');
+    throw installError(`writing ${file} failed: ${reason} (check ${setting} and its mount)`, error);
+  }
+}
+
 function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
   if (a === b) return true;
   if (Array.isArray(a) && Array.isArray(b))
@@ -774,7 +785,9 @@ export class Installer {
       const existing = await fs.readText(file).catch(() => undefined);
       if (existing === text) return 'ok';
     }
-    await fs.writeFileAtomic(file, text, config.kubeconfigMode);
+    await writingHostFile(file, 'CNI_AGENT_RUN_DIR', () =>
+      fs.writeFileAtomic(file, text, config.kubeconfigMode),
+    );
     this.#log.info({ file, content: renderKubeconfig(input, true) }, 'wrote plugin kubeconfig');
     return 'changed';
   }
@@ -949,7 +962,7 @@ export class Installer {
         );
       }
     }
-    await fs.writeFileAtomic(file, text, mode);
+    await writingHostFile(file, 'MOUNTED_CNI_NET_DIR', () => fs.writeFileAtomic(file, text, mode));
     this.#standaloneWritten = file;
     this.#log.info({ file }, 'wrote standalone CNI config');
     return 'changed';
@@ -1027,13 +1040,18 @@ export class Installer {
     this.#takeToken();
     if (destination === primary) {
       // The owner may rewrite the file while we merge: then our merge of the old text must not replace theirs.
-      if (!(await fs.replaceIfUnchanged(target, merged, info.mode, info))) {
+      const replaced = await writingHostFile(target, 'MOUNTED_CNI_NET_DIR', () =>
+        fs.replaceIfUnchanged(target, merged, info.mode, info),
+      );
+      if (!replaced) {
         this.#log.debug({ file: primary }, 'CNI config changed while merging; merging again');
         this.#markDirty('conf');
         return 'waiting';
       }
     } else {
-      await fs.writeFileAtomic(destination, merged, info.mode);
+      await writingHostFile(destination, 'MOUNTED_CNI_NET_DIR', () =>
+        fs.writeFileAtomic(destination, merged, info.mode),
+      );
       // The same race for a conversion: an owner's rewrite of its .conf meanwhile stays (and is converted again
       // over our list on the next pass, as above).
       if (!(await fs.removeIfUnchanged(primary, info))) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadAgentConfig, parseLogOutputLevel } from '../../../src/config/load.ts';
+import { kubeconfigModeWarnings, loadAgentConfig, parseLogOutputLevel } from '../../../src/config/load.ts';
 import { buildPluginEntry } from '../../../src/installer/conflist.ts';
 import { parseGoBool } from '../../../src/go-bool.ts';
 import { SETTINGS } from '../../../src/config/settings.ts';
@@ -304,4 +304,21 @@ test('a level without a scope is the default scope only, as in Istio: the agent 
   const agentOnly = withLogLevels('debug,cni-agent:debug');
   assert.equal(agentOnly.logLevel, 'debug');
   assert.equal(agentOnly.pluginLogLevel, 'debug');
+});
+
+test('KUBECONFIG_MODE values that are valid but a likely mistake are warned about, the default is not', () => {
+  assert.deepEqual(loadAgentConfig({ env: {}, flags: {}, mode: 'uninstall' }).settingWarnings, []);
+  assert.deepEqual(kubeconfigModeWarnings(0o640), []);
+  // Decimal 600, meant as octal: 01130.
+  const decimal600 = loadAgentConfig({
+    env: { KUBECONFIG_MODE: '600' },
+    flags: {},
+    mode: 'uninstall',
+  }).settingWarnings;
+  assert.equal(decimal600.length, 3);
+  assert.match(decimal600[0] ?? '', /KUBECONFIG_MODE is 01130: the owner cannot read/);
+  assert.match(decimal600[1] ?? '', /others can write/);
+  assert.match(decimal600[2] ?? '', /a decimal value meant as octal\? 384 is 0600/);
+  assert.match(kubeconfigModeWarnings(0o666).join('\n'), /group or others can write the plugin kubeconfig/);
+  assert.match(kubeconfigModeWarnings(0).join('\n'), /KUBECONFIG_MODE is 00: the owner cannot read/);
 });

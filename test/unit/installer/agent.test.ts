@@ -706,6 +706,35 @@ test('read-only bin dir: error names CNI_BIN_TARGET_DIRS, not ready, and the con
   }
 });
 
+test('a host write refused (EPERM): the error names the file and its setting, not the temp file; it works once allowed', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/YYY-istio-cni.conf`;
+  const realFs = createNodeFs();
+  let refused = true;
+  const fs: AgentFs = {
+    ...realFs,
+    writeFileAtomic: (target, text, mode) =>
+      refused && target === file
+        ? Promise.reject(
+            Object.assign(new Error(`EPERM: operation not permitted, open '${target}.tmp.a98a6e0782a4'`), {
+              code: 'EPERM',
+            }),
+          )
+        : realFs.writeFileAtomic(target, text, mode),
+  };
+  const running = start(configFor(tree, { CHAINED_CNI_PLUGIN: 'false' }), fs);
+  try {
+    const message = `writing ${file} failed: EPERM: operation not permitted (check MOUNTED_CNI_NET_DIR and its mount)`;
+    await until(tree.net, () => running.logs.some((l) => String(l['msg']).includes(message)));
+    assert.equal(running.installer.state.ready, false);
+    refused = false;
+    writeFileSync(`${tree.net}/wake`, '');
+    await until(tree.net, () => existsSync(file) && running.installer.state.ready);
+  } finally {
+    await running.stop();
+  }
+});
+
 test('a conflist holding two istio-cni entries ends with exactly one, last', async () => {
   const tree = makeTree();
   const file = `${tree.net}/10-calico.conflist`;
