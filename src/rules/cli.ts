@@ -154,8 +154,27 @@ async function configFromArgs(
         `--pod derives parameters from the pod; it cannot be combined with --${conflicting.join(', --')}`,
       );
     }
-    const text = parsed.pod === '-' ? await io.readStdin() : await io.readFile(parsed.pod);
-    const manifest: unknown = parseYaml(text);
+    const source = parsed.pod === '-' ? 'stdin' : parsed.pod;
+    let text: string;
+    try {
+      text = parsed.pod === '-' ? await io.readStdin() : await io.readFile(parsed.pod);
+    } catch (error) {
+      throw new Error(
+        `--pod ${source}: cannot read it: ${errorMessage(error).replace(/, \w+ '[^']*'$/, '')}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    let manifest: unknown;
+    try {
+      manifest = parseYaml(text);
+    } catch (error) {
+      // A multi-document file is the usual cause: `kubectl get pod -o yaml` of one pod gives a single document.
+      throw new Error(`--pod ${source}: not one YAML or JSON document: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
     const pod = podInfoFromManifest(manifest);
     // The plugin's own decision (§2.5 steps 11–16): a pod it leaves alone gets no rules from it either.
     const decision = decideForPod(pod);

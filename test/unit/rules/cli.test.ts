@@ -220,6 +220,21 @@ test('errors: unknown flag and --pod with istio-iptables flags are usage errors 
   assert.equal(mode.exitCode, 2);
   const badPod = await runRulesCommand(['--pod', '-'], io({ readStdin: () => Promise.resolve('kind: [') }));
   assert.equal(badPod.exitCode, 1);
+  assert.match(badPod.stderr, /^Error: --pod stdin: not one YAML or JSON document: /);
+  const twoDocs = await runRulesCommand(
+    ['--pod', '-'],
+    io({ readStdin: () => Promise.resolve('kind: Pod\n---\nkind: Pod\n') }),
+  );
+  assert.match(twoDocs.stderr, /^Error: --pod stdin: not one YAML or JSON document: /);
+  const enoent = Object.assign(new Error("ENOENT: no such file or directory, open '/nope.yaml'"), {
+    code: 'ENOENT',
+  });
+  const noFile = await runRulesCommand(
+    ['--pod', '/nope.yaml'],
+    io({ readFile: () => Promise.reject(enoent) }),
+  );
+  assert.equal(noFile.exitCode, 1);
+  assert.equal(noFile.stderr, 'Error: --pod /nope.yaml: cannot read it: ENOENT: no such file or directory\n');
 });
 
 test('--help prints usage', async () => {
