@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { loadAgentConfig, type AgentConfig } from '../src/config/load.ts';
 import { LOG_FLAGS, SETTINGS } from '../src/config/settings.ts';
-import { ConfigError, errorMessage } from '../src/errors.ts';
+import { ConfigError, errorFields } from '../src/errors.ts';
 import { cleanupNode } from '../src/installer/agent.ts';
 import { runAgent } from '../src/installer/run-agent.ts';
 import { createAgentLogging, type AgentLogging } from '../src/log/agent-logger.ts';
@@ -92,7 +92,7 @@ async function runUninstall(config: AgentConfig): Promise<number> {
     }
     return 0;
   } catch (error) {
-    logger.error({ err: errorMessage(error) }, 'uninstall failed');
+    logger.error(errorFields(error), 'uninstall failed');
     return 1;
   }
 }

@@ -69,6 +69,18 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Log fields for an error: its message, and its stable code when it has one (or the errno code of a system
+ * error), so a log search can find every occurrence of one failure whatever its message says. */
+export function errorFields(error: unknown): { err: string; code?: string } {
+  const code =
+    error instanceof AppError
+      ? error.code
+      : typeof (error as { code?: unknown } | undefined)?.code === 'string'
+        ? (error as { code: string }).code
+        : undefined;
+  return code === undefined ? { err: errorMessage(error) } : { err: errorMessage(error), code };
+}
+
 /** A value cut to `max` characters for an error message: an annotation can hold 256 KiB, and the message ends up
  * in the runtime's log and the pod's events. */
 export function bounded(value: string, max = 100): string {

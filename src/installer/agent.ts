@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/load.ts';
-import { AppError, errorMessage } from '../errors.ts';
+import { AppError, errorFields, errorMessage } from '../errors.ts';
 import type { Metrics } from '../sys/ports.ts';
 import { confFileProblem, hasConfExtension, sortNames } from './conf-dir.ts';
 import {
@@ -428,7 +428,7 @@ export class Installer {
             this.#log.info({ file: path.join(dir, entry.name) }, 'removed stale temp file');
           }
         } catch (error) {
-          this.#log.warn({ file: entry.name, err: errorMessage(error) }, 'could not remove stale temp file');
+          this.#log.warn({ file: entry.name, ...errorFields(error) }, 'could not remove stale temp file');
         }
       }
     }
@@ -563,7 +563,7 @@ export class Installer {
               ? 'CREATE_KUBECONFIG_FAILURE'
               : 'CREATE_CNI_CONFIG_FAILURE';
         this.#deps.metrics.increment(M_INSTALLS, M_INSTALLS_HELP, { result: label });
-        this.#report(`fail:${area}`, errorMessage(error), { result: label });
+        this.#report(`fail:${area}`, errorMessage(error), { result: label, code: errorFields(error).code });
       }
     }
     const ok = ALL_AREAS.every((area) => this.#areaOk[area]);
@@ -652,7 +652,7 @@ export class Installer {
       try {
         await this.#deps.fs.removeDir(path.join(dir, stale.name));
       } catch (error) {
-        this.#log.warn({ file: stale.name, err: errorMessage(error) }, 'could not remove stale temp file');
+        this.#log.warn({ file: stale.name, ...errorFields(error) }, 'could not remove stale temp file');
       }
     }
   }
@@ -1080,7 +1080,7 @@ export class Installer {
       await removeEntryFromFile(this.#deps.fs, old);
     } catch (error) {
       this.#log.warn(
-        { file: old, err: errorMessage(error) },
+        { file: old, ...errorFields(error) },
         'could not remove our entry from the old CNI config',
       );
     }
@@ -1242,7 +1242,7 @@ async function removeConfigEntries(
         removed = await removeEntryFromFile(fs, file);
       } catch (error) {
         if (file === trackedConfig) throw error;
-        logger.debug({ file, err: errorMessage(error) }, 'skipping unparsable config during cleanup');
+        logger.debug({ file, ...errorFields(error) }, 'skipping unparsable config during cleanup');
       }
       if (removed) {
         changed.push(file);

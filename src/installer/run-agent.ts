@@ -2,7 +2,7 @@
 // controller once the install is first valid, and cleanup on shutdown — with every host adapter injected by the
 // composition root (bin/install-cni.ts), which is the only place that touches the real process.
 import type { AgentConfig } from '../config/load.ts';
-import { errorMessage } from '../errors.ts';
+import { errorFields } from '../errors.ts';
 import { addOutcomeOf, type AgentLogging, type RelayedRecord } from '../log/agent-logger.ts';
 import type { RepairHandle, startRepairController } from '../repair/controller.ts';
 import type { Metrics } from '../sys/ports.ts';
@@ -89,7 +89,7 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
         logger.info({ port: server.port }, 'metrics server listening');
       } catch (error) {
         logger.error(
-          { port: config.monitoringPort, err: errorMessage(error) },
+          { port: config.monitoringPort, ...errorFields(error) },
           'cannot start the metrics server; continuing without /metrics (set MONITORING_PORT to a free port, or 0 to disable)',
         );
       }
@@ -112,7 +112,7 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
       );
     } catch (error) {
       logger.error(
-        { err: errorMessage(error) },
+        errorFields(error),
         `cannot start the log server at ${config.runDir}/log.sock; check CNI_AGENT_RUN_DIR is a writable host path`,
       );
       return 1;
@@ -134,7 +134,7 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
       logger.info({ port: server.port }, 'health server listening');
     } catch (error) {
       logger.error(
-        { port: config.readinessPort, err: errorMessage(error) },
+        { port: config.readinessPort, ...errorFields(error) },
         `cannot listen on READINESS_PORT ${config.readinessPort}: set READINESS_PORT (and the readiness probe) to a free port`,
       );
       return 1;
@@ -153,20 +153,20 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
           });
         })
         .catch((error: unknown) => {
-          logger.error({ err: errorMessage(error) }, 'cannot start the repair controller');
+          logger.error(errorFields(error), 'cannot start the repair controller');
         });
     });
     try {
       await installer.run(controller.signal);
     } catch (error) {
-      logger.error({ err: errorMessage(error) }, 'installer failed; cleaning up and exiting');
+      logger.error(errorFields(error), 'installer failed; cleaning up and exiting');
       exitCode = 1;
     }
     const cleanup = cleanupNode(config, fs, logger, installer.state.trackedConfig).then(
       () => true,
       (error: unknown) => {
         logger.error(
-          { err: errorMessage(error) },
+          errorFields(error),
           'cleanup failed (later steps skipped so the config never names a missing binary)',
         );
         return false;

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/load.ts';
-import { AppError, KubeError, errorMessage } from '../errors.ts';
+import { AppError, KubeError, errorFields } from '../errors.ts';
 import { captureConfigFromPod, podInfoFromManifest } from '../plugin/redirect.ts';
 import { applyCaptureRules, type RuleTarget } from '../rules/apply.ts';
 import type { Exec, Metrics } from '../sys/ports.ts';
@@ -112,10 +112,7 @@ export function startRepairController(
     client = options.client === undefined ? createRepairClient(config) : options.client();
   } catch (error) {
     // Upstream exits here; we keep the installed plugin and readiness, and report the failure.
-    logger.error(
-      { err: errorMessage(error) },
-      'failed to build the Kubernetes client; repair controller not started',
-    );
+    logger.error(errorFields(error), 'failed to build the Kubernetes client; repair controller not started');
     return { stop: () => Promise.resolve(), synced, reconciler: undefined };
   }
 
@@ -135,7 +132,7 @@ export function startRepairController(
             return;
           } catch (error) {
             logger.warn(
-              { err: errorMessage(error), attempt: attempt + 1 },
+              { ...errorFields(error), attempt: attempt + 1 },
               'failed to remove not-ready taint; retrying',
             );
             if (!(await sleepUnlessAborted(delay(attempt), signal))) return;
@@ -216,7 +213,7 @@ export function startRepairController(
     process: (key) => reconciler.reconcile(key),
     retryAfterMs: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
     onError(key, error, attempt, final) {
-      const fields = { pod: key, err: errorMessage(error), attempt };
+      const fields = { pod: key, ...errorFields(error), attempt };
       if (final) logger.error(fields, 'giving up on pod after repeated failures');
       else logger.warn(fields, 'reconcile failed; will retry');
     },
@@ -236,7 +233,7 @@ export function startRepairController(
   let wake: (() => void) | undefined;
   informer.onError((error) => {
     if (signal.aborted) return; // stop() aborts the watch request
-    logger.warn({ err: errorMessage(error) }, 'pod watch failed; restarting');
+    logger.warn(errorFields(error), 'pod watch failed; restarting');
     wake?.();
   });
 
@@ -261,7 +258,7 @@ export function startRepairController(
           await informer.stop();
         } catch (error) {
           logger.warn(
-            { err: errorMessage(error), attempt: attempt + 1 },
+            { ...errorFields(error), attempt: attempt + 1 },
             'failed to start pod informer; retrying',
           );
         }

@@ -5,7 +5,7 @@
 // client's correlator bumps a repeated event's count, which needs the first one written), and at most
 // MAX_QUEUED_EVENTS wait, as client-go's broadcaster queue is bounded; beyond that they are dropped with a warning.
 import type { Logger } from 'pino';
-import { errorMessage } from '../errors.ts';
+import { errorFields } from '../errors.ts';
 import type { PodRef, RepairApi } from './api.ts';
 
 /** client-go's maxQueuedEvents. */
@@ -38,7 +38,7 @@ export function createPodEventRecorder(
       try {
         await api.recordPodEvent(next.pod, next.reason, next.message);
       } catch (error) {
-        next.logger.warn({ err: errorMessage(error), reason: next.reason }, 'failed to record event');
+        next.logger.warn({ ...errorFields(error), reason: next.reason }, 'failed to record event');
       }
     }
     sending = undefined;
