@@ -25,7 +25,9 @@ function buildProgram(): Command {
   const program = new Command('install-cni')
     .description('Istio CNI node agent: installs the istio-cni plugin, its CNI config entry and kubeconfig')
     .version(VERSION, '--version')
-    .showHelpAfterError();
+    .usage('[options] [command]')
+    // One line, not the 80-line settings list, after an error.
+    .showHelpAfterError('(install-cni --help lists every setting and command)');
   for (const setting of SETTINGS) {
     const spec = setting.kind === 'bool' ? `--${setting.flag} [bool]` : `--${setting.flag} <value>`;
     program.addOption(new Option(spec, `${setting.description} (env ${setting.env})`));
@@ -130,7 +132,18 @@ async function main(): Promise<void> {
     .action(() => {
       mode = 'version';
     });
-  program.action(() => {
+  // Listed for --help; its flags are istio-iptables' and are parsed above, so it is only reached when a flag of
+  // ours comes before it.
+  program
+    .command('rules')
+    .description('Print the redirect rules the plugin would program (dry run; `install-cni rules --help`)')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      program.error('install-cni: `rules` must come first: install-cni rules [istio-iptables flags]');
+    });
+  program.argument('[command]').action((command: string | undefined) => {
+    if (command !== undefined) program.error(`install-cni: unknown command "${command}"`);
     mode = 'agent';
   });
   // Go bool flags never consume the next argument: `--log_as_json uninstall` is the flag plus a subcommand.

@@ -2,7 +2,7 @@
 // run dir and the SA dir.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -177,6 +177,22 @@ test('uninstall on a read-only bin dir where nothing was installed: exit 0, no f
   // Nothing there: said, not silently "done" (the same message a wrong path gets).
   assert.match(output, /uninstall found nothing of istio-cni to remove/);
   assert.equal(readFileSync(`${t.net}/10-calico.conflist`, 'utf8'), CALICO);
+});
+
+test('an unknown command, or a flag before `rules`, is an error that says so in one line, not the help', () => {
+  const t = tree();
+  for (const [args, message] of [
+    [['bogus'], 'install-cni: unknown command "bogus"'],
+    [
+      ['--log_as_json', 'rules'],
+      'install-cni: `rules` must come first: install-cni rules [istio-iptables flags]',
+    ],
+  ] as const) {
+    const run = spawnSync(NODE_AGENT[0]!, [NODE_AGENT[1]!, ...args], { env: agentEnv(t), encoding: 'utf8' });
+    assert.equal(run.status, 1, args.join(' '));
+    assert.equal(run.stderr, `${message}\n(install-cni --help lists every setting and command)\n`);
+    assert.equal(run.stdout, '');
+  }
 });
 
 test('invalid settings and a busy READINESS_PORT: exit 1 with the fix, nothing written', async () => {
