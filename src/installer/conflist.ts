@@ -52,7 +52,12 @@ function conflistError(message: string): AppError {
 export function parseJsonObject(text: string, what: string): JsonObject {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // A number past float64 (1e400) is an unmarshal error in Go, so libcni and upstream refuse the file; JSON.parse
+    // would give Infinity, which we would write back as null into another plugin's settings.
+    parsed = JSON.parse(text, (_key, value: unknown) => {
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('a number is out of range');
+      return value;
+    });
   } catch (error) {
     throw conflistError(`${what} is not valid JSON: ${(error as Error).message}`);
   }

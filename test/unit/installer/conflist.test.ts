@@ -90,6 +90,10 @@ test('validity checks', () => {
     );
   }
   assert.equal(chainedEntryProblem(JSON.stringify({ name: 'k8s', plugins: {} })), 'no "plugins" array');
+  // Go's unmarshal refuses a number past float64: never rewritten as null in another plugin's settings.
+  const huge = '{"cniVersion":"1.0.0","name":"k8s","plugins":[{"type":"bridge","mtu":1e400}]}';
+  assert.match(chainedEntryProblem(huge) ?? '', /is not valid JSON: a number is out of range/);
+  assert.throws(() => insertEntry(huge, entry), /is not valid JSON: a number is out of range/);
   assert.equal(standaloneProblem(read('istio-cni.conf')), undefined);
   assert.notEqual(standaloneProblem(read('bridge.conf')), undefined);
 });
