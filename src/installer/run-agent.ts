@@ -51,6 +51,8 @@ export interface AgentRuntime {
   loadRepairController(): Promise<typeof startRepairController>;
   /** Registers the shutdown listener (SIGTERM/SIGINT in the real process). */
   onShutdownSignal(listener: (name: string) => void): void;
+  /** How long the repair controller gets to stop at shutdown; default 5 s (tests shorten it). */
+  readonly repairStopTimeoutMs?: number;
 }
 
 export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Promise<number> {
@@ -178,7 +180,8 @@ export async function runAgent(config: AgentConfig, runtime: AgentRuntime): Prom
   } finally {
     controller.abort();
     // A hung API request (no answer, no reset) must not hold the exit past the pod's grace period.
-    if (repair !== undefined && !(await settlesWithin(repair.stop(), REPAIR_STOP_TIMEOUT_MS)))
+    const repairStopBound = runtime.repairStopTimeoutMs ?? REPAIR_STOP_TIMEOUT_MS;
+    if (repair !== undefined && !(await settlesWithin(repair.stop(), repairStopBound)))
       logger.warn('the repair controller did not stop in time; exiting anyway');
     await Promise.all(servers.map((server) => server.close()));
     await sink?.close();

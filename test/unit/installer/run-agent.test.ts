@@ -129,14 +129,13 @@ test(
             repairStarted();
             return { stop: () => new Promise<void>(() => undefined) };
           }) as unknown as typeof startRepairController),
+        repairStopTimeoutMs: 300,
       });
       await started;
       await agent.logged('CNI plugin installed; ready');
-      const signalledAt = Date.now();
       agent.shutdown('SIGTERM');
+      // The stop that never settles is abandoned at its bound: the exit comes, and says why it did not wait.
       assert.equal(await agent.exitCode(15_000), 0);
-      const took = Date.now() - signalledAt;
-      assert.ok(took >= 4_000 && took < 10_000, `runAgent returned ${took} ms after SIGTERM`);
       assert.ok(agent.lines.some((line) => line.includes('the repair controller did not stop in time')));
       assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
     }),
