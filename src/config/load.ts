@@ -341,18 +341,19 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   return Object.freeze(config);
 }
 
-/** A KUBECONFIG_MODE upstream would take too, but that leaves the token file unusable or open: decimal 600 is
- * octal 1130 (the owner cannot read it, as upstream's viper reads it too). */
+/** A KUBECONFIG_MODE upstream would take too, but that opens the token file to other users or is a decimal value
+ * meant as octal (600 is 01130, as upstream's viper reads it too). The owner bits do not matter: the plugin reads
+ * the file as root. */
 export function kubeconfigModeWarnings(mode: number): string[] {
   const octal = `0${mode.toString(8)}`;
   const warnings: string[] = [];
-  if ((mode & 0o400) === 0)
-    warnings.push(
-      `KUBECONFIG_MODE is ${octal}: the owner cannot read the plugin kubeconfig, so every pod lookup fails`,
-    );
   if ((mode & 0o022) !== 0)
     warnings.push(
       `KUBECONFIG_MODE is ${octal}: group or others can write the plugin kubeconfig, which holds the token`,
+    );
+  if ((mode & 0o004) !== 0)
+    warnings.push(
+      `KUBECONFIG_MODE is ${octal}: every local user can read the token in the plugin kubeconfig`,
     );
   if ((mode & ~0o777) !== 0)
     warnings.push(
