@@ -564,6 +564,134 @@ test('drift: another agent drops our entry → restored; run twice is idempotent
   }
 });
 
+test('drift variants: a plugin appended after ours, an old entry with other settings; the primary keeps its own mode; not ready once stopped', async () => {
+  const { tree, file, running } = await startedOnCalico();
+  try {
+    const installed = read(file);
+    chmodSync(file, 0o640);
+    const types = () =>
+      (JSON.parse(read(file)) as { plugins: { type: string }[] }).plugins.map((p) => p.type);
+    // Another agent appends its plugin after ours: ours is moved back to the end.
+    const appended = JSON.parse(installed) as { plugins: unknown[] };
+    appended.plugins.push({ type: 'bandwidth' });
+    writeFileSync(`${file}.tmp.x`, JSON.stringify(appended), { mode: 0o640 });
+    renameSync(`${file}.tmp.x`, file);
+    await until(tree.net, () => types().join() === 'calico,portmap,bandwidth,istio-cni');
+    assert.equal(statSync(file).mode & 0o777, 0o640);
+    // An entry an older version wrote (other settings): replaced by the current one.
+    const old = JSON.parse(CALICO) as { plugins: unknown[] };
+    old.plugins.push({
+      type: 'istio-cni',
+      log_level: 'debug',
+      kubeconfig: '/etc/cni/net.d/ZZZ-istio-cni-kubeconfig',
+    });
+    writeFileSync(`${file}.tmp.x`, JSON.stringify(old), { mode: 0o640 });
+    renameSync(`${file}.tmp.x`, file);
+    await until(tree.net, () => read(file) === installed);
+    assert.equal(statSync(file).mode & 0o777, 0o640);
+  } finally {
+    await running.stop();
+  }
+  // §1.3.5: not ready on every return path.
+  assert.equal(running.installer.state.ready, false);
+});
+
+test('a chmod of the kubeconfig (it holds the token) or of the standalone config is put back at the next event', async () => {
+  const { tree, running } = await startedOnCalico();
+  const kubeconfig = `${tree.run}/istio-cni-kubeconfig`;
+  try {
+    chmodSync(kubeconfig, 0o644);
+    await until(tree.run, () => (statSync(kubeconfig).mode & 0o777) === 0o600);
+  } finally {
+    await running.stop();
+  }
+  const standaloneTree = makeTree();
+  const standalone = start(configFor(standaloneTree, { CHAINED_CNI_PLUGIN: 'false' }));
+  const file = `${standaloneTree.net}/YYY-istio-cni.conf`;
+  try {
+    await until(standaloneTree.net, () => existsSync(file) && standalone.installer.state.ready);
+    chmodSync(file, 0o644);
+    await until(standaloneTree.net, () => (statSync(file).mode & 0o777) === 0o600);
+  } finally {
+    await standalone.stop();
+  }
+});
+
+test('a failed pass is retried by its back-off alone when no file event comes', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const realFs = createNodeFs();
+  let failures = 2;
+  const fs: AgentFs = {
+    ...realFs,
+    copyFileAtomic: (from, to) =>
+      failures-- > 0
+        ? Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))
+        : realFs.copyFileAtomic(from, to),
+  };
+  // Nothing was installed yet, so the failing pass writes nothing that could wake the next one.
+  const running = start(configFor(tree), fs, { retryInitialMs: 20 });
+  try {
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a conflist whose only plugin is istio-cni (a leftover) is not a merge target: untouched until it has another', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-named.conflist`;
+  const lonely = JSON.stringify({
+    cniVersion: '0.3.1',
+    name: 'k8s-pod-network',
+    plugins: [{ type: 'istio-cni' }],
+  });
+  writeFileSync(file, lonely);
+  const running = start(configFor(tree, { CNI_CONF_NAME: '10-named.conflist' }));
+  try {
+    await until(tree.net, () => logged(running, /10-named\.conflist: it has no plugin besides istio-cni/));
+    assert.equal(read(file), lonely);
+    assert.equal(running.installer.state.ready, false);
+    writeFileSync(file, CALICO);
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a CA file outside the service-account dir (KUBE_CA_FILE) is watched: its rotation reaches the kubeconfig', async () => {
+  const { tree, file } = await settledTree();
+  const caDir = path.join(tree.root, 'ca');
+  mkdirSync(caDir);
+  const ca = readFileSync(`${TESTDATA}/kube-ca.crt`, 'utf8');
+  writeFileSync(`${caDir}/ca.crt`, ca);
+  const running = start(configFor(tree, { KUBE_CA_FILE: `${caDir}/ca.crt` }));
+  const kubeconfig = `${tree.run}/istio-cni-kubeconfig`;
+  const caData = () => /certificate-authority-data: (\S+)/.exec(read(kubeconfig))?.[1];
+  try {
+    await untilReady(running, tree, file);
+    assert.equal(caData(), Buffer.from(ca).toString('base64'));
+    const rotated = `${ca}\n`;
+    writeFileSync(`${caDir}/ca.crt.new`, rotated);
+    renameSync(`${caDir}/ca.crt.new`, `${caDir}/ca.crt`);
+    await until(tree.run, () => caData() === Buffer.from(rotated).toString('base64'));
+  } finally {
+    await running.stop();
+  }
+});
+
+test('cleanup with a tracked config it cannot parse stops there: the kubeconfig and binary stay, so the config never names a plugin that is gone', async () => {
+  const { tree, file } = await settledTree();
+  writeFileSync(file, '{"name": "k8s-pod-network", "plugins": [{"type": "istio-cni"}');
+  await assert.rejects(
+    cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), file),
+    /not valid JSON/,
+  );
+  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), true);
+  assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+});
+
 test('token rotation (..data symlink swap) rewrites the kubeconfig; binary deleted or replaced is re-copied', async () => {
   const tree = makeTree();
   writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
@@ -1028,13 +1156,19 @@ test('binaries at start: an identical copy is left alone; one whose mode differs
   }
 });
 
-/** Resolves after `count` more install passes have ended. */
-function passes(running: Running, count: number): Promise<void> {
+/** Resolves after `count` more install passes have ended; rejects if they have not within `timeoutMs` (a pass
+ * that never comes fails the test instead of waiting out a long back-off). */
+function passes(running: Running, count: number, timeoutMs = 5000): Promise<void> {
   let seen = 0;
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`${seen} of ${count} passes within ${timeoutMs} ms`));
+    }, timeoutMs);
     const unsubscribe = running.installer.subscribe(() => {
       seen += 1;
       if (seen < count) return;
+      clearTimeout(timer);
       unsubscribe();
       resolve();
     });
@@ -1094,6 +1228,51 @@ test('a failing area is retried by every pass, whatever woke it (not only by its
   } finally {
     await running.stop();
   }
+});
+
+test('order: the runtime dir is in place before the launcher that runs it, and the launcher goes first at cleanup', async () => {
+  const tree = makeTree();
+  mkdirSync(`${tree.src}/istio-cni.d`);
+  writeFileSync(`${tree.src}/istio-cni.d/ld.so`, 'loader', { mode: 0o755 });
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const realFs = createNodeFs();
+  const ops: string[] = [];
+  const binPath = (target: string) => path.relative(tree.bin, target);
+  const fs: AgentFs = {
+    ...realFs,
+    copyFileAtomic: async (from, to) => {
+      const stat = await realFs.copyFileAtomic(from, to);
+      if (path.dirname(to) === tree.bin) ops.push(`copy ${binPath(to)}`);
+      return stat;
+    },
+    replaceDir: async (staging, target) => {
+      await realFs.replaceDir(staging, target);
+      ops.push(`swap ${binPath(target)}`);
+    },
+    remove: async (target) => {
+      const removed = await realFs.remove(target);
+      if (removed && path.dirname(target) === tree.bin) ops.push(`remove ${binPath(target)}`);
+      return removed;
+    },
+    removeDir: async (target) => {
+      const removed = await realFs.removeDir(target);
+      if (removed && path.dirname(target) === tree.bin) ops.push(`remove ${binPath(target)}`);
+      return removed;
+    },
+  };
+  const config = configFor(tree);
+  const running = start(config, fs);
+  try {
+    await untilReady(running, tree, file);
+  } finally {
+    await running.stop();
+  }
+  const swapped = ops.indexOf('swap istio-cni.d');
+  assert.ok(swapped !== -1 && swapped < ops.indexOf('copy istio-cni'), ops.join(', '));
+  ops.length = 0;
+  await cleanupNode(config, fs, pino({ level: 'silent' }), file);
+  assert.deepEqual(ops, ['remove istio-cni', 'remove istio-cni.d']);
 });
 
 test('a directory in the source dir (the plugin runtime) is installed as a directory, re-copied when deleted, removed on cleanup with the temps a SIGKILL left', async () => {

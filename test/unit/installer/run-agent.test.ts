@@ -25,7 +25,7 @@ const CALICO = JSON.stringify({
 
 /** runAgent on `tree` (a Calico conflist in its net dir) with the real pieces, except `overrides`. Every server it
  * starts is also closed by close(), so that a runAgent that never returns fails its test instead of hanging the run. */
-function startAgent(tree: HostTree, overrides: Partial<AgentRuntime>) {
+function startAgent(tree: HostTree, overrides: Partial<AgentRuntime>, env: Record<string, string> = {}) {
   writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
   const config = loadAgentConfig({
     env: {
@@ -35,6 +35,7 @@ function startAgent(tree: HostTree, overrides: Partial<AgentRuntime>) {
       MONITORING_PORT: '0',
       READINESS_PORT: '0',
       LISTEN_ADDRESS: '127.0.0.1',
+      ...env,
     },
     flags: {},
     mode: 'agent',
@@ -161,5 +162,21 @@ test(
       assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
       assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
       assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
+    }),
+);
+
+test(
+  'SIGTERM cleans the config the installer tracks, even one cleanup would not find by its name (CNI_CONF_NAME without an extension)',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      const named = `${tree.net}/calico-net`;
+      writeFileSync(named, CALICO);
+      const agent = startAgent(tree, {}, { CNI_CONF_NAME: 'calico-net' });
+      await agent.logged('CNI plugin installed; ready');
+      assert.equal(readFileSync(named, 'utf8').includes('"istio-cni"'), true);
+      agent.shutdown('SIGTERM');
+      assert.equal(await agent.exitCode(15_000), 0);
+      assert.equal(readFileSync(named, 'utf8').includes('istio-cni'), false);
     }),
 );

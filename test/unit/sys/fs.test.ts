@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -114,5 +115,20 @@ test(
     writeFileSync(b, '');
     assert.equal(await fs.sameContents(a, b), true, 'two empty files');
     assert.equal(await fs.sameContents(a, path.join(dir, 'missing')), false);
+  }),
+);
+
+test(
+  'writeFileAtomic and copyFileAtomic: a rename that fails (the target is a non-empty directory) leaves no temp file',
+  inTempDir(async (dir) => {
+    const target = path.join(dir, '10-a.conflist');
+    mkdirSync(target);
+    writeFileSync(path.join(target, 'inside'), 'x');
+    await assert.rejects(fs.writeFileAtomic(target, '{}', 0o644));
+    const source = path.join(dir, 'source');
+    writeFileSync(source, 'binary');
+    await assert.rejects(fs.copyFileAtomic(source, target));
+    assert.deepEqual(readdirSync(dir).sort(), ['10-a.conflist', 'source']);
+    assert.deepEqual(readdirSync(target), ['inside']);
   }),
 );
