@@ -104,7 +104,7 @@ interface Running {
 function start(
   config: AgentConfig,
   fs: AgentFs = createNodeFs(),
-  timing: Pick<InstallerDeps, 'retryInitialMs' | 'halfWrittenGraceMs'> = {},
+  timing: Pick<InstallerDeps, 'retryInitialMs' | 'halfWrittenGraceMs' | 'now'> = {},
 ): Running {
   const logs: Record<string, unknown>[] = [];
   const logger = pino(
@@ -1601,6 +1601,58 @@ test('fight detection: repeated rewrites by another agent → one warning naming
       'upstream’s words',
     );
     assert.ok((running.metrics.value('istio_cni_config_fights_total') ?? 0) >= 1);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('the rewrite throttle: a bucket of 10 repairs, then one per 40 ms of the clock (a frozen clock lets none through)', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  let clock = 1_000;
+  let onNow: (() => void) | undefined;
+  const running = start(configFor(tree), createNodeFs(), {
+    now: () => {
+      onNow?.();
+      return clock;
+    },
+  });
+  /** Resolves once the installer has read the clock `count` more times (the throttle re-checks it per sleep). */
+  const clockReads = (count: number) =>
+    new Promise<void>((resolve) => {
+      let left = count;
+      onNow = () => {
+        if (--left > 0) return;
+        onNow = undefined;
+        resolve();
+      };
+    });
+  const takeEntryOut = () => {
+    writeFileSync(`${file}.tmp.other`, CALICO);
+    renameSync(`${file}.tmp.other`, file);
+  };
+  try {
+    await untilReady(running, tree, file); // the install's own write takes the first token
+    for (let i = 0; i < 9; i++) {
+      const repaired = passes(running, 1);
+      takeEntryOut();
+      await until(tree.net, () => hasIstio(file));
+      await repaired;
+    }
+    // The bucket is empty: the repair waits, re-checking the clock as it sleeps, and no pass ends meanwhile (the
+    // pass our own last write woke waits for a token too).
+    let passesEnded = 0;
+    const unsubscribe = running.installer.subscribe(() => (passesEnded += 1));
+    takeEntryOut();
+    await clockReads(8);
+    clock += 39;
+    await clockReads(4);
+    assert.equal(passesEnded, 0);
+    assert.equal(hasIstio(file), false);
+    unsubscribe();
+    clock += 1; // 40 ms since the bucket ran dry: one token
+    await until(tree.net, () => hasIstio(file));
   } finally {
     await running.stop();
   }
