@@ -965,6 +965,28 @@ test('our primary that stays invalid past the grace (its CNI replaced): the entr
   }
 });
 
+test('our primary broken while a valid file sorting before it appears: the entry moves at once, no grace (libcni loads that one now)', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const first = `${tree.net}/05-cilium.conflist`;
+  // A grace far beyond the test: only the sort order can make the move happen now.
+  const running = start(configFor(tree), createNodeFs(), { halfWrittenGraceMs: 60_000 });
+  try {
+    await untilReady(running, tree, file);
+    writeFileSync(file, '{"name": "k8s-pod-network", "plugins": [');
+    writeFileSync(
+      `${first}.tmp`,
+      JSON.stringify({ cniVersion: '0.3.1', name: 'cilium', plugins: [{ type: 'cilium-cni' }] }),
+    );
+    renameSync(`${first}.tmp`, first);
+    await until(tree.net, () => hasIstio(first) && running.installer.state.ready);
+    assert.equal(read(file), '{"name": "k8s-pod-network", "plugins": [');
+  } finally {
+    await running.stop();
+  }
+});
+
 test('a .conf beside a .conflist of the same name: not converted over it (both kept), the conflict named', async () => {
   const tree = makeTree();
   const old = JSON.stringify({ cniVersion: '0.3.1', name: 'cbr0', type: 'flannel' });
