@@ -232,16 +232,7 @@ test('invalid config fails before any command runs', async () => {
 });
 
 test('re-ADD: restore fails on existing chains, identical rules → no-op (one -C document)', async () => {
-  const document = renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4);
-  const chains = ['ISTIO_INBOUND', 'ISTIO_REDIRECT', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT'];
-  const counts: Record<string, number> = {};
-  for (const line of document.split('\n')) {
-    const chain = /^-A (ISTIO\S+)/.exec(line)?.[1];
-    if (chain !== undefined) counts[chain] = (counts[chain] ?? 0) + 1;
-  }
-  const save = `*nat\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\n${chains
-    .flatMap((c) => Array.from({ length: counts[c] ?? 0 }, () => `-A ${c} -j RETURN`))
-    .join('\n')}\nCOMMIT\n`;
+  const save = savedWithPlannedShape();
   const exec = new RecordingExec((r) => {
     if (r.argv[0] === 'head') return ok(probe());
     if (r.argv[0] === 'iptables-nft-save') return ok(save);
@@ -623,4 +614,100 @@ test('no ip binary: the ADD fails as a routes failure naming it, and the rules a
     /^ExecError: failed to configure routes: required binary "ip" is missing/,
   );
   assert.equal(trace(exec).at(-1), 'iptables-nft-restore --noflush (undo)');
+});
+
+/** A save of the nat table with the planned ISTIO chains and as many rules in each as planned (their text aside). */
+function savedWithPlannedShape(): string {
+  const document = renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4);
+  const chains = ['ISTIO_INBOUND', 'ISTIO_REDIRECT', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT'];
+  const counts: Record<string, number> = {};
+  for (const line of document.split('\n')) {
+    const chain = /^-A (ISTIO\S+)/.exec(line)?.[1];
+    if (chain !== undefined) counts[chain] = (counts[chain] ?? 0) + 1;
+  }
+  return `*nat\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\n${chains
+    .flatMap((c) => Array.from({ length: counts[c] ?? 0 }, () => `-A ${c} -j RETURN`))
+    .join('\n')}\nCOMMIT\n`;
+}
+
+test('re-ADD and CHECK with the same chains and rule counts but one rule different: the -C check names it, both fail', async () => {
+  const respond: Responder = (r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-save') return ok(savedWithPlannedShape());
+    if (r.input?.startsWith('* nat\n-N'))
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'iptables-nft-restore: line 2 failed: Chain already exists.\n',
+      };
+    if (r.input?.startsWith('* nat\n-C'))
+      return { exitCode: 1, stdout: '', stderr: 'iptables-nft-restore: line 3 failed: Bad rule.\n' };
+    return ok();
+  };
+  const checkLine = (exec: RecordingExec) =>
+    exec.requests.find((r) => r.input?.startsWith('* nat\n-C'))?.input?.split('\n')[2];
+  const add = new RecordingExec(respond);
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec: add, logger }),
+    (error: Error) =>
+      /^pod netns already has different Istio iptables rules/.test(error.message) &&
+      error.message.includes(`rule not present: ${checkLine(add)}`),
+  );
+  const check = new RecordingExec(respond);
+  await assert.rejects(
+    checkCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec: check, logger }),
+    (error: Error) => error.message.includes(`rule not present: ${checkLine(check)}`),
+  );
+});
+
+test('legacy tables that hold no rules (only policies) do not make the pod legacy: nft is kept', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok('*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'nft' });
+  assert.equal(exec.requests.filter((r) => r.argv[0] === 'iptables-legacy-restore').length, 0);
+});
+
+test('no head in the pod netns: addresses from ip, and legacy detection still runs its save', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') throw new ExecError('BINARY_MISSING', 'required binary "head" is missing');
+    if (r.argv[0] === 'ip' && r.argv.includes('addr'))
+      return ok('1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 10.1.2.3/24 scope global eth0\n');
+    if (r.argv[0] === 'iptables-legacy-save') return ok('*filter\n-A INPUT -j RETURN\nCOMMIT\n');
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'legacy' });
+});
+
+test('legacy found after a speculative restore that failed part-way: only the table it committed is taken back', async () => {
+  const tproxy = { ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' as const, inboundPortsInclude: '*' };
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok('*filter\n-A INPUT -j RETURN\nCOMMIT\n');
+    // The speculative nft restore: mangle committed, nat failed.
+    if (r.argv[0] === 'iptables-nft-restore' && r.input?.startsWith('* mangle\n-N'))
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'iptables-nft-restore: line 30 failed: No chain/target/match by that name.\n',
+      };
+    return ok();
+  });
+  await applyCaptureRules(tproxy, { netns: NETNS, backend: 'iptables' }, { exec, logger });
+  const undo = exec.requests.filter((r) => r.argv[0] === 'iptables-nft-restore' && r.input?.includes('-X '));
+  assert.equal(undo.length, 1);
+  assert.match(undo[0]?.input ?? '', /^\* mangle\n/);
+  assert.doesNotMatch(undo[0]?.input ?? '', /\* nat/);
 });
