@@ -67,20 +67,78 @@ test('failures are retried with back-off and dropped after 5 attempts', async ()
   await queue.shutDown();
 });
 
-test('success after a failure resets the attempt count', async () => {
+test('success after failures resets the attempt count: a later run of failures gets all 5 attempts again', async () => {
+  const outcomes = ['fail', 'fail', 'fail', 'ok', 'fail', 'fail', 'fail', 'fail', 'fail'];
   let calls = 0;
+  const attempts: number[] = [];
   const queue = createWorkQueue({
-    process: () => {
-      calls += 1;
-      return calls === 1 ? Promise.reject(new Error('once')) : Promise.resolve();
-    },
-    onError: () => {},
+    process: () => (outcomes[calls++] === 'ok' ? Promise.resolve() : Promise.reject(new Error('boom'))),
+    onError: (_key, _error, attempt) => attempts.push(attempt),
     baseDelayMs: 1,
   });
   queue.add('k');
   await queue.idle();
+  assert.equal(calls, 4);
+  queue.add('k');
+  await queue.idle();
+  assert.equal(calls, 9);
+  assert.deepEqual(attempts, [1, 2, 3, 1, 2, 3, 4, 5]);
+  await queue.shutDown();
+});
+
+test('defaults as client-go: the first retry after 5 ms, doubling, dropped after 5 attempts', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+  let calls = 0;
+  const finals: boolean[] = [];
+  const queue = createWorkQueue({
+    process: () => {
+      calls += 1;
+      return Promise.reject(new Error('boom'));
+    },
+    onError: (_key, _error, _attempt, final) => finals.push(final),
+  });
+  queue.add('k');
+  await settle();
+  for (const delay of [5, 10, 20, 40]) {
+    const before = calls;
+    t.mock.timers.tick(delay - 1);
+    await settle();
+    assert.equal(calls, before, `not before ${delay} ms`);
+    t.mock.timers.tick(1);
+    await settle();
+    assert.equal(calls, before + 1, `at ${delay} ms`);
+  }
+  assert.deepEqual(finals, [false, false, false, false, true]);
+  await queue.shutDown();
+});
+
+test('a fresh add of a key in back-off runs it at once; shutDown cancels a pending retry', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+  let calls = 0;
+  const queue = createWorkQueue({
+    process: () => {
+      calls += 1;
+      return Promise.reject(new Error('boom'));
+    },
+    onError: () => {},
+    baseDelayMs: 60_000,
+  });
+  queue.add('k');
+  await settle();
+  assert.equal(calls, 1);
+  queue.add('k'); // an informer event for it: no waiting out the minute
+  await settle();
   assert.equal(calls, 2);
   await queue.shutDown();
+  let idle = false;
+  void queue.idle().then(() => (idle = true));
+  await settle();
+  assert.equal(idle, true, 'no retry timer left behind');
+  t.mock.timers.tick(10 * 60_000);
+  await settle();
+  assert.equal(calls, 2);
 });
 
 test('shutDown drops pending work and waits for the key in progress', async () => {
