@@ -40,7 +40,9 @@ export async function lookupPod(
     let error: KubeError;
     try {
       // The attempt may not outlive the overall deadline (the source's own per-request timeout also applies).
-      return await source.getPod(namespace, name, AbortSignal.timeout(Math.max(1, deadline - clock.now())));
+      // Whole milliseconds: Node's AbortSignal.timeout refuses a fraction, and a Clock need not give integers.
+      const left = Math.max(1, Math.ceil(deadline - clock.now()));
+      return await source.getPod(namespace, name, AbortSignal.timeout(left));
     } catch (caught) {
       // The transports turn every network failure into a KubeError; anything else is local (a request that
       // cannot be built) and the same on every attempt.

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dispatch } from '../../../src/cni/dispatch.ts';
 import { createHandlers } from '../../../src/plugin/handlers.ts';
+import { DEFAULT_LOOKUP_POLICY, lookupPod } from '../../../src/plugin/pod-lookup.ts';
 import { AppError, ExecError, KubeError } from '../../../src/errors.ts';
 import { cniEnv, fakeProcessIO } from '../../support/fake-process-io.ts';
 import { ScriptedPodSource, fakePluginDeps } from '../../support/fake-plugin-deps.ts';
@@ -284,6 +285,43 @@ test('API keeps failing with 500 → backoff, then code 11 at the deadline (fail
   // Doubling from 200 ms, capped at 2 s, until the 15 s deadline.
   assert.deepEqual(deps.clock.sleeps, [200, 400, 800, 1600, 2000, 2000, 2000, 2000, 2000, 2000]);
   assert.deepEqual(deps.applied, []);
+});
+
+test('a request that never answers is cut at the lookup deadline: one attempt, a retryable error (code 11 at the ADD)', async () => {
+  let calls = 0;
+  const hanging = {
+    getPod: (_namespace: string, _name: string, signal?: AbortSignal) => {
+      calls += 1;
+      // As the real transports: only the signal ends the request.
+      return new Promise<unknown>((_resolve, reject) =>
+        signal?.addEventListener('abort', () =>
+          reject(new KubeError('context deadline exceeded', { retryable: true })),
+        ),
+      );
+    },
+  };
+  const realClock = {
+    now: () => performance.now(),
+    sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+  };
+  const policy = { ...DEFAULT_LOOKUP_POLICY, deadlineMs: 50 };
+  await assert.rejects(
+    lookupPod(hanging, 'default', 'app-1', policy, realClock, () => undefined),
+    (error: unknown) => error instanceof KubeError && error.retryable,
+  );
+  assert.equal(calls, 1);
+});
+
+test('CHECK records carry no add_outcome on any path, a skip included (the agent counts ADDs only)', async () => {
+  const unmeshed = fakePluginDeps({
+    source: new ScriptedPodSource([pod({ containers: [{ name: 'app' }] })]),
+  });
+  assert.equal((await check(unmeshed)).exitCode, 0);
+  assert.ok(unmeshed.logLines.length > 0);
+  assert.ok(
+    unmeshed.logLines.every((line) => !line.includes('add_outcome')),
+    unmeshed.logLines.join('\n'),
+  );
 });
 
 test('pod_lookup_deadline_seconds bounds the lookup', async () => {
