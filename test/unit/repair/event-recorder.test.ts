@@ -73,3 +73,24 @@ test('a full queue drops events with one warning per burst, and takes them again
   await recorder.idle();
   assert.deepEqual(written, ['a', 'b', 'c', 'f']);
 });
+
+test('each burst of drops gets its own warning (an accepted event ends a burst)', async () => {
+  let release: () => void = () => undefined;
+  let blocked = new Promise<void>((resolve) => (release = resolve));
+  const { lines, logger } = capturing();
+  const recorder = createPodEventRecorder({ recordPodEvent: () => blocked }, 1);
+  const burst = (names: string[]) => {
+    for (const name of names) recorder.record(pod(name), 'LabelBrokenPod', 'labeled', logger);
+  };
+  burst(['a', 'b', 'c', 'd']); // a in flight, b queued, c and d dropped: one warning
+  release();
+  await recorder.idle();
+  blocked = new Promise<void>((resolve) => (release = resolve));
+  burst(['e', 'f', 'g']); // e in flight, f queued, g dropped: a second burst, a second warning
+  release();
+  await recorder.idle();
+  assert.deepEqual(
+    lines.map((line) => line['msg']),
+    ['event queue full; dropping events', 'event queue full; dropping events'],
+  );
+});
