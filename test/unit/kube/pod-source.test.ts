@@ -86,4 +86,9 @@ test("Retry-After as client-go's checkWait reads it: whole seconds, on 429 and 5
   assert.equal(retryAfterMs(429, 'Wed, 21 Oct 2026 07:28:00 GMT'), undefined);
   assert.equal(retryAfterMs(429, '-1'), undefined);
   assert.equal(retryAfterMs(404, '5'), undefined);
+  // Whole seconds only, and not absurdly many (a value no server means is not waited for).
+  assert.equal(retryAfterMs(429, '1.5'), undefined);
+  assert.equal(retryAfterMs(429, '5s'), undefined);
+  assert.equal(retryAfterMs(429, '999999'), 999_999_000);
+  assert.equal(retryAfterMs(429, '1000000'), undefined);
 });
