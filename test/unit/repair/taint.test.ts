@@ -49,9 +49,26 @@ test('removes the taint, re-reading after a conflict; running it twice is a no-o
 });
 
 test('persistent conflicts and other errors are returned to the caller (which backs off)', async () => {
-  const { api } = fakeApi({ resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] }, 100);
+  const { api, patches } = fakeApi(
+    { resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] },
+    100,
+  );
   await assert.rejects(
     removeNotReadyTaint('n', KEY, { api, logger: silentLogger(), maxConflictRetries: 2 }),
     /conflict/,
+  );
+  assert.equal(patches.length, 3, 'the first patch and 2 retries');
+  // By default 5 retries after the first conflict: 6 patches in all.
+  const byDefault = fakeApi({ resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] }, 100);
+  await assert.rejects(
+    removeNotReadyTaint('n', KEY, { api: byDefault.api, logger: silentLogger() }),
+    /conflict/,
+  );
+  assert.equal(byDefault.patches.length, 6);
+  // Five conflicts, then success: still within the default.
+  const fiveThenOk = fakeApi({ resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] }, 5);
+  assert.equal(
+    await removeNotReadyTaint('n', KEY, { api: fiveThenOk.api, logger: silentLogger() }),
+    'removed',
   );
 });
