@@ -10,6 +10,7 @@ import { startRepairController } from '../../../src/repair/controller.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import type { Exec, ExecRequest, ExecResult } from '../../../src/sys/ports.ts';
 import { fakeRepairClient } from '../../support/fake-repair-client.ts';
+import { brokenPodManifest } from '../../support/repair-pods.ts';
 
 const PROBE_OUTPUT = [
   '==> /proc/net/ip_tables_names <==',
@@ -36,31 +37,8 @@ class ProbeAnsweringExec implements Exec {
 }
 
 function brokenPod(hostNetwork = false): object {
-  return {
-    metadata: {
-      namespace: 'ns',
-      name: 'app',
-      uid: 'uid-app',
-      resourceVersion: '7',
-      annotations: { 'sidecar.istio.io/status': '{}' },
-    },
-    spec: {
-      nodeName: 'n1',
-      hostNetwork,
-      initContainers: [{ name: 'istio-validation' }],
-      containers: [{ name: 'app' }, { name: 'istio-proxy', args: ['proxy', 'sidecar'] }],
-    },
-    status: {
-      podIP: '10.0.0.9',
-      initContainerStatuses: [
-        {
-          name: 'istio-validation',
-          state: { waiting: {} },
-          lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
-        },
-      ],
-    },
-  };
+  const manifest = brokenPodManifest({ name: 'app', namespace: 'ns', nodeName: 'n1', podIp: '10.0.0.9' });
+  return { ...manifest, spec: { ...(manifest['spec'] as object), hostNetwork } };
 }
 
 /** Repairs one broken pod in place with `env` on top of the defaults; returns the commands and the log lines. */

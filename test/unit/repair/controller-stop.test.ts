@@ -7,6 +7,7 @@ import { loadAgentConfig } from '../../../src/config/load.ts';
 import { startRepairController } from '../../../src/repair/controller.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { fakeRepairClient as fakeClient } from '../../support/fake-repair-client.ts';
+import { brokenPodManifest } from '../../support/repair-pods.ts';
 
 const config = loadAgentConfig({
   env: {
@@ -20,26 +21,14 @@ const config = loadAgentConfig({
 });
 
 function brokenPod(name: string): object {
-  return {
-    metadata: {
-      namespace: 'ns',
-      name,
-      uid: `uid-${name}`,
-      resourceVersion: '7',
-      annotations: { 'sidecar.istio.io/status': '{}' },
-    },
-    spec: { nodeName: 'n1' },
-    status: {
-      podIP: '10.0.0.9',
-      initContainerStatuses: [
-        {
-          name: 'istio-validation',
-          state: { waiting: {} },
-          lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
-        },
-      ],
-    },
-  };
+  return brokenPodManifest({
+    name,
+    namespace: 'ns',
+    uid: `uid-${name}`,
+    resourceVersion: '7',
+    nodeName: 'n1',
+    podIp: '10.0.0.9',
+  });
 }
 
 test('SIGTERM while pods are queued: the one being deleted finishes, the rest are left alone', async () => {

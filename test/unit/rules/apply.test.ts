@@ -58,6 +58,22 @@ const ok = (stdout = ''): ExecResult => ({ exitCode: 0, stdout, stderr: '' });
 const PROBE =
   'head -n 100000 /proc/net/ip_tables_names /proc/net/ip6_tables_names /proc/net/if_inet6 /proc/net/fib_trie';
 
+/** Applies the default rules in a netns whose probe lists a legacy filter table and whose legacy save prints
+ * `save`. */
+async function applyOverLegacyTables(save: string) {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok(save);
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  return { exec, outcome };
+}
+
 test('fresh netns, IPv4 pod: two spawns (the IPv4 restore runs alongside the probe), nothing else', async () => {
   const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe()) : ok()));
   const outcome = await applyCaptureRules(
@@ -124,16 +140,8 @@ test('in-process /proc/net reader without fib_trie (netns gone mid-way) → NETN
 });
 
 test('legacy with existing rules: legacy save decides, restore runs with --wait and the pod-scoped lock', async () => {
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
-    if (r.argv[0] === 'iptables-legacy-save')
-      return ok('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j RETURN\nCOMMIT\n');
-    return ok();
-  });
-  const outcome = await applyCaptureRules(
-    POD_DEFAULT,
-    { netns: NETNS, backend: 'iptables' },
-    { exec, logger },
+  const { exec, outcome } = await applyOverLegacyTables(
+    '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j RETURN\nCOMMIT\n',
   );
   assert.deepEqual(outcome.variants, { v4: 'legacy' });
   const restore = exec.requests.at(-1);
@@ -197,16 +205,7 @@ test('no usable local address: error, and the speculative IPv4 restore is taken 
 });
 
 test('legacy rules found after a speculative nft restore: nft part undone, legacy used', async () => {
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
-    if (r.argv[0] === 'iptables-legacy-save') return ok('*filter\n-A INPUT -j RETURN\nCOMMIT\n');
-    return ok();
-  });
-  const outcome = await applyCaptureRules(
-    POD_DEFAULT,
-    { netns: NETNS, backend: 'iptables' },
-    { exec, logger },
-  );
+  const { exec, outcome } = await applyOverLegacyTables('*filter\n-A INPUT -j RETURN\nCOMMIT\n');
   assert.deepEqual(outcome.variants, { v4: 'legacy' });
   const order = exec.requests.map((r) => `${r.argv[0]}${r.input?.includes('-D ') ? ' (undo)' : ''}`);
   assert.deepEqual(order, [
@@ -661,16 +660,7 @@ test('re-ADD and CHECK with the same chains and rule counts but one rule differe
 });
 
 test('legacy tables that hold no rules (only policies) do not make the pod legacy: nft is kept', async () => {
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
-    if (r.argv[0] === 'iptables-legacy-save') return ok('*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
-    return ok();
-  });
-  const outcome = await applyCaptureRules(
-    POD_DEFAULT,
-    { netns: NETNS, backend: 'iptables' },
-    { exec, logger },
-  );
+  const { exec, outcome } = await applyOverLegacyTables('*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
   assert.deepEqual(outcome.variants, { v4: 'nft' });
   assert.equal(exec.requests.filter((r) => r.argv[0] === 'iptables-legacy-restore').length, 0);
 });
