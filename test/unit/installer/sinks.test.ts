@@ -101,6 +101,34 @@ test('Prometheus text exposition', () => {
   );
 });
 
+test('Prometheus text: label values and help escaped, labels sorted, an observation on a bound counted in it, infinities spelled', () => {
+  const metrics = new PrometheusMetrics([0.1, 1]);
+  metrics.increment('m_total', 'line one\nback\\slash', { z: 'a"b', a: 'x\\y\nz' });
+  metrics.setGauge('m_gauge', 'g', Infinity);
+  metrics.setGauge('m_gauge', 'g', -Infinity, { side: 'low' });
+  metrics.observe('m_seconds', 'h', 1);
+  assert.equal(
+    metrics.render(),
+    [
+      '# HELP m_gauge g',
+      '# TYPE m_gauge gauge',
+      'm_gauge +Inf',
+      'm_gauge{side="low"} -Inf',
+      '# HELP m_seconds h',
+      '# TYPE m_seconds histogram',
+      'm_seconds_bucket{le="0.1"} 0',
+      'm_seconds_bucket{le="1"} 1',
+      'm_seconds_bucket{le="+Inf"} 1',
+      'm_seconds_sum 1',
+      'm_seconds_count 1',
+      '# HELP m_total line one\\nback\\\\slash',
+      '# TYPE m_total counter',
+      'm_total{a="x\\\\y\\nz",z="a\\"b"} 1',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('ADD outcomes from plugin records', () => {
   const r = (msg: string, labels: Record<string, unknown> = {}) => ({
     level: 'info' as const,
