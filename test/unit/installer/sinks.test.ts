@@ -212,6 +212,7 @@ test('only the ADD outcomes the plugin reports become metric labels', () => {
 
 test('log.sock: a second sink on the node takes the path over; the first one closing leaves it, the last one removes it', async () => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  const sinks: { close(): Promise<void> }[] = [];
   try {
     const received: string[] = [];
     const first = await startLogSink(
@@ -224,6 +225,8 @@ test('log.sock: a second sink on the node takes the path over; the first one clo
       (records) => received.push(...records.map((r) => `second ${r.msg}`)),
       () => undefined,
     );
+    // Closed whatever an assertion says: a listening sink left behind would keep the test file from ending.
+    sinks.push(first, second);
     await first.close();
     assert.deepEqual(readdirSync(runDir), ['log.sock']);
     assert.equal(statSync(`${runDir}/log.sock`).mode & 0o777, 0o600);
@@ -246,6 +249,7 @@ test('log.sock: a second sink on the node takes the path over; the first one clo
     await second.close();
     assert.deepEqual(readdirSync(runDir), []);
   } finally {
+    await Promise.all(sinks.map((sink) => sink.close()));
     rmSync(runDir, { recursive: true, force: true });
   }
 });
