@@ -69,6 +69,12 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A system error's message without the path Node appends (`EPERM: operation not permitted, open '<path>'`), for a
+ * message that names the file itself (and for temp files, whose random names would make every retry's text new). */
+export function errorReason(error: unknown): string {
+  return errorMessage(error).replace(/, \w+ '[^']*'(?: -> '[^']*')?$/, '');
+}
+
 /** Log fields for an error: its message, and its stable code when it has one (or the errno code of a system
  * error), so a log search can find every occurrence of one failure whatever its message says. */
 export function errorFields(error: unknown): { err: string; code?: string } {

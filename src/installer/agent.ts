@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/load.ts';
-import { AppError, errorFields, errorMessage } from '../errors.ts';
+import { AppError, errorFields, errorMessage, errorReason } from '../errors.ts';
 import type { Metrics } from '../sys/ports.ts';
 import { confFileProblem, hasConfExtension, sortNames } from './conf-dir.ts';
 import {
@@ -89,8 +89,10 @@ async function writingHostFile<T>(file: string, setting: string, write: () => Pr
   try {
     return await write();
   } catch (error) {
-    const reason = errorMessage(error).replace(/, \w+ '[^']*'(?: -> '[^']*')?$/, '');
-    throw installError(`writing ${file} failed: ${reason} (check ${setting} and its mount)`, error);
+    throw installError(
+      `writing ${file} failed: ${errorReason(error)} (check ${setting} and its mount)`,
+      error,
+    );
   }
 }
 

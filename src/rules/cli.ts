@@ -13,7 +13,7 @@ import {
   podInfoFromManifest,
 } from '../plugin/redirect.ts';
 import { decideForPod } from '../plugin/decide.ts';
-import { errorMessage } from '../errors.ts';
+import { errorMessage, errorReason } from '../errors.ts';
 import { parseGoBool } from '../go-bool.ts';
 
 export interface RulesCommandIo {
@@ -159,12 +159,9 @@ async function configFromArgs(
     try {
       text = parsed.pod === '-' ? await io.readStdin() : await io.readFile(parsed.pod);
     } catch (error) {
-      throw new Error(
-        `--pod ${source}: cannot read it: ${errorMessage(error).replace(/, \w+ '[^']*'$/, '')}`,
-        {
-          cause: error,
-        },
-      );
+      throw new Error(`--pod ${source}: cannot read it: ${errorReason(error)}`, {
+        cause: error,
+      });
     }
     let manifest: unknown;
     try {

@@ -1179,7 +1179,8 @@ test('binaries at start: an identical copy is left alone; one whose mode differs
 });
 
 /** Resolves after `count` more install passes have ended; rejects if they have not within `timeoutMs` (a pass
- * that never comes fails the test instead of waiting out a long back-off). */
+ * that never comes fails the test instead of waiting out a long back-off). A rejection, not the runner's per-test
+ * limit: the test's `finally` must still stop the installer, whose directory watches would keep the file alive. */
 function passes(running: Running, count: number, timeoutMs = 5000): Promise<void> {
   let seen = 0;
   return new Promise((resolve, reject) => {

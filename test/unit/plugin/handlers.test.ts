@@ -4,6 +4,7 @@ import { dispatch } from '../../../src/cni/dispatch.ts';
 import { createHandlers } from '../../../src/plugin/handlers.ts';
 import { DEFAULT_LOOKUP_POLICY, lookupPod } from '../../../src/plugin/pod-lookup.ts';
 import { AppError, ExecError, KubeError } from '../../../src/errors.ts';
+import { systemClock } from '../../../src/sys/process-io.ts';
 import { cniEnv, fakeProcessIO } from '../../support/fake-process-io.ts';
 import { ScriptedPodSource, fakePluginDeps } from '../../support/fake-plugin-deps.ts';
 import type { FakePluginDeps } from '../../support/fake-plugin-deps.ts';
@@ -300,10 +301,8 @@ test('a request that never answers is cut at the lookup deadline: one attempt, a
       );
     },
   };
-  const realClock = {
-    now: () => performance.now(),
-    sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
-  };
+  // The plugin's own clock, read with sub-millisecond precision (the port does not promise whole milliseconds).
+  const realClock = { ...systemClock, now: () => performance.now() };
   const policy = { ...DEFAULT_LOOKUP_POLICY, deadlineMs: 50 };
   await assert.rejects(
     lookupPod(hanging, 'default', 'app-1', policy, realClock, () => undefined),
