@@ -115,6 +115,8 @@ export interface RepairClientOptions {
   readonly watchTimeoutSeconds?: () => number;
   /** How long past that timeout a watch that has neither sent a byte nor ended counts as stalled. */
   readonly watchStallGraceMs?: number;
+  /** The clock of the token cache and the event correlator (tests move it instead of waiting a minute). */
+  readonly now?: () => number;
 }
 
 const WATCH_STALL_GRACE_MS = 30_000;
@@ -130,13 +132,14 @@ export function createRepairClient(
 ): RepairClient {
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? (() => 300 + Math.floor(Math.random() * 300));
   const watchStallGraceMs = options.watchStallGraceMs ?? WATCH_STALL_GRACE_MS;
+  const now = options.now ?? Date.now;
   const base = serverUrl(settings);
   let cached: { credentials: Credentials; readAt: number } | undefined;
   /** Events recorded lately, by pod, reason and message (client-go's correlator keeps an LRU of 4096). */
   const recordedEvents = new Map<string, { name: string; count: number; at: number }>();
   function rememberEvent(key: string, name: string): void {
     recordedEvents.delete(key);
-    recordedEvents.set(key, { name, count: 1, at: Date.now() });
+    recordedEvents.set(key, { name, count: 1, at: now() });
     if (recordedEvents.size > EVENT_CACHE_SIZE) {
       const oldest = recordedEvents.keys().next().value;
       if (oldest !== undefined) recordedEvents.delete(oldest);
@@ -144,7 +147,7 @@ export function createRepairClient(
   }
 
   async function credentials(): Promise<Credentials> {
-    if (cached !== undefined && Date.now() - cached.readAt < TOKEN_REFRESH_MS) return cached.credentials;
+    if (cached !== undefined && now() - cached.readAt < TOKEN_REFRESH_MS) return cached.credentials;
     let token: string;
     let ca: string;
     try {
@@ -153,7 +156,7 @@ export function createRepairClient(
     } catch (error) {
       throw kubeError('read service account credentials', undefined, errorMessage(error), error);
     }
-    cached = { credentials: { token, ca }, readAt: Date.now() };
+    cached = { credentials: { token, ca }, readAt: now() };
     return cached.credentials;
   }
 
@@ -199,7 +202,12 @@ export function createRepairClient(
           ),
         );
       }
-      req.on('response', resolve);
+      req.on('response', (res) => {
+        // As client-go's token transport: a 401 drops the cached token, so the next request re-reads the file
+        // (a token replaced early, a recreated service account) instead of failing until the minute is up.
+        if (res.statusCode === 401) cached = undefined;
+        resolve(res);
+      });
       req.on('error', reject);
       req.end(payload);
     });
@@ -254,20 +262,23 @@ export function createRepairClient(
       });
     },
     async recordPodEvent(pod: PodRef, reason: string, message: string): Promise<void> {
-      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const timestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       // client-go's event correlator: the same event on the same pod within 10 minutes bumps the count of the one
       // already recorded instead of adding another (a pod failing repair 5 times shows one event, "x5").
       const key = `${pod.namespace}/${pod.name}/${pod.uid}/${reason}/${message}`;
       const seen = recordedEvents.get(key);
-      if (seen !== undefined && Date.now() - seen.at < EVENT_AGGREGATION_MS) {
+      if (seen !== undefined && now() - seen.at < EVENT_AGGREGATION_MS) {
         seen.count += 1;
-        seen.at = Date.now();
+        seen.at = now();
         try {
           await call(
             `update event on pod ${pod.namespace}/${pod.name}`,
             'PATCH',
             `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/events/${encodeURIComponent(seen.name)}`,
-            { body: { count: seen.count, lastTimestamp: now }, contentType: 'application/merge-patch+json' },
+            {
+              body: { count: seen.count, lastTimestamp: timestamp },
+              contentType: 'application/merge-patch+json',
+            },
           );
           return;
         } catch (error) {
@@ -299,8 +310,8 @@ export function createRepairClient(
             message,
             type: 'Warning',
             count: 1,
-            firstTimestamp: now,
-            lastTimestamp: now,
+            firstTimestamp: timestamp,
+            lastTimestamp: timestamp,
             source: {
               component: 'cni-repair',
               ...(settings.nodeName === '' ? {} : { host: settings.nodeName }),

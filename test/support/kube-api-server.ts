@@ -45,6 +45,8 @@ export type RecordedRequest = {
 export type Fault = {
   /** Answer with this status (a Kubernetes Status body) instead of serving the request. */
   status?: number;
+  /** The Status body's message (default "injected fault <status>"). */
+  message?: string;
   /** Delay before serving (or failing) the request. */
   latencyMs?: number;
   /** Hold the request until this settles, then serve it (or apply the rest of the fault): a test changes server
@@ -935,7 +937,11 @@ export async function startKubeApiServer(
         }
         if (fault.status !== undefined) {
           if (fault.status === 429) res.setHeader('Retry-After', '1');
-          sendJson(res, fault.status, statusBody(fault.status, `injected fault ${fault.status}`));
+          sendJson(
+            res,
+            fault.status,
+            statusBody(fault.status, fault.message ?? `injected fault ${fault.status}`),
+          );
           return;
         }
       }
