@@ -9,6 +9,21 @@ import type { RepairControllerConfig } from '../../src/repair/controller.ts';
 import type { RepairConfig } from '../../src/config/load.ts';
 import type { KubeApiServer } from './kube-api-server.ts';
 
+/** How long a test waits for a counter or a log record (each takes well under a second when the code works). */
+const WAIT_TIMEOUT_MS = 15_000;
+
+/** `promise`, or a rejection naming `what` after `timeoutMs`; the timer is cleared either way. */
+function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
 export class RecordingMetrics implements Metrics {
   readonly counters = new Map<string, number>();
   #waiters: { check: () => boolean; resolve: () => void }[] = [];
@@ -36,11 +51,17 @@ export class RecordingMetrics implements Metrics {
     return this.counters.get(RecordingMetrics.key(name, labels)) ?? 0;
   }
 
-  /** Resolves once counter `name{labels}` reaches `atLeast`. */
-  waitFor(name: string, labels: MetricLabels, atLeast = 1): Promise<void> {
+  /** Resolves once counter `name{labels}` reaches `atLeast`; rejects after `timeoutMs`, naming the counter and
+   * its value (a regression fails its test, instead of waiting out the runner's limit with servers left running). */
+  waitFor(name: string, labels: MetricLabels, atLeast = 1, timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
     const check = () => this.get(name, labels) >= atLeast;
     if (check()) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ check, resolve }));
+    const key = RecordingMetrics.key(name, labels);
+    return withDeadline(
+      new Promise((resolve) => this.#waiters.push({ check, resolve })),
+      timeoutMs,
+      () => `${key} >= ${atLeast} (it is ${this.get(name, labels)})`,
+    );
   }
 }
 
@@ -77,7 +98,11 @@ export function capturingLogger(): {
     waitFor(text, from = 0) {
       const found = records.slice(from).find((record) => matches(record, text));
       if (found !== undefined) return Promise.resolve(found);
-      return new Promise((resolve) => waiters.push({ text, resolve }));
+      return withDeadline(
+        new Promise((resolve) => waiters.push({ text, resolve })),
+        WAIT_TIMEOUT_MS,
+        () => `a log record with "${text}" (last: ${JSON.stringify(records.at(-1)?.['msg'])})`,
+      );
     },
   };
 }
