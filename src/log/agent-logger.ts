@@ -42,7 +42,8 @@ export const REDACT_PATHS = [
   '*.caData',
   'kubeconfig',
   '*.kubeconfig',
-  '"certificate-authority-data"',
+  // A key with a dash is bracketed at the top level too: pino matches '"certificate-authority-data"' to nothing.
+  '["certificate-authority-data"]',
   '*["certificate-authority-data"]',
 ];
 
