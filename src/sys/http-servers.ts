@@ -39,7 +39,14 @@ export function startHealthServer(
       response.writeHead(200).end();
     } else if (url === '/readyz') {
       if (isReady()) response.writeHead(200).end();
-      else response.writeHead(503, { 'content-type': 'text/plain' }).end('Service Unavailable');
+      // As upstream's http.Error(w, http.StatusText(503), 503).
+      else
+        response
+          .writeHead(503, {
+            'content-type': 'text/plain; charset=utf-8',
+            'x-content-type-options': 'nosniff',
+          })
+          .end('Service Unavailable\n');
     } else {
       response.writeHead(404).end();
     }

@@ -134,7 +134,7 @@ test('start before any CNI config exists: not ready, nothing written, then insta
     const port = health['port'] as number;
     const notReady = await httpGet(port, '/readyz');
     assert.equal(notReady.status, 503);
-    assert.equal(notReady.body, 'Service Unavailable');
+    assert.equal(notReady.body, 'Service Unavailable\n');
     assert.deepEqual(readdirSync(t.net), []);
     writeFileSync(`${t.net}/05-calico.conflist`, CALICO);
     const ready = await agent.waitForLog(msgIs('CNI plugin installed; ready'));
