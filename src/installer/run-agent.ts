@@ -45,7 +45,7 @@ export interface AgentRuntime {
   startLogSink(
     runDir: string,
     onRecords: (records: RelayedRecord[]) => void,
-    onMalformed: (problem: string) => void,
+    onProblem: (problem: string) => void,
   ): Promise<{ close(): Promise<void> }>;
   /** Loaded lazily: the API client is not paid for at start-up, before the plugin is installed. */
   loadRepairController(): Promise<typeof startRepairController>;

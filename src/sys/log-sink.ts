@@ -1,10 +1,12 @@
 // UDS log server (behaviour §1.9): HTTP over `<run dir>/log.sock`, POST /log with a JSON array of JSON-encoded
 // plugin records. Invalid records are skipped; the response is 200 with an empty body (413 for a body over 1 MiB).
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LOG_SOCKET_FILE } from '../run-dir.ts';
 import { tempPathFor } from './fs.ts';
+import { watchDirectory, type DirWatch } from './watch.ts';
+import { errorMessage } from '../errors.ts';
 import type { RelayedRecord } from '../log/agent-logger.ts';
 
 export interface LogSink {
@@ -70,10 +72,21 @@ export function parseLogBody(body: string): {
   return { records, dropped, malformed: false };
 }
 
+export interface LogSinkOptions {
+  /** Watches the run dir for the socket's removal (default: inotify, ./watch.ts). The sink awaits what `onChange`
+   * returns only in tests, which drive the watch by hand. */
+  readonly watchDir?: (
+    dir: string,
+    onChange: (name: string | undefined) => Promise<void>,
+    onError: (error: Error) => void,
+  ) => DirWatch;
+}
+
 export async function startLogSink(
   runDir: string,
   onRecords: (records: RelayedRecord[]) => void,
-  onMalformed: (error: string) => void,
+  onProblem: (problem: string) => void,
+  options: LogSinkOptions = {},
 ): Promise<LogSink> {
   const socketPath = path.join(runDir, LOG_SOCKET_FILE);
   let lastMalformed = -Infinity;
@@ -81,14 +94,9 @@ export async function startLogSink(
     const now = performance.now();
     if (now - lastMalformed < MALFORMED_REPORT_EVERY_MS) return;
     lastMalformed = now;
-    onMalformed(problem);
+    onProblem(problem);
   };
-  await mkdir(runDir, { recursive: true, mode: 0o750 });
-  // Bound at a name of its own, then renamed over log.sock: a second agent on the node (a rolling update with
-  // maxSurge) takes the path over atomically, and the first one's close, which unlinks the path it bound, cannot
-  // remove the second one's socket.
-  const boundPath = tempPathFor(socketPath);
-  const server = createServer((request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
     if (request.method !== 'POST' || (request.url ?? '').split('?')[0] !== '/log') {
       response.writeHead(404).end();
       return;
@@ -113,25 +121,79 @@ export async function startLogSink(
       if (parsed.malformed) malformed('log.sock: request body is not a JSON array of strings');
       if (parsed.records.length > 0) onRecords(parsed.records);
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(boundPath, () => {
-      server.off('error', reject);
-      resolve();
+  };
+
+  /** Listens at log.sock. Bound at a name of its own, then renamed over log.sock: a second agent on the node (a
+   * rolling update with maxSurge) takes the path over atomically, and the first one's close, which unlinks the
+   * path it bound, cannot remove the second one's socket. */
+  async function bind(): Promise<{ server: Server; ino: number; dev: number }> {
+    await mkdir(runDir, { recursive: true, mode: 0o750 });
+    const boundPath = tempPathFor(socketPath);
+    const server = createServer(handle);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(boundPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  // Upstream: 0666. The plugin is exec'd by the container runtime, as root: nobody else has anything to post.
-  await chmod(boundPath, 0o600);
-  await rename(boundPath, socketPath);
-  const ours = await stat(socketPath);
+    try {
+      // Upstream: 0666. The plugin is exec'd by the container runtime, as root: nobody else has anything to post.
+      await chmod(boundPath, 0o600);
+      await rename(boundPath, socketPath);
+      const { ino, dev } = await stat(socketPath);
+      return { server, ino, dev };
+    } catch (error) {
+      await closeServer(server);
+      await rm(boundPath, { force: true });
+      throw error;
+    }
+  }
+
+  const servers: Server[] = [];
+  let ours = await bind();
+  servers.push(ours.server);
+  let closing = false;
+  let restoring: Promise<void> = Promise.resolve();
+
+  /** A log.sock deleted under the running agent (a cleanup of the run dir, a mistaken `rm`) is bound again: without
+   * it, every plugin record goes to the fallback file and the ADD metrics stop until the agent restarts. A socket
+   * at the path that is not ours (a newer agent took it over) is left alone. */
+  const restoreIfMissing = (): Promise<void> => {
+    restoring = restoring.then(async () => {
+      if (closing || (await stat(socketPath).catch(() => undefined)) !== undefined) return;
+      try {
+        const bound = await bind();
+        servers.push(bound.server);
+        ours = bound;
+        if (closing) return;
+        onProblem(`log.sock: ${socketPath} was removed; listening there again`);
+      } catch (error) {
+        onProblem(`log.sock: ${socketPath} was removed and cannot be bound again: ${errorMessage(error)}`);
+      }
+    });
+    return restoring;
+  };
+
+  let watch: DirWatch | undefined;
+  try {
+    watch = (options.watchDir ?? watchDirectory)(
+      runDir,
+      (name) => (name === LOG_SOCKET_FILE || name === undefined ? restoreIfMissing() : Promise.resolve()),
+      (error) =>
+        onProblem(`log.sock: watching ${runDir} failed (${error.message}); a removed socket stays removed`),
+    );
+  } catch (error) {
+    onProblem(`log.sock: cannot watch ${runDir} (${errorMessage(error)}); a removed socket stays removed`);
+  }
+
   return {
     path: socketPath,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      closing = true;
+      watch?.close();
+      await restoring;
+      await Promise.all(servers.map(closeServer));
       // Removed only while it is still ours (another agent may have taken the path over meanwhile).
       const current = await stat(socketPath).catch(() => undefined);
       if (current !== undefined && current.ino === ours.ino && current.dev === ours.dev) {
@@ -139,4 +201,11 @@ export async function startLogSink(
       }
     },
   };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

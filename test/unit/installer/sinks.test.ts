@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addOutcomeOf } from '../../../src/log/agent-logger.ts';
-import { parseLogBody, startLogSink } from '../../../src/sys/log-sink.ts';
+import { MAX_LOG_BODY_BYTES, parseLogBody, startLogSink } from '../../../src/sys/log-sink.ts';
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -250,6 +250,217 @@ test('log.sock: a second sink on the node takes the path over; the first one clo
     assert.deepEqual(readdirSync(runDir), []);
   } finally {
     await Promise.all(sinks.map((sink) => sink.close()));
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test('log body: a fatal record is dropped (only debug, info, warn and error are re-emitted)', () => {
+  const time = '2026-01-02T03:04:05Z';
+  const parsed = parseLogBody(
+    JSON.stringify([
+      JSON.stringify({ level: 'fatal', time, msg: 'fatal from the plugin' }),
+      JSON.stringify({ level: 'error', time, msg: 'error from the plugin' }),
+    ]),
+  );
+  assert.equal(parsed.malformed, false);
+  assert.deepEqual(
+    parsed.records.map((record) => record.msg),
+    ['error from the plugin'],
+  );
+  assert.equal(parsed.dropped, 1);
+});
+
+interface SinkHarness {
+  readonly socketPath: string;
+  readonly received: string[];
+  readonly problems: string[];
+  readonly post: (method: string, urlPath: string, body: string) => Promise<number | undefined>;
+}
+
+/** A sink in a fresh run dir, closed (and the dir removed) whatever the test does. */
+async function withSink(run: (sink: SinkHarness) => Promise<void>): Promise<void> {
+  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  const received: string[] = [];
+  const problems: string[] = [];
+  let sink: { path: string; close(): Promise<void> } | undefined;
+  try {
+    sink = await startLogSink(
+      runDir,
+      (records) => received.push(...records.map((record) => record.msg)),
+      (problem) => problems.push(problem),
+    );
+    const socketPath = sink.path;
+    const post = (method: string, urlPath: string, body: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        // A connection per request, as the plugin posts: a 404 leaves the body unread and the server then drops
+        // the connection, which a keep-alive agent would reuse (EPIPE).
+        const request = http.request({ socketPath, path: urlPath, method, agent: false }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode));
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    await run({ socketPath, received, problems, post });
+  } finally {
+    await sink?.close();
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+const oneRecordBody = (msg: string): string =>
+  JSON.stringify([JSON.stringify({ level: 'info', time: '2026-01-01T00:00:00Z', msg })]);
+
+test('log.sock: only POST /log is served; another method or path is answered 404 and nothing is logged', async () => {
+  await withSink(async ({ received, problems, post }) => {
+    assert.equal(await post('GET', '/log', oneRecordBody('by GET')), 404);
+    assert.equal(await post('PUT', '/log', oneRecordBody('by PUT')), 404);
+    assert.equal(await post('POST', '/logs', oneRecordBody('to /logs')), 404);
+    assert.equal(await post('POST', '/', oneRecordBody('to /')), 404);
+    assert.deepEqual(received, []);
+    // The path is matched without its query string.
+    assert.equal(await post('POST', '/log?from=plugin', oneRecordBody('to /log')), 200);
+    assert.deepEqual(received, ['to /log']);
+    assert.deepEqual(problems, []);
+  });
+});
+
+test('log.sock: a flood of malformed bodies is answered 200 each and reported once per 10 s', async (t) => {
+  let clock = 1_000_000;
+  t.mock.method(performance, 'now', () => clock);
+  await withSink(async ({ received, problems, post }) => {
+    for (const body of ['not json', '{"an":"object"}', '[', 'null', '42']) {
+      assert.equal(await post('POST', '/log', body), 200);
+    }
+    assert.deepEqual(problems, ['log.sock: request body is not a JSON array of strings']);
+    clock += 9_999;
+    assert.equal(await post('POST', '/log', 'still not json'), 200);
+    assert.equal(problems.length, 1);
+    clock += 2;
+    assert.equal(await post('POST', '/log', 'not json, a window later'), 200);
+    assert.equal(problems.length, 2);
+    assert.deepEqual(received, []);
+  });
+});
+
+/** A valid one-record body of exactly `bytes` bytes (the message padded). */
+function bodyOfSize(bytes: number): string {
+  const base = Buffer.byteLength(oneRecordBody(''));
+  const body = oneRecordBody('x'.repeat(bytes - base));
+  assert.equal(Buffer.byteLength(body), bytes);
+  return body;
+}
+
+test('log.sock: a body over 1 MiB is refused with 413 and nothing of it is logged; one of exactly 1 MiB is relayed', async () => {
+  assert.equal(MAX_LOG_BODY_BYTES, 1024 * 1024);
+  await withSink(async ({ received, problems, post }) => {
+    assert.equal(await post('POST', '/log', bodyOfSize(MAX_LOG_BODY_BYTES + 1)), 413);
+    assert.deepEqual(problems, [`log.sock: request body over ${MAX_LOG_BODY_BYTES} bytes; dropped`]);
+    assert.equal(await post('POST', '/log', bodyOfSize(MAX_LOG_BODY_BYTES)), 200);
+    assert.equal(received.length, 1);
+    assert.equal(received[0]?.length, MAX_LOG_BODY_BYTES - Buffer.byteLength(oneRecordBody('')));
+  });
+});
+
+/** Posts one record to `socketPath` on a connection of its own; resolves with the status. */
+function postRecord(socketPath: string, msg: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ socketPath, path: '/log', method: 'POST', agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode));
+    });
+    request.on('error', reject);
+    request.end(oneRecordBody(msg));
+  });
+}
+
+test('log.sock deleted while the agent runs is bound again (a warning says so), and records reach the agent through it', async () => {
+  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  const received: string[] = [];
+  let restored: (problem: string) => void = () => undefined;
+  const warned = new Promise<string>((resolve) => (restored = resolve));
+  const sink = await startLogSink(
+    runDir,
+    (records) => received.push(...records.map((record) => record.msg)),
+    (problem) => restored(problem),
+  );
+  try {
+    rmSync(sink.path);
+    assert.match(await warned, /log\.sock: .* was removed; listening there again/);
+    assert.equal(statSync(sink.path).mode & 0o777, 0o600);
+    assert.equal(await postRecord(sink.path, 'after the restore'), 200);
+    assert.deepEqual(received, ['after the restore']);
+  } finally {
+    await sink.close();
+  }
+  assert.deepEqual(readdirSync(runDir), [], 'the re-bound socket is removed at exit too');
+  rmSync(runDir, { recursive: true, force: true });
+});
+
+test("log.sock: a socket another agent put at the path is left alone; once it is gone, this agent's comes back", async () => {
+  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  const received = { first: [] as string[], second: [] as string[] };
+  // The first sink's watch is driven by hand, so the test knows when it has looked.
+  let changed: (name: string | undefined) => Promise<void> = () => Promise.resolve();
+  const problems: string[] = [];
+  const first = await startLogSink(
+    runDir,
+    (records) => received.first.push(...records.map((record) => record.msg)),
+    (problem) => problems.push(problem),
+    {
+      watchDir: (_dir, onChange) => {
+        changed = onChange;
+        return { close() {} };
+      },
+    },
+  );
+  const second = await startLogSink(
+    runDir,
+    (records) => received.second.push(...records.map((record) => record.msg)),
+    () => undefined,
+  );
+  let secondClosed: Promise<void> | undefined;
+  const closeSecond = () => (secondClosed ??= second.close());
+  try {
+    await changed('log.sock');
+    await postRecord(first.path, 'to the newer agent');
+    assert.deepEqual(received, { first: [], second: ['to the newer agent'] });
+    await closeSecond();
+    await changed('log.sock');
+    await postRecord(first.path, 'back to the first');
+    assert.deepEqual(received, { first: ['back to the first'], second: ['to the newer agent'] });
+    assert.equal(problems.length, 1);
+  } finally {
+    await closeSecond();
+    await first.close();
+  }
+  assert.deepEqual(readdirSync(runDir), []);
+  rmSync(runDir, { recursive: true, force: true });
+});
+
+test('log.sock: a run-dir watch that fails is reported (the socket keeps serving, but a removal would not be repaired)', async () => {
+  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  const problems: string[] = [];
+  let fail: (error: Error) => void = () => undefined;
+  const sink = await startLogSink(
+    runDir,
+    () => undefined,
+    (problem) => problems.push(problem),
+    {
+      watchDir: (_dir, _onChange, onError) => {
+        fail = onError;
+        return { close() {} };
+      },
+    },
+  );
+  try {
+    fail(Object.assign(new Error('ENOSPC: inotify watch limit reached'), { code: 'ENOSPC' }));
+    assert.deepEqual(problems, [
+      `log.sock: watching ${runDir} failed (ENOSPC: inotify watch limit reached); a removed socket stays removed`,
+    ]);
+    assert.equal(await postRecord(sink.path, 'still served'), 200);
+  } finally {
+    await sink.close();
     rmSync(runDir, { recursive: true, force: true });
   }
 });
