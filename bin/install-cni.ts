@@ -16,6 +16,8 @@ import { PrometheusMetrics } from '../src/sys/metrics.ts';
 import { renderProcessMetrics, sampleProcess } from '../src/sys/process-metrics.ts';
 import { watchDirectory } from '../src/sys/watch.ts';
 import { VERSION } from '../src/version.ts';
+import { errorMessage } from '../src/errors.ts';
+import type { VersionOutput } from '../src/version-info.ts';
 
 function camel(flag: string): string {
   return flag.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -126,11 +128,15 @@ async function main(): Promise<void> {
     .action(() => {
       mode = 'uninstall';
     });
+  let versionOptions: { short?: boolean; output?: string } = {};
   program
     .command('version')
-    .description('Print the version')
-    .action(() => {
+    .description('Print build version information')
+    .option('-s, --short', 'Displays a short form of the version information')
+    .option('-o, --output <format>', "One of 'yaml' or 'json'.")
+    .action((options: { short?: boolean; output?: string }) => {
       mode = 'version';
+      versionOptions = options;
     });
   // Listed for --help; its flags are istio-iptables' and are parsed above, so it is only reached when a flag of
   // ours comes before it.
@@ -156,7 +162,17 @@ async function main(): Promise<void> {
     { from: 'user' },
   );
   if (mode === 'version') {
-    process.stdout.write(`${VERSION}\n`);
+    // Loaded here: the agent does not pay for the YAML library at start-up.
+    const { parseVersionOutput, renderVersion } = await import('../src/version-info.ts');
+    let output: VersionOutput = '';
+    try {
+      output = parseVersionOutput(versionOptions.output);
+    } catch (error) {
+      program.error(`install-cni: ${errorMessage(error)}`);
+    }
+    const runtime =
+      process.versions.bun === undefined ? `node ${process.version}` : `bun ${process.versions.bun}`;
+    process.stdout.write(renderVersion({ version: VERSION, runtime }, versionOptions.short === true, output));
     return;
   }
   const config = loadOrExit(program, mode);

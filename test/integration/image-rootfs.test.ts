@@ -173,7 +173,7 @@ test("the launcher keeps BUN_OPTIONS, BUN_BE_BUN and bun's NODE_* variables from
   const bare = inRoot(['/usr/local/lib/istio-cni/install-cni', 'version'], hostile);
   assert.notEqual(bare.status, 0, bare.stdout);
   assert.match(bare.stdout + bare.stderr, /root:x:0:0/);
-  const launched = inRoot(['/usr/local/bin/install-cni', 'version'], hostile);
+  const launched = inRoot(['/usr/local/bin/install-cni', 'version', '-s'], hostile);
   assert.deepEqual([launched.status, launched.stdout], [0, `${VERSION}\n`], launched.stderr);
   // glibc's loader complains about a preload that is no ELF object: unshare's loader (on the host) does once in
   // both runs; the agent's loader only when LD_PRELOAD reached it.
@@ -181,7 +181,7 @@ test("the launcher keeps BUN_OPTIONS, BUN_BE_BUN and bun's NODE_* variables from
     stderr.split('\n').filter((line) => line.includes('from LD_PRELOAD')).length;
   assert.equal(preloads(bare.stderr), 2, bare.stderr);
   assert.equal(preloads(launched.stderr), 1, launched.stderr);
-  const beBun = inRoot(['/usr/local/bin/install-cni', 'version'], { BUN_BE_BUN: '1' });
+  const beBun = inRoot(['/usr/local/bin/install-cni', 'version', '-s'], { BUN_BE_BUN: '1' });
   assert.deepEqual([beBun.status, beBun.stdout], [0, `${VERSION}\n`], beBun.stderr);
   // Settings still arrive (an invalid one is named), and so do the arguments.
   const setting = inRoot(['/usr/local/bin/install-cni', '--log_as_json'], {
