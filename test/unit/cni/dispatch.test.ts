@@ -274,3 +274,20 @@ test("handler errors: CniError kept, retryable KubeError → 11, AppError → 99
     assert.ok(!result.stdout.includes('at '), 'no stack trace');
   }
 });
+
+test('CHECK needs CNI_NETNS like ADD (code 4, before stdin is read); DEL does not', async () => {
+  for (const netns of [undefined, '']) {
+    const check = await run(cniEnv('CHECK', { CNI_NETNS: netns }), CONF('1.0.0'));
+    assert.equal(check.exitCode, 1);
+    assert.equal(check.error?.code, 4);
+    assert.equal(check.error?.msg, 'required env variables [CNI_NETNS] missing');
+    assert.deepEqual(check.handlers.calls, []);
+    assert.equal(check.io.stdinReads, 0);
+    const add = await run(cniEnv('ADD', { CNI_NETNS: netns }), CONF('1.0.0'));
+    assert.equal(add.error?.msg, 'required env variables [CNI_NETNS] missing');
+    const del = await run(cniEnv('DEL', { CNI_NETNS: netns }), CONF('1.0.0'));
+    assert.equal(del.exitCode, 0);
+    assert.deepEqual(del.handlers.calls, ['DEL']);
+  }
+  assert.deepEqual((await run(cniEnv('CHECK'), CONF('1.0.0'))).handlers.calls, ['CHECK']);
+});

@@ -123,3 +123,41 @@ test('postCniEvent: 200 resolves; non-200 rejects with upstream text; missing so
   }
   await assert.rejects(postCniEvent(path.join(dir, 'nope.sock'), '{}'), /ENOENT/);
 });
+
+test('keepRecords: only records emitted after it are kept, each exactly as written minus its newline, in order', () => {
+  const lines: string[] = [];
+  const logging = createPluginLogging(
+    (line) => lines.push(line),
+    () => new Date('2026-01-02T03:04:05.678Z'),
+  );
+  logging.logger.info('before');
+  logging.logger.error('also before');
+  assert.deepEqual(logging.takeRecords(), [], 'nothing is kept until asked');
+  logging.keepRecords();
+  logging.logger.child({ pod: 'ns/p' }).info('first');
+  logging.logger.warn('second');
+  const kept = logging.takeRecords();
+  assert.deepEqual(kept, [
+    '{"level":"info","time":"2026-01-02T03:04:05.678000Z","scope":"cni-plugin","pod":"ns/p","msg":"first"}',
+    '{"level":"warn","time":"2026-01-02T03:04:05.678000Z","scope":"cni-plugin","msg":"second"}',
+  ]);
+  // Every record still goes to stderr while it is kept, the same text with its newline.
+  assert.equal(lines.length, 4);
+  assert.deepEqual(
+    lines.slice(2),
+    kept.map((record) => `${record}\n`),
+  );
+});
+
+test('keepRecords stays on after takeRecords: later records are kept for the next take, none twice', () => {
+  const logging = createPluginLogging(() => undefined);
+  logging.keepRecords();
+  logging.keepRecords(); // a second call changes nothing
+  logging.logger.info('one');
+  const msgs = (records: string[]) => records.map((record) => (JSON.parse(record) as { msg: string }).msg);
+  assert.deepEqual(msgs(logging.takeRecords()), ['one']);
+  logging.logger.info('two');
+  logging.logger.error('three');
+  assert.deepEqual(msgs(logging.takeRecords()), ['two', 'three']);
+  assert.deepEqual(logging.takeRecords(), []);
+});

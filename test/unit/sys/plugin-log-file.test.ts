@@ -80,3 +80,32 @@ test('a symlink planted under the file name is not followed: the target stays un
   appendToPluginLogFile(file, [record('error', 'e')], new Date(), limits);
   assert.equal(readFileSync(target, 'utf8'), 'precious\n');
 });
+
+test('at rotation, backups whose last write is more than maxAge before `now` are removed; younger ones stay, however many', () => {
+  const dir = mkdtempSync(path.join(root, 'age-'));
+  const file = path.join(dir, 'istio-cni.log');
+  // A clock far from the machine's: the age is measured from the `now` given, not from the wall clock.
+  const now = new Date('2030-06-15T12:00:00.000Z');
+  const ago = (ms: number) => new Date(now.getTime() - ms);
+  const day = 24 * 3600 * 1000;
+  const backups = new Map([
+    ['istio-cni-2030-06-12T11-00-00.000.log', ago(3 * day + 3600 * 1000)], // well past 2 days
+    ['istio-cni-2030-06-13T11-59-59.000.log', ago(2 * day + 1000)], // one second past
+    ['istio-cni-2030-06-13T12-00-00.000.log', ago(2 * day)], // exactly 2 days: not older than the limit
+    ['istio-cni-2030-06-14T12-00-00.000.log', ago(day)],
+  ]);
+  for (const [name, mtime] of backups) {
+    writeFileSync(path.join(dir, name), 'old\n');
+    utimesSync(path.join(dir, name), mtime, mtime);
+  }
+  const line = record('info', 'x'.repeat(60)); // ~110 bytes: two do not fit in 200
+  writeFileSync(file, `${line}\n`);
+  utimesSync(file, ago(3600 * 1000), ago(3600 * 1000));
+  appendToPluginLogFile(file, [line], now, { ...limits, maxBackups: 10 });
+  assert.deepEqual(readdirSync(dir).sort(), [
+    'istio-cni-2030-06-13T12-00-00.000.log',
+    'istio-cni-2030-06-14T12-00-00.000.log',
+    'istio-cni-2030-06-15T12-00-00.000.log', // the one this rotation made
+    'istio-cni.log',
+  ]);
+});
