@@ -39,19 +39,34 @@ function isBelowInfo(record: string): boolean {
   return /^\{"level":"debug"/.test(record);
 }
 
+/** The rotation time lumberjack wrote into a backup's name, or undefined for a name that is not one of its
+ * backups (such a file is neither counted nor removed, as lumberjack leaves it). */
+export function backupTime(name: string, prefix: string, extension: string): number | undefined {
+  if (!name.startsWith(prefix) || !name.endsWith(extension)) return undefined;
+  const stamp = name.slice(prefix.length, name.length - extension.length);
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2}\.\d{3})$/.exec(stamp);
+  if (match === null) return undefined;
+  const iso = `${match[1]}T${match[2]}:${match[3]}:${match[4]}Z`;
+  const time = Date.parse(iso);
+  // Round-tripped: Date.parse rolls a February 30th over into March, where Go's time.Parse refuses it.
+  return Number.isNaN(time) || new Date(time).toISOString() !== iso ? undefined : time;
+}
+
+/** lumberjack's mill: keeps the newest `maxBackups`, and of those only the ones rotated within `maxAgeMs`. The age
+ * is the rotation time in the name, not the file's mtime: a rename keeps the time of the last write, so a log idle
+ * for days would lose its backup the moment it is made. */
 function removeOldBackups(file: string, limits: RollingLogLimits, now: Date): void {
   const directory = path.dirname(file);
   const extension = path.extname(file);
   const prefix = `${path.basename(file, extension)}-`;
   const backups = readdirSync(directory)
-    .filter((name) => name.startsWith(prefix) && name.endsWith(extension))
-    .sort()
-    .reverse(); // newest first: the names sort by time
-  backups.forEach((name, index) => {
-    const backup = path.join(directory, name);
+    .map((name) => ({ name, time: backupTime(name, prefix, extension) }))
+    .filter((backup): backup is { name: string; time: number } => backup.time !== undefined)
+    .sort((a, b) => b.time - a.time); // newest first
+  backups.forEach((backup, index) => {
     const tooMany = index >= limits.maxBackups;
-    if (tooMany || now.getTime() - statSync(backup).mtimeMs > limits.maxAgeMs)
-      rmSync(backup, { force: true });
+    if (tooMany || now.getTime() - backup.time > limits.maxAgeMs)
+      rmSync(path.join(directory, backup.name), { force: true });
   });
 }
 

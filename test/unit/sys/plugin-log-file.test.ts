@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { appendToPluginLogFile, backupName } from '../../../src/sys/plugin-log-file.ts';
+import { appendToPluginLogFile, backupName, backupTime } from '../../../src/sys/plugin-log-file.ts';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'ia-plugin-log-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -49,12 +49,9 @@ test('appends info and above as JSON lines; debug is left out; appending twice k
   assert.equal(statSync(file).mode & 0o777, 0o600);
 });
 
-test('rotates before the file would pass its limit; keeps one backup; drops backups past their age', () => {
+test('rotates before the file would pass its limit and keeps one backup, the newest', () => {
   const dir = mkdtempSync(path.join(root, 'r-'));
   const file = path.join(dir, 'istio-cni.log');
-  const stale = path.join(dir, 'istio-cni-2026-11-01T00-00-00.000.log');
-  writeFileSync(stale, 'old\n');
-  utimesSync(stale, new Date('2026-11-01T00:00:00Z'), new Date('2026-11-01T00:00:00Z'));
   const line = record('info', 'x'.repeat(60)); // ~110 bytes: two do not fit in 200
   appendToPluginLogFile(file, [line], new Date('2026-11-23T10:00:00.000Z'), limits);
   appendToPluginLogFile(file, [line], new Date('2026-11-23T11:00:00.000Z'), limits);
@@ -81,7 +78,7 @@ test('a symlink planted under the file name is not followed: the target stays un
   assert.equal(readFileSync(target, 'utf8'), 'precious\n');
 });
 
-test('at rotation, backups whose last write is more than maxAge before `now` are removed; younger ones stay, however many', () => {
+test('at rotation, backups rotated more than maxAge before `now` (the time in their name) are removed; younger ones stay, however many', () => {
   const dir = mkdtempSync(path.join(root, 'age-'));
   const file = path.join(dir, 'istio-cni.log');
   // A clock far from the machine's: the age is measured from the `now` given, not from the wall clock.
@@ -108,4 +105,45 @@ test('at rotation, backups whose last write is more than maxAge before `now` are
     'istio-cni-2030-06-15T12-00-00.000.log', // the one this rotation made
     'istio-cni.log',
   ]);
+});
+
+test("a log idle for longer than maxAge keeps the backup its rotation makes (the age is the name's rotation time, not the mtime a rename keeps); a file not named like a backup is left alone", () => {
+  const dir = mkdtempSync(path.join(root, 'idle-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const now = new Date('2030-06-15T12:00:00.000Z');
+  const line = record('info', 'x'.repeat(60)); // ~110 bytes: two do not fit in 200
+  writeFileSync(file, `${line}\n`);
+  const lastWrite = new Date('2030-06-10T12:00:00.000Z');
+  utimesSync(file, lastWrite, lastWrite);
+  const foreign = [
+    'istio-cni-notes.log',
+    'istio-cni-2030-01-01T00-00-00.log',
+    'istio-cni-2030-13-45T99-00-00.000.log',
+  ];
+  for (const name of foreign) writeFileSync(path.join(dir, name), 'not a backup\n');
+  appendToPluginLogFile(file, [line], now, limits);
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    [...foreign, 'istio-cni-2030-06-15T12-00-00.000.log', 'istio-cni.log'].sort(),
+  );
+});
+
+test('backupTime reads the UTC rotation time from a backup name; anything else is no backup', () => {
+  assert.equal(
+    backupTime('istio-cni-2026-11-23T18-15-19.042.log', 'istio-cni-', '.log'),
+    Date.parse('2026-11-23T18:15:19.042Z'),
+  );
+  assert.equal(
+    backupTime(path.basename(backupName('/x/istio-cni.log', new Date(0))), 'istio-cni-', '.log'),
+    0,
+  );
+  for (const name of [
+    'istio-cni.log',
+    'istio-cni-notes.log',
+    'istio-cni-2026-11-23T18-15-19.log',
+    'other-2026-11-23T18-15-19.042.log',
+    'istio-cni-2026-02-30T18-15-19.042.log',
+    'istio-cni-2026-11-23T18-15-19.042.txt',
+  ])
+    assert.equal(backupTime(name, 'istio-cni-', '.log'), undefined, name);
 });
