@@ -15,6 +15,7 @@
 import type { BunHttpOptions } from './bun-http.ts';
 import { encodeHttp1Request } from './http1.ts';
 import { sendOverUnixSocket } from './unix-send.ts';
+import { MAX_LOG_BODY_BYTES, MAX_LOG_RECORDS } from '../run-dir.ts';
 
 /** Cap on an answer's body: the agent answers with a status and at most an error text. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -110,15 +111,18 @@ async function postOverUnixSocket(
 }
 
 /** Sends the records; always resolves, within about `timeoutMs`: true when all of them are in the agent's socket
- * (or it answered 2xx first). */
+ * (or it answered 2xx first); false, without a request, for more than log.sock takes of one POST. */
 export async function forwardLogs(
   socketPath: string,
   records: readonly string[],
   timeoutMs: number,
 ): Promise<boolean> {
   if (records.length === 0) return true;
+  const body = JSON.stringify(records);
+  // The agent would refuse or cut it; the plugin no longer waits for the answer, so it would never know.
+  if (records.length > MAX_LOG_RECORDS || Buffer.byteLength(body) > MAX_LOG_BODY_BYTES) return false;
   try {
-    const answer = await postOverUnixSocket(socketPath, '/log', JSON.stringify(records), timeoutMs, false);
+    const answer = await postOverUnixSocket(socketPath, '/log', body, timeoutMs, false);
     return answer.status >= 200 && answer.status < 300;
   } catch {
     // Best effort: the agent may be down or slow; the records are also on stderr (and go to the rolling file).

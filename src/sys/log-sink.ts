@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LOG_SOCKET_FILE } from '../run-dir.ts';
+import { LOG_SOCKET_FILE, MAX_LOG_BODY_BYTES, MAX_LOG_RECORDS } from '../run-dir.ts';
 import { tempPathFor } from './fs.ts';
 import { watchDirectory, type DirWatch } from './watch.ts';
 import { errorMessage } from '../errors.ts';
@@ -15,10 +15,6 @@ export interface LogSink {
 }
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
-/** A plugin run posts a handful of records (a few KiB); anything far beyond is not a plugin. Any local process can
- * reach the socket's path, so a body is bounded before it is buffered. */
-export const MAX_LOG_BODY_BYTES = 1024 * 1024;
-const MAX_RECORDS = 1000;
 /** A flood of malformed bodies is reported at most this often. */
 const MALFORMED_REPORT_EVERY_MS = 10_000;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -39,8 +35,8 @@ export function parseLogBody(body: string): {
   const records: RelayedRecord[] = [];
   let dropped = 0;
   for (const [index, item] of items.entries()) {
-    if (index >= MAX_RECORDS) {
-      dropped += items.length - MAX_RECORDS;
+    if (index >= MAX_LOG_RECORDS) {
+      dropped += items.length - MAX_LOG_RECORDS;
       break;
     }
     let record: unknown;

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addOutcomeOf } from '../../../src/log/agent-logger.ts';
-import { MAX_LOG_BODY_BYTES, parseLogBody, startLogSink } from '../../../src/sys/log-sink.ts';
+import { parseLogBody, startLogSink } from '../../../src/sys/log-sink.ts';
+import { MAX_LOG_BODY_BYTES } from '../../../src/run-dir.ts';
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

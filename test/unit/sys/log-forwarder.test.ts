@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { forwardLogs, postCniEvent } from '../../../src/sys/log-forwarder.ts';
+import { MAX_LOG_BODY_BYTES, MAX_LOG_RECORDS } from '../../../src/run-dir.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ia-forwarder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -163,12 +164,48 @@ test('forwardLogs: an agent that answers 413 before taking the whole body → fa
     socket.on('data', onData);
   });
   try {
+    // 768 KiB: within log.sock's 1 MiB, far beyond a unix socket's ~200 KiB of buffer.
     const records = Array.from(
-      { length: 64 },
+      { length: 12 },
       (_, index) => `{"msg":"${String(index)}${'x'.repeat(65_536)}"}`,
     );
     assert.equal(await forwardLogs(refusing.socket, records, 30_000), false);
   } finally {
     await refusing.close();
+  }
+});
+
+test('forwardLogs: records log.sock would refuse or cut (a body over 1 MiB, more than 1000 records) → false at once, no request (they go to the rolling file whole)', async () => {
+  let connections = 0;
+  const agent = await rawServer('limits.sock', (socket) => {
+    connections += 1;
+    socket.destroy();
+  });
+  try {
+    const record = (size: number) => `{"msg":"${'x'.repeat(size)}"}`;
+    // JSON.stringify of the array adds quotes, escapes and commas: the limit is on the body as sent.
+    const fitting = [record(MAX_LOG_BODY_BYTES - 1024)];
+    assert.ok(Buffer.byteLength(JSON.stringify(fitting)) <= MAX_LOG_BODY_BYTES);
+    const tooBig = [record(MAX_LOG_BODY_BYTES - 10)];
+    assert.ok(Buffer.byteLength(JSON.stringify(tooBig)) > MAX_LOG_BODY_BYTES);
+    assert.equal(await forwardLogs(agent.socket, tooBig, 1000), false);
+    assert.equal(
+      await forwardLogs(
+        agent.socket,
+        Array.from({ length: MAX_LOG_RECORDS + 1 }, () => record(1)),
+        1000,
+      ),
+      false,
+    );
+    assert.equal(connections, 0);
+    await forwardLogs(
+      agent.socket,
+      Array.from({ length: MAX_LOG_RECORDS }, () => record(1)),
+      1000,
+    );
+    await forwardLogs(agent.socket, fitting, 1000);
+    assert.equal(connections, 2);
+  } finally {
+    await agent.close();
   }
 });
