@@ -184,8 +184,8 @@ test('forwardLogs: records log.sock would refuse or cut (a body over 1 MiB, more
   try {
     const record = (size: number) => `{"msg":"${'x'.repeat(size)}"}`;
     // JSON.stringify of the array adds quotes, escapes and commas: the limit is on the body as sent.
-    const fitting = [record(MAX_LOG_BODY_BYTES - 1024)];
-    assert.ok(Buffer.byteLength(JSON.stringify(fitting)) <= MAX_LOG_BODY_BYTES);
+    const fitting = [record(MAX_LOG_BODY_BYTES - 18)];
+    assert.equal(Buffer.byteLength(JSON.stringify(fitting)), MAX_LOG_BODY_BYTES);
     const tooBig = [record(MAX_LOG_BODY_BYTES - 10)];
     assert.ok(Buffer.byteLength(JSON.stringify(tooBig)) > MAX_LOG_BODY_BYTES);
     assert.equal(await forwardLogs(agent.socket, tooBig, 1000), false);
