@@ -20,7 +20,8 @@ function parseIgnoreUnknown(value: string): boolean {
   if (lower === '1' || lower === 'true') return true;
   if (lower === '0' || lower === 'false') return false;
   throw new Error(
-    `ARGS: error parsing value of pair "IgnoreUnknown=${value}": boolean unmarshal error: invalid input ${value}`,
+    // UnmarshallableBool quotes its input lowercased.
+    `ARGS: error parsing value of pair "IgnoreUnknown=${value}": boolean unmarshal error: invalid input ${lower}`,
   );
 }
 

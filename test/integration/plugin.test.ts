@@ -592,3 +592,71 @@ test('huge stdin: a 3 MiB netconf still works; above the 4 MiB limit → code 5,
   assert.equal(error['code'], 5);
   assert.match(String(error['msg']), /larger than 4194304 bytes/);
 });
+
+test("ambient (upstream chart's RBAC, which grants namespaces): the pod and its namespace are read, the add event goes to pluginevent.sock, no rules in the netns", async () => {
+  const ambientApi = await startKubeApiServer();
+  ambientApi.upsertNamespace({
+    metadata: { name: 'default', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+  });
+  ambientApi.upsertPod({
+    metadata: { name: 'amb', namespace: 'default' },
+    spec: { containers: [{ name: 'app', image: 'app' }] },
+  });
+  const events: { url: string; contentType: string | undefined; body: string }[] = [];
+  const eventSocket = path.join(runDir, 'pluginevent.sock');
+  const agent: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      events.push({
+        url: `${req.method ?? ''} ${req.url ?? ''}`,
+        contentType: req.headers['content-type'],
+        body,
+      });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => agent.listen(eventSocket, resolve));
+  writeKubeconfig(ambientApi.token, { caPem: ambientApi.caPem, server: ambientApi.url });
+  try {
+    const result = await runPlugin(
+      env('ADD', 'amb'),
+      netconf({
+        ambient_enabled: true,
+        enablement_selectors: [
+          { podSelector: {}, namespaceSelector: { matchLabels: { 'istio.io/dataplane-mode': 'ambient' } } },
+        ],
+      }),
+    );
+    assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    assert.equal(assertOnlyJson(result)['cniVersion'], '1.0.0');
+    const reads = ambientApi.requests.map((r) => [r.method, r.path, r.headers['accept'], r.status]);
+    assert.deepEqual([...reads].sort(), [
+      ['GET', '/api/v1/namespaces/default', 'application/json', 200],
+      ['GET', '/api/v1/namespaces/default/pods/amb', 'application/json', 200],
+    ]);
+    assert.equal(events.length, 1);
+    assert.deepEqual(
+      { url: events[0]?.url, contentType: events[0]?.contentType },
+      { url: 'POST /cmdadd', contentType: 'application/json' },
+    );
+    assert.deepEqual(JSON.parse(events[0]?.body ?? ''), {
+      Netns: pair.pod.path,
+      PodName: 'amb',
+      PodNamespace: 'default',
+      IPs: [
+        {
+          Interface: 0,
+          Address: { IP: pair.pod.ip, Mask: Buffer.from([255, 255, 255, 0]).toString('base64') },
+          Gateway: null,
+        },
+      ],
+    });
+    assert.equal(await natRules(), '');
+  } finally {
+    writeKubeconfig(api.token);
+    await new Promise<void>((resolve) => agent.close(() => resolve()));
+    rmSync(eventSocket, { force: true });
+    await ambientApi.close();
+  }
+});

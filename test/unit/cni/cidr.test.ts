@@ -13,6 +13,11 @@ test('valid prefixes of both families', () => {
     'fd00::1/128',
     '::ffff:10.0.0.1/96',
     '1:2:3:4:5:6:7:8/64',
+    // Every digit, 9 included (192.168/16 is the commonest exclusion), and Go's uppercase hex.
+    '192.168.0.0/16',
+    '99.199.249.9/32',
+    'FD00::/8',
+    'fd00:ABCD:ef09::1/64',
   ]) {
     assert.equal(cidrError(ok), undefined, ok);
   }

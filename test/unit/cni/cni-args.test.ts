@@ -22,7 +22,11 @@ test('unknown keys rejected unless IgnoreUnknown=1/true', () => {
   assert.equal(parseCniArgs('IgnoreUnknown=1;FOO=bar;K8S_POD_NAME=p').K8S_POD_NAME, 'p');
   assert.equal(parseCniArgs('FOO=bar;IgnoreUnknown=TRUE;K8S_POD_NAME=p').K8S_POD_NAME, 'p');
   assert.throws(() => parseCniArgs('IgnoreUnknown=0;FOO=bar'), /unknown args/);
-  assert.throws(() => parseCniArgs('IgnoreUnknown=maybe'), /boolean unmarshal error: invalid input maybe/);
+  // The pair as given, the value lowercased: UnmarshallableBool's error quotes what it compared.
+  assert.throws(() => parseCniArgs('IgnoreUnknown=Maybe'), {
+    message:
+      'ARGS: error parsing value of pair "IgnoreUnknown=Maybe": boolean unmarshal error: invalid input maybe',
+  });
 });
 
 test('a pair without exactly one = is an error', () => {

@@ -255,3 +255,65 @@ test('0.1.0/0.2.0 without an IPv4 or IPv6 address cannot be printed: "cannot con
   }
   assert.deepEqual(emptyResult('0.4.0'), { cniVersion: '0.4.0', dns: {} });
 });
+
+test('1.x passes every field types100 knows through (interface mtu/socketPath/pciID, an unnamed interface, dns domain/search/options, an IPv6 gateway); 0.4.0 has no mtu, socketPath or pciID; Go\'s nil forms ("" gateway, null dns) are absent, not errors', () => {
+  const prev = {
+    cniVersion: '1.1.0',
+    interfaces: [
+      {
+        name: 'eth0',
+        mac: 'ee:ee:ee:ee:ee:ee',
+        mtu: 1450,
+        sandbox: '/var/run/netns/x',
+        socketPath: '/run/vhost.sock',
+        pciID: '0000:00:1f.6',
+      },
+      { name: '' },
+    ],
+    ips: [
+      { interface: 0, address: 'fd00::2/64', gateway: 'fd00::1' },
+      { interface: 0, address: '10.0.0.2/24', gateway: '' },
+    ],
+    dns: {
+      nameservers: ['10.96.0.10'],
+      domain: 'cluster.local',
+      search: ['svc.cluster.local'],
+      options: ['ndots:5'],
+    },
+  };
+  assert.deepEqual(parsePrevResult(prev, '1.1.0').json, {
+    cniVersion: '1.1.0',
+    dns: {
+      domain: 'cluster.local',
+      nameservers: ['10.96.0.10'],
+      options: ['ndots:5'],
+      search: ['svc.cluster.local'],
+    },
+    interfaces: [
+      {
+        mac: 'ee:ee:ee:ee:ee:ee',
+        mtu: 1450,
+        name: 'eth0',
+        pciID: '0000:00:1f.6',
+        sandbox: '/var/run/netns/x',
+        socketPath: '/run/vhost.sock',
+      },
+      { name: '' },
+    ],
+    ips: [
+      { address: 'fd00::2/64', gateway: 'fd00::1', interface: 0 },
+      { address: '10.0.0.2/24', interface: 0 },
+    ],
+  });
+  const as040 = parsePrevResult({ ...prev, cniVersion: '0.4.0' }, '0.4.0').json;
+  assert.deepEqual(as040['interfaces'], [
+    { name: 'eth0', mac: 'ee:ee:ee:ee:ee:ee', sandbox: '/var/run/netns/x' },
+    { name: '' },
+  ]);
+  assert.deepEqual(as040['ips'], [
+    { version: '6', interface: 0, address: 'fd00::2/64', gateway: 'fd00::1' },
+    { version: '4', interface: 0, address: '10.0.0.2/24' },
+  ]);
+  assert.equal('dns' in parsePrevResult({ ...prev, dns: null }, '1.1.0').json, false);
+  assert.deepEqual(parsePrevResult({ ...prev, cniVersion: '0.4.0', dns: null }, '0.4.0').json['dns'], {});
+});

@@ -86,6 +86,8 @@ test("Retry-After as client-go's checkWait reads it: whole seconds, on 429 and 5
   assert.equal(retryAfterMs(429, 'Wed, 21 Oct 2026 07:28:00 GMT'), undefined);
   assert.equal(retryAfterMs(429, '-1'), undefined);
   assert.equal(retryAfterMs(404, '5'), undefined);
+  assert.equal(retryAfterMs(499, '5'), undefined);
+  for (const status of [500, 502, 504, 599]) assert.equal(retryAfterMs(status, '2'), 2000, String(status));
   // Whole seconds only, and not absurdly many (a value no server means is not waited for).
   assert.equal(retryAfterMs(429, '1.5'), undefined);
   assert.equal(retryAfterMs(429, '5s'), undefined);
