@@ -252,7 +252,8 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     if (host !== '' && (/[\s/@?#]/.test(host) || !URL.canParse(serverUrl('https', host, '443'))))
       problems.push(`KUBERNETES_SERVICE_HOST=${JSON.stringify(host)}: expected a host name or IP address`);
   }
-  if (bool('AMBIENT_ENABLED')) {
+  // Only the agent refuses it: `uninstall` with the chart's ConfigMap of an ambient install must still clean up.
+  if (input.mode === 'agent' && bool('AMBIENT_ENABLED')) {
     problems.push('AMBIENT_ENABLED=true: ambient mode is not supported by this agent; set it to false.');
   }
   if (str('MOUNTED_CNI_NET_DIR') === '') problems.push('MOUNTED_CNI_NET_DIR must not be empty.');

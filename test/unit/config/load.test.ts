@@ -58,7 +58,70 @@ test('defaults match upstream', () => {
   assert.equal(config.repair.notReadyTaintKey, '');
   assert.equal(config.kubernetesServiceProtocol, 'https');
   assert.equal(config.pluginLogLevel, 'info');
+  // Env-only and plain-env settings, which the §1.1 table test does not parse.
+  assert.equal(config.listenAddress, '', 'all interfaces, as the kubelet probes the pod IP');
+  assert.equal(config.repair.hostProcDir, '/host/proc');
+  assert.equal(config.forceIptablesBinary, '');
+  assert.equal(config.confGroupRead, false);
+  assert.equal(config.repair.labelPods, false);
+  assert.equal(config.repair.deletePods, false);
+  assert.equal(config.nativeNftables, false);
+  assert.equal(config.enableAmbientDetectionRetry, false);
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.repair));
+});
+
+test('settings reach their fields: repair label mode, group-read conf, the exit-code filter, /proc, owner groups, node name order', () => {
+  const config = loadAgentConfig({
+    env: {
+      ...required,
+      REPAIR_LABEL_PODS: 'true',
+      CNI_CONF_GROUP_READ: 'true',
+      REPAIR_INIT_CONTAINER_EXIT_CODE: '0',
+      HOST_PROC_DIR: '/hostproc',
+      ENABLE_AMBIENT_DETECTION_RETRY: 'true',
+      LISTEN_ADDRESS: '10.0.0.5',
+      ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '1001,1002',
+    },
+    flags: {},
+    mode: 'agent',
+    hostname: 'host-a',
+  });
+  assert.equal(config.repair.labelPods, true);
+  assert.equal(config.confGroupRead, true);
+  assert.equal(config.repair.initContainerExitCode, 0);
+  assert.equal(config.repair.hostProcDir, '/hostproc');
+  assert.equal(config.enableAmbientDetectionRetry, true);
+  assert.equal(config.listenAddress, '10.0.0.5');
+  assert.deepEqual(config.outboundCaptureEnv, { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: '1001,1002' });
+  // NODE_NAME, then KUBERNETES_NODE_NAME, then the host name.
+  const node = (env: Record<string, string>) =>
+    loadAgentConfig({ env, flags: {}, mode: 'uninstall', hostname: 'host-a' }).nodeName;
+  assert.equal(node({ NODE_NAME: 'a', KUBERNETES_NODE_NAME: 'b' }), 'a');
+  assert.equal(node({ KUBERNETES_NODE_NAME: 'b' }), 'b');
+  assert.equal(node({}), 'host-a');
+});
+
+test('settings that would break every pod on the node are start errors: no bin target, an empty net dir, a lookup deadline below 1 s', () => {
+  const load = (env: Record<string, string>) => () => loadAgentConfig({ env, flags: {}, mode: 'uninstall' });
+  assert.throws(load({ CNI_BIN_TARGET_DIRS: ',' }), /CNI_BIN_TARGET_DIRS must name at least one directory/);
+  assert.throws(load({ MOUNTED_CNI_NET_DIR: '' }), /MOUNTED_CNI_NET_DIR must not be empty/);
+  assert.throws(load({ POD_LOOKUP_DEADLINE_SECONDS: '0' }), /POD_LOOKUP_DEADLINE_SECONDS/);
+  assert.equal(
+    loadAgentConfig({ env: { POD_LOOKUP_DEADLINE_SECONDS: '1' }, flags: {}, mode: 'uninstall' })
+      .podLookupDeadlineSeconds,
+    1,
+  );
+});
+
+test('AMBIENT_ENABLED=true stops the agent but not `uninstall`, which must clean up whatever the ConfigMap says', () => {
+  assert.throws(
+    () => loadAgentConfig({ env: { ...required, AMBIENT_ENABLED: 'true' }, flags: {}, mode: 'agent' }),
+    /AMBIENT_ENABLED=true: ambient mode is not supported/,
+  );
+  assert.equal(
+    loadAgentConfig({ env: { AMBIENT_ENABLED: 'true' }, flags: {}, mode: 'uninstall' }).ambientEnabled,
+    true,
+  );
 });
 
 test('flag > env > default; empty env counts as set; Go bools; octal and decimal modes; lists trimmed', () => {

@@ -180,3 +180,48 @@ test(
       assert.equal(readFileSync(named, 'utf8').includes('istio-cni'), false);
     }),
 );
+
+test(
+  'the metrics server failing to listen is only logged (the agent goes on to ready); MONITORING_PORT 0 starts none; the log sink failing is fatal (exit 1)',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      let metricsStarts = 0;
+      const failingMetrics = startAgent(
+        tree,
+        {
+          startMetricsServer: () => {
+            metricsStarts += 1;
+            return Promise.reject(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' }));
+          },
+        },
+        { MONITORING_PORT: '15014' },
+      );
+      await failingMetrics.logged('CNI plugin installed; ready');
+      assert.equal(metricsStarts, 1);
+      assert.ok(
+        failingMetrics.lines.some((line) => line.includes('cannot start the metrics server; continuing')),
+      );
+      failingMetrics.shutdown('SIGTERM');
+      assert.equal(await failingMetrics.exitCode(15_000), 0);
+
+      const disabled = startAgent(tree, {
+        startMetricsServer: () => {
+          metricsStarts += 1;
+          return Promise.reject(new Error('MONITORING_PORT 0 must start no metrics server'));
+        },
+      });
+      await disabled.logged('CNI plugin installed; ready');
+      assert.equal(metricsStarts, 1);
+      disabled.shutdown('SIGTERM');
+      assert.equal(await disabled.exitCode(15_000), 0);
+
+      const noSink = startAgent(tree, {
+        startLogSink: () =>
+          Promise.reject(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' })),
+      });
+      assert.equal(await noSink.exitCode(15_000), 1);
+      assert.ok(noSink.lines.some((line) => line.includes('cannot start the log server at')));
+      assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
+    }),
+);
