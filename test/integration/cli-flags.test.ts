@@ -1,0 +1,58 @@
+// The agent's command line as an operator's DaemonSet args give it (contract.md: every setting is a flag and an env
+// var, flag > env > default): the real `install-cni` process, one-shot `uninstall` on a temp tree.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NODE_AGENT } from './agent-harness.ts';
+
+test('setting flags reach the agent and win over env: uninstall cleans the dirs the flags name, not the env ones', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'ic-flags-'));
+  try {
+    const dirs = Object.fromEntries(
+      ['flag-bin', 'flag-net', 'flag-run', 'env-bin', 'env-net', 'env-run'].map((name) => {
+        const dir = path.join(root, name);
+        mkdirSync(dir);
+        return [name, dir];
+      }),
+    );
+    for (const bin of [dirs['flag-bin'], dirs['env-bin']])
+      writeFileSync(path.join(bin ?? '', 'istio-cni'), 'plugin');
+    const [node = '', script = ''] = NODE_AGENT;
+    const run = spawnSync(
+      node,
+      [
+        script,
+        `--cni-bin-target-dirs=${dirs['flag-bin']}`,
+        `--mounted-cni-net-dir=${dirs['flag-net']}`,
+        `--cni-agent-run-dir=${dirs['flag-run']}`,
+        'uninstall',
+      ],
+      {
+        env: {
+          PATH: process.env['PATH'],
+          CNI_BIN_TARGET_DIRS: dirs['env-bin'],
+          MOUNTED_CNI_NET_DIR: dirs['env-net'],
+          CNI_AGENT_RUN_DIR: dirs['env-run'],
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(
+      existsSync(path.join(dirs['flag-bin'] ?? '', 'istio-cni')),
+      false,
+      'the flag-named binary is removed',
+    );
+    assert.equal(
+      existsSync(path.join(dirs['env-bin'] ?? '', 'istio-cni')),
+      true,
+      'the env-named one is left',
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
