@@ -56,3 +56,37 @@ test('setting flags reach the agent and win over env: uninstall cleans the dirs 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('--log_output_level on the command line sets the scope levels (cni-agent:error hides a warning); an invalid one is logged, not fatal', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ic-flags-'));
+  try {
+    const uninstall = (...flags: string[]) => {
+      const [node = '', script = ''] = NODE_AGENT;
+      const run = spawnSync(
+        node,
+        [
+          script,
+          ...flags,
+          `--cni-bin-target-dirs=${dir}`,
+          `--mounted-cni-net-dir=${dir}`,
+          `--cni-agent-run-dir=${dir}`,
+          'uninstall',
+        ],
+        { env: { PATH: process.env['PATH'] }, encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(run.status, 0, run.stderr);
+      return run.stdout + run.stderr;
+    };
+    const nothing = /uninstall found nothing of istio-cni to remove/;
+    assert.match(uninstall(), nothing);
+    assert.doesNotMatch(uninstall('--log_output_level=cni-agent:error'), nothing);
+    const invalid = uninstall('--log_output_level=default:bogus');
+    assert.match(
+      invalid,
+      /failed to configure logging.*--log_output_level=\\"default:bogus\\": invalid level/,
+    );
+    assert.match(invalid, nothing);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
