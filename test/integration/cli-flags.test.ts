@@ -8,6 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { NODE_AGENT } from './agent-harness.ts';
 
+/** `install-cni <args>` run to its end with only `env` (and PATH) set. */
+function installCni(args: readonly string[], env: Record<string, string | undefined> = {}) {
+  const [node = '', script = ''] = NODE_AGENT;
+  return spawnSync(node, [script, ...args], {
+    env: { PATH: process.env['PATH'], ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
+
 test('setting flags reach the agent and win over env: uninstall cleans the dirs the flags name, not the env ones', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'ic-flags-'));
   try {
@@ -20,25 +30,17 @@ test('setting flags reach the agent and win over env: uninstall cleans the dirs 
     );
     for (const bin of [dirs['flag-bin'], dirs['env-bin']])
       writeFileSync(path.join(bin ?? '', 'istio-cni'), 'plugin');
-    const [node = '', script = ''] = NODE_AGENT;
-    const run = spawnSync(
-      node,
+    const run = installCni(
       [
-        script,
         `--cni-bin-target-dirs=${dirs['flag-bin']}`,
         `--mounted-cni-net-dir=${dirs['flag-net']}`,
         `--cni-agent-run-dir=${dirs['flag-run']}`,
         'uninstall',
       ],
       {
-        env: {
-          PATH: process.env['PATH'],
-          CNI_BIN_TARGET_DIRS: dirs['env-bin'],
-          MOUNTED_CNI_NET_DIR: dirs['env-net'],
-          CNI_AGENT_RUN_DIR: dirs['env-run'],
-        },
-        encoding: 'utf8',
-        timeout: 60_000,
+        CNI_BIN_TARGET_DIRS: dirs['env-bin'],
+        MOUNTED_CNI_NET_DIR: dirs['env-net'],
+        CNI_AGENT_RUN_DIR: dirs['env-run'],
       },
     );
     assert.equal(run.status, 0, run.stderr);
@@ -61,19 +63,13 @@ test('--log_output_level on the command line sets the scope levels (cni-agent:er
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ic-flags-'));
   try {
     const uninstall = (...flags: string[]) => {
-      const [node = '', script = ''] = NODE_AGENT;
-      const run = spawnSync(
-        node,
-        [
-          script,
-          ...flags,
-          `--cni-bin-target-dirs=${dir}`,
-          `--mounted-cni-net-dir=${dir}`,
-          `--cni-agent-run-dir=${dir}`,
-          'uninstall',
-        ],
-        { env: { PATH: process.env['PATH'] }, encoding: 'utf8', timeout: 60_000 },
-      );
+      const run = installCni([
+        ...flags,
+        `--cni-bin-target-dirs=${dir}`,
+        `--mounted-cni-net-dir=${dir}`,
+        `--cni-agent-run-dir=${dir}`,
+        'uninstall',
+      ]);
       assert.equal(run.status, 0, run.stderr);
       return run.stdout + run.stderr;
     };
