@@ -113,7 +113,8 @@ const modeSchema = z.string().transform((raw, ctx) => {
   const trimmed = raw.trim();
   let value: number | undefined;
   if (/^0[oO]?[0-7]+$/.test(trimmed)) value = Number.parseInt(trimmed.replace(/^0[oO]?/, ''), 8);
-  else if (/^[1-9]\d*$/.test(trimmed)) value = Number.parseInt(trimmed, 10);
+  // "0" as upstream's viper GetInt reads it (and as "00" already was): a token file only root can read.
+  else if (/^(0|[1-9]\d*)$/.test(trimmed)) value = Number.parseInt(trimmed, 10);
   if (value === undefined || value > 0o7777) {
     ctx.addIssue({ code: 'custom', message: 'expected a file mode (decimal 384 or octal 0600)' });
     return z.NEVER;

@@ -386,3 +386,17 @@ test('KUBECONFIG_MODE values that are valid but a likely mistake are warned abou
     'KUBECONFIG_MODE is 0644: every local user can read the token in the plugin kubeconfig',
   ]);
 });
+
+test('KUBECONFIG_MODE: decimal or octal, 0 in either spelling, nothing past 0o7777', () => {
+  const mode = (value: string) =>
+    loadAgentConfig({ env: { KUBECONFIG_MODE: value }, flags: {}, mode: 'uninstall' }).kubeconfigMode;
+  assert.equal(mode('384'), 0o600);
+  assert.equal(mode('0600'), 0o600);
+  assert.equal(mode('0o640'), 0o640);
+  assert.equal(mode('0'), 0);
+  assert.equal(mode('00'), 0);
+  assert.equal(mode('4095'), 0o7777);
+  for (const value of ['4096', '010000', '-1', '0x180', '06o0']) {
+    assert.throws(() => mode(value), /KUBECONFIG_MODE=.*expected a file mode/, value);
+  }
+});
