@@ -271,6 +271,25 @@ test('log body: a fatal record is dropped (only debug, info, warn and error are 
   assert.equal(parsed.dropped, 1);
 });
 
+/** One request over the unix socket; resolves with the status. A connection per request, as the plugin posts: a
+ * 404 leaves the body unread and the server then drops the connection, which a keep-alive agent would reuse
+ * (EPIPE). */
+function requestOver(
+  socketPath: string,
+  method: string,
+  urlPath: string,
+  body: string,
+): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ socketPath, path: urlPath, method, agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 interface SinkHarness {
   readonly socketPath: string;
   readonly received: string[];
@@ -292,16 +311,7 @@ async function withSink(run: (sink: SinkHarness) => Promise<void>): Promise<void
     );
     const socketPath = sink.path;
     const post = (method: string, urlPath: string, body: string) =>
-      new Promise<number | undefined>((resolve, reject) => {
-        // A connection per request, as the plugin posts: a 404 leaves the body unread and the server then drops
-        // the connection, which a keep-alive agent would reuse (EPIPE).
-        const request = http.request({ socketPath, path: urlPath, method, agent: false }, (response) => {
-          response.resume();
-          response.on('end', () => resolve(response.statusCode));
-        });
-        request.on('error', reject);
-        request.end(body);
-      });
+      requestOver(socketPath, method, urlPath, body);
     await run({ socketPath, received, problems, post });
   } finally {
     await sink?.close();
@@ -363,17 +373,9 @@ test('log.sock: a body over 1 MiB is refused with 413 and nothing of it is logge
   });
 });
 
-/** Posts one record to `socketPath` on a connection of its own; resolves with the status. */
-function postRecord(socketPath: string, msg: string): Promise<number | undefined> {
-  return new Promise((resolve, reject) => {
-    const request = http.request({ socketPath, path: '/log', method: 'POST', agent: false }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode));
-    });
-    request.on('error', reject);
-    request.end(oneRecordBody(msg));
-  });
-}
+/** Posts one record to `socketPath`; resolves with the status. */
+const postRecord = (socketPath: string, msg: string): Promise<number | undefined> =>
+  requestOver(socketPath, 'POST', '/log', oneRecordBody(msg));
 
 test('log.sock deleted while the agent runs is bound again (a warning says so), and records reach the agent through it', async () => {
   const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
