@@ -26,6 +26,7 @@ import assert from 'node:assert/strict';
 import { PROBE_ARGV, probeFilesFromHead } from '../../src/rules/netns-probe.ts';
 import { VERSION } from '../../src/version.ts';
 import { bunTarget } from '../../scripts/bun-compile.ts';
+import { within } from '../support/within.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const node = process.execPath;
@@ -376,12 +377,12 @@ test('runc: installs, serves /readyz, has no shell, cleans up on SIGTERM', { tim
 
     const killed = sh(['runc', '--root', runcRoot, 'kill', containerId, 'TERM']);
     assert.equal(killed.status, 0, killed.stderr);
-    const [code] = await exited;
+    const [code] = await within(exited, 30_000, () => `the agent's exit after SIGTERM (output: ${output})`);
     assert.equal(code, 0, output);
   } finally {
     if (agent.exitCode === null) {
       sh(['runc', '--root', runcRoot, 'kill', containerId, 'KILL']);
-      await exited;
+      await within(exited, 30_000, "the agent's exit after SIGKILL");
     }
   }
 

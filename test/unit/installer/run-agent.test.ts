@@ -143,6 +143,47 @@ test(
 );
 
 test(
+  'a second SIGTERM while cleanup is under way is logged and changes nothing: every step completes, in order, exit 0',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      // Cleanup is held on its second step (the kubeconfig) until the second signal has been handled.
+      const realFs = createNodeFs();
+      let cleanupHeld: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (cleanupHeld = resolve));
+      let releaseCleanup: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => (releaseCleanup = resolve));
+      const agent = startAgent(tree, {
+        fs: {
+          ...realFs,
+          remove: async (file) => {
+            if (file.endsWith('istio-cni-kubeconfig')) {
+              cleanupHeld();
+              await released;
+            }
+            return realFs.remove(file);
+          },
+        },
+      });
+      await agent.logged('CNI plugin installed; ready');
+      agent.shutdown('SIGTERM');
+      await held;
+      assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
+      agent.shutdown('SIGTERM');
+      await agent.logged('cleanup already in progress');
+      assert.ok(
+        existsSync(`${tree.bin}/istio-cni`),
+        'the second signal did not skip ahead or stop the cleanup',
+      );
+      releaseCleanup();
+      assert.equal(await agent.exitCode(15_000), 0);
+      assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), false);
+      assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+      assert.equal(agent.lines.filter((line) => line.includes('shutting down')).length, 1);
+    }),
+);
+
+test(
   'the installer fails after it was ready (its watch died): the node is cleaned up and the exit code is 1',
   { timeout: 30_000 },
   () =>
