@@ -11,6 +11,7 @@ import {
   hasOurEntry,
   insertEntry,
   parseJsonObject,
+  PLUGIN_TYPE,
   removeEntry,
   renderStandalone,
   standaloneProblem,
@@ -1171,6 +1172,16 @@ async function removeTempsOf(
   return removed;
 }
 
+/** Whether a config our cleanup could not handle may still name the plugin: its text has `"istio-cni"` in it. One we
+ * cannot even read is not ours to worry about (a dangling link, say): it never blocks the cleanup. */
+async function mayNamePlugin(fs: AgentFs, file: string): Promise<boolean> {
+  try {
+    return (await fs.readText(file)).includes(`"${PLUGIN_TYPE}"`);
+  } catch {
+    return false;
+  }
+}
+
 /** Takes our entry out of every config in the net dir (chained) or deletes our standalone file; returns the files
  * changed. An unparsable tracked file throws: it may still name the plugin. */
 async function removeConfigEntries(
@@ -1190,7 +1201,8 @@ async function removeConfigEntries(
       try {
         removed = await removeEntryFromFile(fs, file);
       } catch (error) {
-        if (file === trackedConfig) throw error;
+        // Going on would remove the binary a config may still name (istio#20238): stop, as for the tracked file.
+        if (file === trackedConfig || (await mayNamePlugin(fs, file))) throw error;
         logger.debug({ file, ...errorFields(error) }, 'skipping unparsable config during cleanup');
       }
       if (removed) {

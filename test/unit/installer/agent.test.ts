@@ -692,6 +692,27 @@ test('cleanup with a tracked config it cannot parse stops there: the kubeconfig 
   assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
 });
 
+test('uninstall (no tracked config) stops at any config it cannot parse that names istio-cni; one that does not, or a dangling link, is skipped', async () => {
+  const { tree, file } = await settledTree();
+  const other = `${tree.net}/20-other.conflist`;
+  writeFileSync(`${tree.net}/30-broken.conf`, '{"name": "x", "type": "bridge"');
+  symlinkSync(`${tree.root}/gone.conflist`, `${tree.net}/40-dangling.conflist`);
+  writeFileSync(other, '{"name": "other", "plugins": [{"type": "istio-cni", "kubernetes": {');
+  await assert.rejects(
+    cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' })),
+    /not valid JSON/,
+  );
+  // Taking the entry out of the configs it could parse is always safe; the kubeconfig and the binary stay.
+  assert.equal(read(file).includes('istio-cni'), false);
+  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), true);
+  assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+  // Once its owner has written it whole, the same uninstall goes through.
+  writeFileSync(other, '{"name": "other", "cniVersion": "0.3.1", "plugins": [{"type": "bridge"}]}');
+  const removed = await cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }));
+  assert.ok(removed.includes(`${tree.bin}/istio-cni`), removed.join(', '));
+  assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+});
+
 test('token rotation (..data symlink swap) rewrites the kubeconfig; binary deleted or replaced is re-copied', async () => {
   const tree = makeTree();
   writeFileSync(`${tree.net}/10-calico.conflist`, CALICO);
