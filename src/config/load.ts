@@ -151,7 +151,8 @@ export function parseLogOutputLevel(raw: string): { scopes: Map<string, LogLevel
     const colon = item.lastIndexOf(':');
     const scope = colon === -1 ? 'default' : item.slice(0, colon).trim();
     const level = normalizeLevel(colon === -1 ? item : item.slice(colon + 1));
-    if (level === undefined || scope === '')
+    // An empty scope (`:debug`) is one Istio does not register, ignored as any other such scope is.
+    if (level === undefined)
       return { scopes, invalid: `invalid level in "${item}" (debug, info, warn, error, fatal, none)` };
     if (scope === 'all') return { scopes: new Map([['all', level]]) };
     scopes.set(scope, level);

@@ -400,3 +400,59 @@ test('KUBECONFIG_MODE: decimal or octal, 0 in either spelling, nothing past 0o77
     assert.throws(() => mode(value), /KUBECONFIG_MODE=.*expected a file mode/, value);
   }
 });
+
+test('READINESS_PORT: 0 (any free port) to 65535; a negative one is a start error naming it, while a negative MONITORING_PORT is kept (it disables /metrics)', () => {
+  const ports = (env: Record<string, string>) => {
+    const config = loadAgentConfig({ env, flags: {}, mode: 'uninstall' });
+    return [config.readinessPort, config.monitoringPort];
+  };
+  assert.deepEqual(ports({ READINESS_PORT: '0', MONITORING_PORT: '-15014' }), [0, -15014]);
+  assert.deepEqual(ports({ READINESS_PORT: '65535', MONITORING_PORT: '65535' }), [65535, 65535]);
+  assert.throws(() => ports({ READINESS_PORT: '-1' }), /READINESS_PORT="-1": expected a port >= 0/);
+  assert.throws(
+    () => ports({ READINESS_PORT: '65536' }),
+    /READINESS_PORT="65536": expected a port number <= 65535/,
+  );
+});
+
+test('an empty --monitoring-port or --readiness-port flag is a start error naming the flag, as pflag refuses an empty int', () => {
+  assert.throws(
+    () =>
+      loadAgentConfig({
+        env: { MONITORING_PORT: '15014', READINESS_PORT: '8000' },
+        flags: { MONITORING_PORT: '', READINESS_PORT: '' },
+        mode: 'uninstall',
+      }),
+    (error: Error) =>
+      error.message.includes('--monitoring-port="": expected an integer') &&
+      error.message.includes('--readiness-port="": expected an integer'),
+  );
+});
+
+test('--log_output_level: a scope Istio does not register (cni) is ignored without an error, as Istio does; the agent, plugin and repair stay at info', () => {
+  const config = withLogLevels('default:info,cni:debug');
+  assert.equal(config.logOutputLevelError, undefined);
+  assert.equal(config.logLevel, 'info');
+  assert.equal(config.pluginLogLevel, 'info');
+  assert.equal(config.repairLogLevel, 'info');
+  // What follows the unknown scope is still read; an empty scope is one more unknown scope.
+  assert.equal(withLogLevels('cni:debug,cni-agent:warn').logLevel, 'warn');
+  const emptyScope = withLogLevels(':debug,cni-agent:debug');
+  assert.equal(emptyScope.logOutputLevelError, undefined);
+  assert.equal(emptyScope.logLevel, 'debug');
+});
+
+test('LOG_LEVEL (env or --log-level) is registered but unused, as upstream: any value is taken and sets no level', () => {
+  const config = loadAgentConfig({
+    env: { LOG_LEVEL: 'debug' },
+    flags: {},
+    mode: 'uninstall',
+  });
+  assert.equal(config.logLevel, 'info');
+  assert.equal(config.pluginLogLevel, 'info');
+  assert.equal(config.repairLogLevel, 'info');
+  assert.equal(config.logOutputLevelError, undefined);
+  const bogus = loadAgentConfig({ env: {}, flags: { LOG_LEVEL: 'bogus' }, mode: 'uninstall' });
+  assert.equal(bogus.logLevel, 'info');
+  assert.equal(bogus.logOutputLevelError, undefined);
+});
