@@ -114,13 +114,19 @@ export interface HttpsPodSourceOptions {
   readonly requestTimeoutMs: number;
 }
 
-/** What an operator does about the two answers retrying cannot fix. */
-const AUTH_HINT: Readonly<Record<number, string>> = {
-  401: 'the API server rejected the token in the plugin kubeconfig; the istio-cni agent rewrites it from its service account token',
-  403: "the istio-cni service account may not read pods; check the istio-cni ClusterRole's pods get permission",
-};
+/** What an operator does about the two answers retrying cannot fix, for a read of `resource` (`pods`, `namespaces`). */
+function authHint(status: number, resource: string): string | undefined {
+  if (status === 401) {
+    return 'the API server rejected the token in the plugin kubeconfig; the istio-cni agent rewrites it from its service account token';
+  }
+  if (status === 403) {
+    return `the istio-cni service account may not read ${resource}; check the istio-cni ClusterRole's ${resource} get permission`;
+  }
+  return undefined;
+}
 
-/** The API's own message (as upstream reports it), then a hint for 401/403. */
+/** The API's own message (as upstream reports it), then a hint for 401/403. `what` is the read (`get pod ns/name`,
+ * `get namespace name`): its resource is the one the hint names. */
 export function statusMessage(status: number, body: string, what: string): string {
   let message: string | undefined;
   try {
@@ -135,7 +141,7 @@ export function statusMessage(status: number, body: string, what: string): strin
     const snippet = body.trim().slice(0, 200);
     message = `${what}: the server answered ${status}${snippet === '' ? '' : `: ${snippet}`}`;
   }
-  const hint = AUTH_HINT[status];
+  const hint = authHint(status, what.startsWith('get namespace') ? 'namespaces' : 'pods');
   return hint === undefined ? message : `${message} (${status}: ${hint})`;
 }
 

@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isRetryableStatus, parsePluginKubeconfig } from '../../../src/kube/pod-source.ts';
+import { isRetryableStatus, parsePluginKubeconfig, statusMessage } from '../../../src/kube/pod-source.ts';
 import { retryAfterMs } from '../../../src/kube/retry-after.ts';
+import { KubeError } from '../../../src/errors.ts';
+import { toCniError } from '../../../src/cni/dispatch.ts';
 
 const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 
@@ -93,4 +95,67 @@ test("Retry-After as client-go's checkWait reads it: whole seconds, on 429 and 5
   assert.equal(retryAfterMs(429, '5s'), undefined);
   assert.equal(retryAfterMs(429, '999999'), 999_999_000);
   assert.equal(retryAfterMs(429, '1000000'), undefined);
+});
+
+const TOKEN_HINT =
+  '401: the API server rejected the token in the plugin kubeconfig; the istio-cni agent rewrites it from its service account token';
+const RBAC_HINT =
+  "403: the istio-cni service account may not read pods; check the istio-cni ClusterRole's pods get permission";
+
+/** A Kubernetes Status body, as the API server answers a failed request. */
+function status(code: number, message: string): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, code });
+}
+
+test('401 and 403 messages: the API message, then what the operator checks', () => {
+  assert.equal(
+    statusMessage(401, status(401, 'Unauthorized'), 'get pod ns/p'),
+    `Unauthorized (${TOKEN_HINT})`,
+  );
+  assert.equal(
+    statusMessage(403, status(403, 'pods "p" is forbidden'), 'get pod ns/p'),
+    `pods "p" is forbidden (${RBAC_HINT})`,
+  );
+  // No Status object (a proxy's page, an empty body): the answer itself, still with the hint.
+  assert.equal(
+    statusMessage(403, '<html>Forbidden</html>\n', 'get pod ns/p'),
+    `get pod ns/p: the server answered 403: <html>Forbidden</html> (${RBAC_HINT})`,
+  );
+  assert.equal(
+    statusMessage(401, '', 'get pod ns/p'),
+    `get pod ns/p: the server answered 401 (${TOKEN_HINT})`,
+  );
+  // Ambient detection reads the namespace: a refusal there names that permission, not the pods one.
+  assert.equal(
+    statusMessage(403, status(403, 'namespaces "ns" is forbidden'), 'get namespace ns'),
+    `namespaces "ns" is forbidden (403: the istio-cni service account may not read namespaces; check the istio-cni ClusterRole's namespaces get permission)`,
+  );
+});
+
+test('other statuses carry no operator hint', () => {
+  for (const code of [400, 404, 409, 422, 429, 500, 503]) {
+    assert.equal(
+      statusMessage(code, status(code, 'the API says'), 'get pod ns/p'),
+      'the API says',
+      String(code),
+    );
+    assert.equal(
+      statusMessage(code, '', 'get pod ns/p'),
+      `get pod ns/p: the server answered ${code}`,
+      String(code),
+    );
+  }
+});
+
+test('401 and 403 reach the runtime as code 999 (an operator must act) with the hinted message', () => {
+  for (const code of [401, 403]) {
+    const message = statusMessage(code, status(code, 'denied'), 'get pod ns/p');
+    const cni = toCniError(
+      new KubeError(message, { status: code, retryable: isRetryableStatus(code) }),
+      'ADD',
+    );
+    assert.equal(cni.code, 999, String(code));
+    assert.equal(cni.message, `denied (${code === 401 ? TOKEN_HINT : RBAC_HINT})`);
+    assert.equal(cni.details, 'KUBE_API');
+  }
 });
