@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { CALICO, NODE_AGENT, ROOT, type LogRecord } from './agent-harness.ts';
+import { MESHED_POD_MANIFEST as POD } from '../unit/rules/scenarios.ts';
 
 /** `install-cni <args>` run to its end with only `env` (and PATH) set; `input` is its stdin. */
 function installCni(args: readonly string[], env: Record<string, string | undefined> = {}, input = '') {
@@ -22,29 +23,6 @@ function installCni(args: readonly string[], env: Record<string, string | undefi
 
 const golden = (name: string) =>
   readFileSync(path.resolve(ROOT, `../shared/conformance/istio-plugin-goldens/${name}.txt.golden`), 'utf8');
-
-/** A meshed pod whose rules are the `basic` golden (as test/unit/rules/cli.test.ts). */
-const POD = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: {
-    name: 'app',
-    namespace: 'default',
-    annotations: {
-      'sidecar.istio.io/status': '{}',
-      'sidecar.istio.io/interceptionMode': 'REDIRECT',
-      'traffic.sidecar.istio.io/includeInboundPorts': '*',
-      'traffic.sidecar.istio.io/excludeInboundPorts': '15020',
-      'traffic.sidecar.istio.io/includeOutboundIPRanges': '*',
-    },
-  },
-  spec: {
-    containers: [
-      { name: 'test', image: 'app' },
-      { name: 'istio-proxy', image: 'proxyv2', securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
-    ],
-  },
-};
 
 test('setting flags reach the agent and win over env: uninstall cleans the dirs the flags name, not the env ones', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'ic-flags-'));

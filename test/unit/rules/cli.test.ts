@@ -9,34 +9,12 @@ import { buildCaptureRules } from '../../../src/rules/build.ts';
 import { renderNftTransaction } from '../../../src/rules/render-nft.ts';
 import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
 import { DEFAULT_CAPTURE_CONFIG } from '../../../src/rules/capture-config.ts';
-import { POD_DEFAULT } from './scenarios.ts';
+import { MESHED_POD_MANIFEST as POD, POD_DEFAULT } from './scenarios.ts';
 
 const UPSTREAM = fileURLToPath(
   new URL('../../../../shared/conformance/istio-plugin-goldens/', import.meta.url),
 );
 const golden = (name: string) => readFileSync(`${UPSTREAM}${name}.txt.golden`, 'utf8');
-
-const POD = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: {
-    name: 'app',
-    namespace: 'default',
-    annotations: {
-      'sidecar.istio.io/status': '{}',
-      'sidecar.istio.io/interceptionMode': 'REDIRECT',
-      'traffic.sidecar.istio.io/includeInboundPorts': '*',
-      'traffic.sidecar.istio.io/excludeInboundPorts': '15020',
-      'traffic.sidecar.istio.io/includeOutboundIPRanges': '*',
-    },
-  },
-  spec: {
-    containers: [
-      { name: 'test', image: 'app' },
-      { name: 'istio-proxy', image: 'proxyv2', securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
-    ],
-  },
-};
 
 const POD_YAML = `apiVersion: v1
 kind: Pod

@@ -208,3 +208,26 @@ export const OWN_SCENARIOS: Readonly<Record<string, CaptureConfig>> = {
   'drop-invalid': { ...CAPTURE_BASE, dropInvalid: true },
   'host-ipv4-loopback-cidr': { ...CAPTURE_BASE, hostIpv4LoopbackCidr: '127.0.0.1/8' },
 };
+
+/** A meshed pod's manifest whose rules are the `basic` golden (what `install-cni rules --pod` reads). */
+export const MESHED_POD_MANIFEST = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {
+    name: 'app',
+    namespace: 'default',
+    annotations: {
+      'sidecar.istio.io/status': '{}',
+      'sidecar.istio.io/interceptionMode': 'REDIRECT',
+      'traffic.sidecar.istio.io/includeInboundPorts': '*',
+      'traffic.sidecar.istio.io/excludeInboundPorts': '15020',
+      'traffic.sidecar.istio.io/includeOutboundIPRanges': '*',
+    },
+  },
+  spec: {
+    containers: [
+      { name: 'test', image: 'app' },
+      { name: 'istio-proxy', image: 'proxyv2', securityContext: { runAsUser: 1337, runAsGroup: 1337 } },
+    ],
+  },
+};
