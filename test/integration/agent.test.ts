@@ -248,11 +248,14 @@ test('a second SIGTERM while the agent shuts down is handled, not fatal: cleanup
   // but not exit: its pending log writes keep it alive until we read again. A second SIGTERM sent once the first
   // was delivered is not merged into it. (run-agent.test.ts holds the cleanup itself between two signals.)
   agent.holdStdout();
-  agent.child.kill('SIGTERM');
-  await procUntil(() => !sigtermPending(pid), 'the first SIGTERM delivered');
-  agent.child.kill('SIGTERM');
-  await procUntil(() => !sigtermPending(pid), 'the second SIGTERM delivered');
-  agent.releaseStdout();
+  try {
+    agent.child.kill('SIGTERM');
+    await procUntil(() => !sigtermPending(pid), 'the first SIGTERM delivered');
+    agent.child.kill('SIGTERM');
+    await procUntil(() => !sigtermPending(pid), 'the second SIGTERM delivered');
+  } finally {
+    agent.releaseStdout();
+  }
   assert.equal(await agent.exit(), 0);
   assert.equal(hasIstio(conflist), false);
   assert.equal(existsSync(`${t.bin}/istio-cni`), false);
