@@ -95,6 +95,8 @@ export function startRepairController(
     stopWork();
   };
   options.signal.addEventListener('abort', onAbort, { once: true });
+  // A signal aborted before the start never fires its listener: stopped from the start (the queue below).
+  if (options.signal.aborted) stopping.abort();
   const signal = stopping.signal;
   const delay = backoff(options.retryInitialMs ?? 1000, options.retryMaxMs ?? 30_000);
   const background: Promise<void>[] = [];

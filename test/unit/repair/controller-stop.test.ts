@@ -8,6 +8,7 @@ import { startRepairController } from '../../../src/repair/controller.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { fakeRepairClient as fakeClient } from '../../support/fake-repair-client.ts';
 import { brokenPodManifest } from '../../support/repair-pods.ts';
+import { within } from '../../support/within.ts';
 
 const config = loadAgentConfig({
   env: {
@@ -74,4 +75,55 @@ test('a list still in flight when SIGTERM comes starts no repair', async () => {
   release();
   await controller.stop();
   assert.deepEqual(deleted, []);
+});
+
+test('a controller started on an already aborted signal (SIGTERM before its start) repairs nothing', async () => {
+  const deleted: string[] = [];
+  const { client, release } = fakeClient([brokenPod('a')], (name) => deleted.push(name));
+  const controller = startRepairController(config, {
+    logger: pino({ level: 'silent' }),
+    metrics: new PrometheusMetrics(),
+    signal: AbortSignal.abort(),
+    client,
+  });
+  release();
+  // A turn of the event loop runs a list's repairs (as in the first test): none may have started.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(deleted, []);
+  await within(controller.stop(), 10_000, "the stopped controller's stop()");
+  assert.deepEqual(deleted, []);
+});
+
+test('stop() gives the event of the last action a moment: a slow events API still gets it written', async () => {
+  let deleted: () => void = () => undefined;
+  const deleting = new Promise<void>((resolve) => (deleted = resolve));
+  const written: string[] = [];
+  const { client, release } = fakeClient([brokenPod('a')], () => deleted());
+  const slowEvents = () => {
+    const port = client();
+    return {
+      ...port,
+      api: {
+        ...port.api,
+        // An API server answering events in 100 ms (the action itself never waits for it).
+        recordPodEvent: (_pod: unknown, reason: string) =>
+          new Promise<void>((resolve) =>
+            setTimeout(() => {
+              written.push(reason);
+              resolve();
+            }, 100),
+          ),
+      },
+    };
+  };
+  const controller = startRepairController(config, {
+    logger: pino({ level: 'silent' }),
+    metrics: new PrometheusMetrics(),
+    signal: new AbortController().signal,
+    client: slowEvents,
+  });
+  release();
+  await within(deleting, 5000, 'the DELETE of the broken pod');
+  await controller.stop();
+  assert.deepEqual(written, ['DeleteBrokenPod']);
 });
