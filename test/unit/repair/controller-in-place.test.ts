@@ -3,7 +3,7 @@
 // that a host-network pod is refused before anything runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { pino } from 'pino';
 import { loadAgentConfig } from '../../../src/config/load.ts';
 import { startRepairController } from '../../../src/repair/controller.ts';
@@ -24,10 +24,22 @@ const PROBE_OUTPUT = [
   '',
 ].join('\n');
 
+/** `readlink` of a path, or undefined when it names nothing (a closed descriptor). */
+function linkOf(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 class ProbeAnsweringExec implements Exec {
   readonly requests: ExecRequest[] = [];
+  /** What each request's netns path named while the command ran. */
+  readonly netnsAtRun: (string | undefined)[] = [];
   run(request: ExecRequest): Promise<ExecResult> {
     this.requests.push(request);
+    this.netnsAtRun.push(request.netns === undefined ? undefined : linkOf(request.netns));
     return Promise.resolve({
       exitCode: 0,
       stdout: request.argv[0] === 'head' ? PROBE_OUTPUT : '',
@@ -39,6 +51,12 @@ class ProbeAnsweringExec implements Exec {
 function brokenPod(hostNetwork = false): object {
   const manifest = brokenPodManifest({ name: 'app', namespace: 'ns', nodeName: 'n1', podIp: '10.0.0.9' });
   return { ...manifest, spec: { ...(manifest['spec'] as object), hostNetwork } };
+}
+
+const OWN_NETNS = '/proc/self/ns/net';
+
+function ownNetnsId(): string {
+  return `net:[${statSync(OWN_NETNS).ino}]`;
 }
 
 /** Repairs one broken pod in place with `env` on top of the defaults; returns the commands and the log lines. */
@@ -67,7 +85,7 @@ async function repairOnce(env: Record<string, string>, pod = brokenPod()) {
     },
   );
   // The plugin's own netns stands in for the pod's: it is only opened and pinned, never written (the Exec records).
-  const own = '/proc/self/ns/net';
+  const own = OWN_NETNS;
   const exec = new ProbeAnsweringExec();
   const { client, release } = fakeRepairClient([pod], () => undefined);
   const controller = startRepairController(config, {
@@ -77,13 +95,17 @@ async function repairOnce(env: Record<string, string>, pod = brokenPod()) {
     client,
     exec,
     retryInitialMs: 1,
-    findNetns: () =>
-      Promise.resolve({ pid: process.pid, netnsPath: own, netnsId: `net:[${statSync(own).ino}]` }),
+    findNetns: () => Promise.resolve({ pid: process.pid, netnsPath: own, netnsId: ownNetnsId() }),
   });
   release();
   await done;
   await controller.stop();
-  return { commands: exec.requests.map((request) => request.argv[0]), lines };
+  return {
+    commands: exec.requests.map((request) => request.argv[0]),
+    lines,
+    netns: exec.requests.map((request) => request.netns),
+    netnsAtRun: exec.netnsAtRun,
+  };
 }
 
 test('in place, iptables: the probe runs first (no speculative restore in a live pod), then iptables-nft-restore', async () => {
@@ -111,4 +133,19 @@ test('a host-network pod is refused before anything runs: its IP is the node', a
   const { commands, lines } = await repairOnce({}, brokenPod(true));
   assert.deepEqual(commands, []);
   assert.ok(lines.some((line) => line.includes('host-network pod: refusing to program rules')));
+});
+
+test('rules go into the found netns through a descriptor held open on it (not the scanned path), closed afterwards', async () => {
+  const { commands, netns, netnsAtRun } = await repairOnce({});
+  const paths = [...new Set(netns)];
+  assert.equal(paths.length, 1, JSON.stringify(netns));
+  const [pinned = ''] = paths;
+  // A PID reused half-way through must not redirect a command: no command names the netns by the scanned path.
+  assert.notEqual(pinned, OWN_NETNS);
+  assert.deepEqual(
+    netnsAtRun,
+    commands.map(() => ownNetnsId()),
+  );
+  // Once the rules are programmed the descriptor is closed: a repair leaks none.
+  assert.notEqual(linkOf(pinned), ownNetnsId());
 });

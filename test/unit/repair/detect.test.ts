@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBrokenPod, type BrokenPodFilter } from '../../../src/repair/detect.ts';
 import { repairPodFromManifest } from '../../../src/repair/pod.ts';
-import { brokenPodManifest, podManifest } from '../../support/repair-pods.ts';
+import { brokenPodManifest, podManifest, type InitStatusInput } from '../../support/repair-pods.ts';
 
 const defaults: BrokenPodFilter = {
   sidecarAnnotation: 'sidecar.istio.io/status',
@@ -19,6 +19,12 @@ function pod(manifest: unknown) {
 }
 
 const completed = { terminated: { exitCode: 0, reason: 'Completed', message: '' } };
+/** istio-validation as brokenPodManifest has it: waiting to restart, last exit 126. */
+const crashLooping: InitStatusInput = {
+  name: 'istio-validation',
+  state: { waiting: { reason: 'CrashLoopBackOff' } },
+  lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
+};
 
 const cases: { name: string; manifest: unknown; filter?: Partial<BrokenPodFilter>; want: boolean }[] = [
   {
@@ -129,6 +135,45 @@ const cases: { name: string; manifest: unknown; filter?: Partial<BrokenPodFilter
     name: 'empty sidecar annotation filter considers every pod',
     manifest: brokenPodManifest({ annotations: {} }),
     filter: { sidecarAnnotation: '' },
+    want: true,
+  },
+  {
+    // §3.3: an empty message filter matches any last termination message (the kubelet fills it in).
+    name: 'no termination message filter: a non-empty last message still matches',
+    manifest: brokenPodManifest({ lastMessage: 'iptables rules are not in place' }),
+    want: true,
+  },
+  {
+    name: 'the crash-looping validation container listed after another init container',
+    manifest: podManifest({
+      initStatuses: [{ name: 'app-init', state: { running: {} } }, crashLooping],
+    }),
+    want: true,
+  },
+  {
+    name: 'any init container (empty name filter): a completed one before the crash-looping one',
+    manifest: podManifest({
+      initStatuses: [
+        {
+          name: 'app-init',
+          state: completed,
+          lastState: { terminated: { exitCode: 126, reason: 'Error', message: '' } },
+        },
+        crashLooping,
+      ],
+    }),
+    filter: { initContainerName: '' },
+    want: true,
+  },
+  {
+    name: 'any init container (empty name filter): one never restarted before the crash-looping one',
+    manifest: podManifest({
+      initStatuses: [
+        { name: 'app-init', state: { terminated: { exitCode: 126, reason: 'Error', message: '' } } },
+        crashLooping,
+      ],
+    }),
+    filter: { initContainerName: '' },
     want: true,
   },
   {

@@ -191,3 +191,37 @@ test('an events API that hangs holds up no action: the next pods are deleted, th
   await reconciler.events.idle();
   assert.equal(api.events.length, 3);
 });
+
+test('label failure: metric fail, Warning event "but failed to label: <err>", error returned for a retry', async () => {
+  const pods = new Map([['default/a', parsed(brokenPodManifest({ name: 'a' }))]]);
+  const { api, metrics, reconciler } = setup({ labelPods: true }, pods);
+  api.failWith = new KubeError('pods "a" is forbidden', { status: 403, retryable: false });
+  await assert.rejects(reconciler.reconcile('default/a'), /forbidden/);
+  assert.equal(metrics.get(REPAIRED_METRIC, { type: 'label', result: 'fail' }), 1);
+  await reconciler.events.idle();
+  assert.deepEqual(api.events, [
+    {
+      reason: 'LabelBrokenPod',
+      message: 'pod detected as broken, but failed to label: pods "a" is forbidden',
+    },
+  ]);
+});
+
+test('the counter is istio_cni_repair_pods_repaired_total{type, result}, the name dashboards and alerts use', async () => {
+  const pods = new Map([['default/a', parsed(brokenPodManifest({ name: 'a' }))]]);
+  const { metrics, reconciler } = setup({ deletePods: true }, pods);
+  await reconciler.reconcile('default/a');
+  assert.equal(metrics.get('istio_cni_repair_pods_repaired_total', { type: 'delete', result: 'success' }), 1);
+});
+
+test('a pod gone (404) before its delete or label counts as neither success nor failure, and gets no event', async () => {
+  for (const mode of [{ deletePods: true }, { labelPods: true }]) {
+    const pods = new Map([['default/a', parsed(brokenPodManifest({ name: 'a' }))]]);
+    const { api, metrics, reconciler } = setup(mode, pods);
+    api.failWith = new KubeError('pods "a" not found', { status: 404, retryable: false });
+    await reconciler.reconcile('default/a');
+    await reconciler.events.idle();
+    assert.deepEqual([...metrics.counters], [], JSON.stringify(mode));
+    assert.deepEqual(api.events, [], JSON.stringify(mode));
+  }
+});

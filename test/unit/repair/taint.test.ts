@@ -72,3 +72,25 @@ test('persistent conflicts and other errors are returned to the caller (which ba
     'removed',
   );
 });
+
+test('an error other than a conflict is returned at once: one read, one patch, no retry here', async () => {
+  for (const status of [403, 500]) {
+    let reads = 0;
+    const patches: string[] = [];
+    const api = {
+      getNodeTaints: () => {
+        reads++;
+        return Promise.resolve({ resourceVersion: '1', taints: [{ key: KEY, effect: 'NoSchedule' }] });
+      },
+      setNodeTaints: (_name: string, rv: string) => {
+        patches.push(rv);
+        return Promise.reject(new KubeError(`status ${status}`, { status, retryable: status >= 500 }));
+      },
+    };
+    await assert.rejects(
+      removeNotReadyTaint('n', KEY, { api, logger: silentLogger() }),
+      new RegExp(`status ${status}`),
+    );
+    assert.deepEqual([reads, patches], [1, ['1']], `status ${status}`);
+  }
+});

@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rename, rm, stat as statPath, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   findPodNetns,
   ipv6Hex,
   localIpv4FromFibTrie,
+  pinNetns,
   startTimeFromStat,
 } from '../../../src/sys/proc-netns.ts';
-import { AppError } from '../../../src/errors.ts';
+import { AppError, ExecError } from '../../../src/errors.ts';
 
 function fibTrie(ips: string[]): string {
   return [
@@ -158,4 +159,47 @@ test("an unreadable host netns (pid 1's, a sandboxed init) is reported, and the 
   assert.equal(skipped.length, 1);
   assert.equal(skipped[0]?.[0], 1);
   assert.match(skipped[0]?.[1] ?? '', /ns\/net unreadable .*: the host netns cannot be ruled out by id$/);
+});
+
+test('a netns is still found when some of its processes vanished mid-scan: its other processes are read', async () => {
+  // Several processes of the pod's netns exit between readlink(ns/net) and reading net/ (whatever order readdir
+  // lists them in, some come before the one still there).
+  const vanished = [20, 21, 22, 23, 24, 25, 26, 27].map((pid) => ({ pid, netns: '200' }));
+  await using tree = await procTree([
+    HOST,
+    ...vanished,
+    { pid: 30, netns: '200', ips: ['10.0.0.5'], start: 30 },
+  ]);
+  const found = await findPodNetns({ procRoot: tree.root, podIp: '10.0.0.5' });
+  assert.deepEqual(found, { pid: 30, netnsPath: `${tree.root}/30/ns/net`, netnsId: 'net:[200]' });
+});
+
+test('a pinned netns stays the scanned one after the path it was found at names another (PID reused)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'if-pin-'));
+  try {
+    // Stands in for /host/proc/<pid>/ns/net: a link to our own netns, re-pointed once pinned.
+    const scanned = join(dir, 'ns-net');
+    await symlink('/proc/self/ns/net', scanned);
+    const netnsId = `net:[${(await statPath('/proc/self/ns/net')).ino}]`;
+    const pinned = await pinNetns({ pid: 1, netnsPath: scanned, netnsId });
+    try {
+      await symlink(join(dir, 'gone'), join(dir, 'next'));
+      await rename(join(dir, 'next'), scanned);
+      assert.equal(`net:[${(await statPath(pinned.path)).ino}]`, netnsId);
+    } finally {
+      await pinned.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a netns that is no longer the scanned one is refused, and the descriptor opened to check it is closed', async () => {
+  const before = (await readdir('/proc/self/fd')).length;
+  await assert.rejects(
+    pinNetns({ pid: 1, netnsPath: '/proc/self/ns/net', netnsId: 'net:[1]' }),
+    (error: unknown) =>
+      error instanceof ExecError && error.code === 'NETNS' && /not the net:\[1\] found/.test(error.message),
+  );
+  assert.equal((await readdir('/proc/self/fd')).length, before);
 });
