@@ -1183,7 +1183,7 @@ async function mayNamePlugin(fs: AgentFs, file: string): Promise<boolean> {
 }
 
 /** Takes our entry out of every config in the net dir (chained) or deletes our standalone file; returns the files
- * changed. An unparsable tracked file throws: it may still name the plugin. */
+ * changed. A config it cannot parse or rewrite throws when it is the tracked one or names the plugin. */
 async function removeConfigEntries(
   config: AgentConfig,
   fs: AgentFs,
@@ -1201,7 +1201,8 @@ async function removeConfigEntries(
       try {
         removed = await removeEntryFromFile(fs, file);
       } catch (error) {
-        // Going on would remove the binary a config may still name (istio#20238): stop, as for the tracked file.
+        // Going on would remove the binary a config may still name (field lesson 20, istio#20238): stop, as for the
+        // tracked file.
         if (file === trackedConfig || (await mayNamePlugin(fs, file))) throw error;
         logger.debug({ file, ...errorFields(error) }, 'skipping unparsable config during cleanup');
       }
