@@ -74,15 +74,27 @@ export function parsePrefix(text: string): ParsedPrefix | undefined {
   return { ...address, bits };
 }
 
+/** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it maps, as Go's netip classifiers see it
+ * (`IsLoopback`, `IsLinkLocalUnicast`, … unmap first); any other address as it is. */
+function unmapped(address: ParsedAddress): ParsedAddress {
+  const b = address.bytes;
+  if (address.family === 'v6' && b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return { family: 'v4', bytes: b.slice(12) };
+  }
+  return address;
+}
+
 export function isLoopback(address: ParsedAddress): boolean {
-  if (address.family === 'v4') return address.bytes[0] === 127;
-  return address.bytes.slice(0, 15).every((b) => b === 0) && address.bytes[15] === 1;
+  const { family, bytes } = unmapped(address);
+  if (family === 'v4') return bytes[0] === 127;
+  return bytes.slice(0, 15).every((b) => b === 0) && bytes[15] === 1;
 }
 
 /** Link-local unicast (169.254/16, fe80::/10) or link-local multicast (224.0.0/24, ff02::/16). */
 export function isLinkLocal(address: ParsedAddress): boolean {
-  const [b0 = 0, b1 = 0, b2 = 0] = address.bytes;
-  if (address.family === 'v4') return (b0 === 169 && b1 === 254) || (b0 === 224 && b1 === 0 && b2 === 0);
+  const { family, bytes } = unmapped(address);
+  const [b0 = 0, b1 = 0, b2 = 0] = bytes;
+  if (family === 'v4') return (b0 === 169 && b1 === 254) || (b0 === 224 && b1 === 0 && b2 === 0);
   return (b0 === 0xfe && (b1 & 0xc0) === 0x80) || (b0 === 0xff && (b1 & 0x0f) === 0x02);
 }
 

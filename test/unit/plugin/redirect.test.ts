@@ -115,6 +115,8 @@ test('exclude-inbound post-processing', () => {
   assert.equal(withMandatoryInboundExclusions(' 1,2, '), '1,2,15020,15021,15090');
   assert.equal(withMandatoryInboundExclusions('*'), '*,15020,15021,15090');
   assert.deepEqual(dedupPorts(['1', 'a', '1', '2', 'a']), ['1', 'a', '2']);
+  // upstream dedupPorts keeps an empty item (once); the rule builder's Split drops it later.
+  assert.equal(withMandatoryInboundExclusions('1,,2,,'), '1,,2,15020,15021,15090');
 });
 
 test('explicit annotations pass through', () => {
@@ -180,6 +182,20 @@ const invalid: readonly [string, string, string][] = [
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,', 'empty interface name'],
   ['traffic.sidecar.istio.io/excludeInterfaces', 'eth0,,eth1', 'empty interface name'],
   ['traffic.sidecar.istio.io/excludeInterfaces', ' , ', 'empty interface name'],
+  [
+    'traffic.sidecar.istio.io/excludeInterfaces',
+    '-eth0',
+    'interface name "-eth0" contains invalid characters',
+  ],
+  // only an exact "*" is the wildcard
+  ['traffic.sidecar.istio.io/includeOutboundIPRanges', ' *', "IPRanges invalid: failed parsing cidr ' *'"],
+  ['traffic.sidecar.istio.io/excludeOutboundIPRanges', '10.0.0.0/8,', "failed parsing cidr ''"],
+  [
+    'traffic.sidecar.istio.io/excludeOutboundPorts',
+    '80,',
+    'portList "80," invalid: failed parsing port "": strconv.ParseUint: parsing "": invalid syntax',
+  ],
+  ['traffic.sidecar.istio.io/includeInboundPorts', '80,,81', 'failed parsing port "": strconv.ParseUint'],
 ];
 
 test('an error quotes at most 100 characters of a value (annotations hold up to 256 KiB)', () => {
@@ -231,4 +247,56 @@ test('an explicit includeInboundPorts "*" is the wildcard, as the default (upstr
   );
   assert.equal(explicit.inboundPortsInclude, '*');
   assert.deepEqual(explicit, captureConfigFromPod(podInfoFromManifest(manifest({})), {}));
+});
+
+test('values upstream accepts: empty CIDR lists, blank port lists, spaces around ports, empty interface list', () => {
+  const config = captureConfigFromPod(
+    podInfoFromManifest(
+      manifest({
+        'traffic.sidecar.istio.io/includeOutboundIPRanges': '',
+        'traffic.sidecar.istio.io/excludeOutboundIPRanges': '',
+        'traffic.sidecar.istio.io/excludeInboundPorts': '   ',
+        'traffic.sidecar.istio.io/excludeOutboundPorts': '80, 81',
+        'traffic.sidecar.istio.io/excludeInterfaces': '',
+      }),
+    ),
+    {},
+  );
+  assert.equal(config.outboundIpRangesInclude, '');
+  assert.equal(config.outboundIpRangesExclude, '');
+  assert.equal(config.inboundPortsExclude, '15020,15021,15090');
+  assert.equal(config.outboundPortsExclude, '80, 81');
+  assert.equal(config.excludeInterfaces, '');
+});
+
+test('reroute-virtual-interfaces is not validated (upstream alwaysValidFunc): "eth1," passes through', () => {
+  for (const key of ['istio.io/reroute-virtual-interfaces', 'traffic.sidecar.istio.io/kubevirtInterfaces']) {
+    const config = captureConfigFromPod(podInfoFromManifest(manifest({ [key]: 'eth1,' })), {});
+    assert.equal(config.rerouteVirtualInterfaces, 'eth1,', key);
+  }
+});
+
+test('a present but empty reroute-virtual-interfaces still wins over kubevirtInterfaces (upstream isFound)', () => {
+  const config = captureConfigFromPod(
+    podInfoFromManifest(
+      manifest({
+        'istio.io/reroute-virtual-interfaces': '',
+        'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
+      }),
+    ),
+    {},
+  );
+  assert.equal(config.rerouteVirtualInterfaces, '');
+});
+
+test('ISTIO_OUTBOUND_OWNER_GROUPS set but empty is kept empty, not the "*" default (os.LookupEnv)', () => {
+  const config = captureConfigFromPod(podInfoFromManifest(manifest()), { ISTIO_OUTBOUND_OWNER_GROUPS: '' });
+  assert.equal(config.ownerGroupsInclude, '');
+});
+
+test('the proxy type is read only from `proxy <type>` args (upstream: len(Args) >= 2 && Args[0] == "proxy")', () => {
+  const type = (args: string[]) => podInfoFromManifest(manifest({}, { args })).proxyType;
+  assert.equal(type(['proxy', 'router']), 'router');
+  assert.equal(type(['agent', 'router']), '');
+  assert.equal(type(['proxy']), '');
 });

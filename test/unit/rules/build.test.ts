@@ -108,6 +108,43 @@ const invalidCases: ReadonlyArray<[string, Partial<typeof POD_DEFAULT>, RegExp]>
     /OWNER_GROUPS/,
   ],
   ['bad DNS server', { redirectDns: true, dnsServersV4: ['::1'] }, /IPv4 DNS server/],
+  [
+    'IPv4 address as an IPv6 DNS server',
+    { redirectDns: true, dnsServersV6: ['10.0.0.53'] },
+    /IPv6 DNS server/,
+  ],
+  ['proxy port out of range', { proxyPort: '65536' }, /proxy port/],
+  [
+    'newline injection in the inbound capture port',
+    { inboundCapturePort: '15006\n-A OUTPUT -j DROP' },
+    /inbound capture port/,
+  ],
+  [
+    'port 65536 in a list (the first port out of range)',
+    { inboundPortsInclude: '80,65536' },
+    /"65536" is not a port/,
+  ],
+  // iptables parses ports with strtoul base 0: "010" would be octal 8, "080" no port at all.
+  ['leading zero in a port', { outboundPortsExclude: '080' }, /outbound ports exclude/],
+  ['star in exclude outbound ports', { outboundPortsExclude: '*' }, /"\*" is not allowed here/],
+  ['star in include outbound ports', { outboundPortsInclude: '*' }, /"\*" is not allowed here/],
+  [
+    'star with spaces in exclude inbound ports',
+    { inboundPortsExclude: ' * ,15020' },
+    /"\*" is not allowed here/,
+  ],
+  ['"." as an interface name', { excludeInterfaces: '.' }, /excluded interfaces/],
+  ['".." as an interface name', { rerouteVirtualInterfaces: 'eth0,..' }, /reroute virtual interfaces/],
+  ['owner group that reads as an option', { ownerGroupsInclude: 'java,-j' }, /ISTIO_OUTBOUND_OWNER_GROUPS/],
+  ['owner group excluded that reads as an option', { ownerGroupsExclude: '-j' }, /OWNER_GROUPS_EXCLUDE/],
+  ['spaced star as owner groups to include', { ownerGroupsInclude: ' *' }, /ISTIO_OUTBOUND_OWNER_GROUPS/],
+  ['no proxy UID at all (the proxy would capture itself)', { proxyUid: ',' }, /proxy UID/],
+  ['newline injection in the proxy GID', { proxyGid: '1337\n-A OUTPUT -j DROP' }, /proxy GID/],
+  ['unknown interception mode', { inboundInterceptionMode: 'NONE' as 'REDIRECT' }, /interception mode/],
+  ['non-numeric TPROXY mark', { inboundTProxyMark: '1337 -j DROP' }, /TPROXY mark/],
+  ['non-numeric TPROXY route table', { inboundTProxyRouteTable: 'main' }, /TPROXY route table/],
+  ['IPv6 loopback as the IPv4 loopback CIDR', { hostIpv4LoopbackCidr: '::1/128' }, /LOOPBACK_CIDR/],
+  ['loopback CIDR with a /7 mask', { hostIpv4LoopbackCidr: '127.0.0.0/7' }, /LOOPBACK_CIDR/],
 ];
 for (const [name, patch, message] of invalidCases) {
   test(`validation: ${name}`, () => {
@@ -144,5 +181,89 @@ test('owner group lists tolerate white space around names (upstream hands them t
     assert.equal(renderRestoreDocument(withSpaces.v4), renderRestoreDocument(without.v4));
     assert.equal(renderNftTransaction(withSpaces), renderNftTransaction(without));
     assert.match(renderRestoreDocument(withSpaces.v4), /--gid-owner (java|888) /);
+  }
+});
+
+test('CIDRs are rendered in canonical form (upstream prints netip.Prefix.String())', () => {
+  const config = {
+    ...POD_DEFAULT,
+    enableIpv6: true,
+    outboundIpRangesInclude: '2001:0DB8:0:0::/32',
+    outboundIpRangesExclude: '2001:db8:0000:1::/64',
+  };
+  const { rules } = buildCaptureRules(config);
+  const v6 = renderRestoreDocument(rules.v6);
+  assert.match(v6, /^-A ISTIO_OUTPUT -d 2001:db8::\/32 -j ISTIO_REDIRECT$/m);
+  assert.match(v6, /^-A ISTIO_OUTPUT -d 2001:db8:0:1::\/64 -j RETURN$/m);
+  assert.match(renderNftTransaction(rules), /ip6 daddr 2001:db8::\/32 counter jump istio-redirect/);
+});
+
+test('an empty owner-group include list captures no group: one bare RETURN (upstream InterceptOnly())', () => {
+  const doc = renderRestoreDocument(buildCaptureRules({ ...POD_DEFAULT, ownerGroupsInclude: '' }).rules.v4);
+  assert.match(doc, /^-A ISTIO_OUTPUT -j RETURN$/m);
+  assert.doesNotMatch(
+    renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4),
+    /^-A ISTIO_OUTPUT -j RETURN$/m,
+  );
+});
+
+test('IPv6 DNS servers alone: the nat jump to ISTIO_OUTPUT_DNS is IPv6-only (upstream SetupDNSRedir)', () => {
+  const { rules } = buildCaptureRules({
+    ...POD_DEFAULT,
+    enableIpv6: true,
+    redirectDns: true,
+    captureAllDns: false,
+    dnsServersV6: ['fd00::53'],
+  });
+  const jump = /^-A ISTIO_OUTPUT -j ISTIO_OUTPUT_DNS$/m;
+  assert.doesNotMatch(renderRestoreDocument(rules.v4), jump);
+  assert.match(renderRestoreDocument(rules.v6), jump);
+});
+
+test('the nftables translation refuses what it cannot translate instead of emitting a wrong rule', () => {
+  const refuses = (table: 'filter' | 'nat', chain: string, params: readonly string[]) =>
+    assert.throws(
+      () => renderNftTransaction({ v4: [{ table, chain, params }], v6: [] }),
+      (error: unknown) => error instanceof AppError && error.code === 'RULES_INVALID',
+      params.join(' '),
+    );
+  refuses('nat', 'ISTIO_OUTPUT', ['-j', 'LOG']);
+  refuses('nat', 'ISTIO_OUTPUT', ['-j', 'ISTIO_REDIRECT', '--extra']);
+  refuses('nat', 'ISTIO_OUTPUT', ['-p', 'tcp', '--dport', '80']);
+  refuses('nat', 'ISTIO_OUTPUT', ['--dport', '80', '-j', 'RETURN']);
+  refuses('filter', 'INPUT', ['-j', 'RETURN']);
+});
+
+test('only included CIDRs count as "loopback included": excluding 127.0.0.0/8 keeps the lo RETURN rules', () => {
+  const doc = renderRestoreDocument(
+    buildCaptureRules({ ...POD_DEFAULT, outboundIpRangesExclude: '127.0.0.0/8' }).rules.v4,
+  );
+  assert.match(doc, /^-A ISTIO_OUTPUT -o lo -m owner ! --uid-owner 1337 -j RETURN$/m);
+  assert.match(doc, /^-A ISTIO_OUTPUT -d 127\.0\.0\.0\/8 -j RETURN$/m);
+});
+
+test('an included IPv4-mapped loopback (::ffff:127.0.0.1/128) counts as loopback included, as Go netip unmaps before IsLoopback', () => {
+  const lo = /^-A ISTIO_OUTPUT -o lo -m owner ! --uid-owner 1337 -j RETURN$/m;
+  const mapped = buildCaptureRules({
+    ...POD_DEFAULT,
+    enableIpv6: true,
+    outboundIpRangesInclude: '::ffff:127.0.0.1/128',
+  }).rules;
+  for (const family of [mapped.v4, mapped.v6]) assert.doesNotMatch(renderRestoreDocument(family), lo);
+  // A plain IPv6 include that is not loopback keeps them.
+  const plain = buildCaptureRules({
+    ...POD_DEFAULT,
+    enableIpv6: true,
+    outboundIpRangesInclude: '2001:db8::/32',
+  });
+  assert.match(renderRestoreDocument(plain.rules.v6), lo);
+});
+
+test('drop-invalid applies to IPv6 too: ISTIO_DROP drops in both documents', () => {
+  const { rules } = buildCaptureRules({ ...POD_DEFAULT, dropInvalid: true, enableIpv6: true });
+  for (const family of [rules.v4, rules.v6]) {
+    const doc = renderRestoreDocument(family);
+    assert.match(doc, /^-A PREROUTING -m conntrack --ctstate INVALID -j ISTIO_DROP$/m);
+    assert.match(doc, /^-A ISTIO_DROP -j DROP$/m);
   }
 });
