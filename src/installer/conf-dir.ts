@@ -1,5 +1,5 @@
 // Pure: libcni's rules for the primary network config (§1.5.1): candidate extensions, byte-wise sort, validity.
-import { isJsonObject } from './go-json.ts';
+import { isJsonObject, parseGoJson } from './go-json.ts';
 
 /** libcni ConfFiles extensions. Upstream istio ignores `.json`; container runtimes (libcni) load it, so we do. */
 export const CONF_EXTENSIONS = ['.conf', '.conflist', '.json'] as const;
@@ -57,7 +57,8 @@ function pluginProblem(plugin: unknown): string | undefined {
 export function confFileProblem(name: string, text: string): string | undefined {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // As libcni decodes it: a number Go cannot hold (1e400) fails the file there too.
+    doc = parseGoJson(text);
   } catch {
     return 'not valid JSON';
   }

@@ -2,7 +2,14 @@
 // decide whether a config file already carries it (§1.5.4). Other plugins' fields are kept as opaque JSON.
 import { AppError } from '../errors.ts';
 import type { AgentConfig } from '../config/load.ts';
-import { isJsonObject, marshalOrdered, marshalSorted, type Json, type JsonObject } from './go-json.ts';
+import {
+  isJsonObject,
+  marshalOrdered,
+  marshalSorted,
+  parseGoJson,
+  type Json,
+  type JsonObject,
+} from './go-json.ts';
 
 export const PLUGIN_TYPE = 'istio-cni';
 
@@ -52,12 +59,7 @@ function conflistError(message: string): AppError {
 export function parseJsonObject(text: string, what: string): JsonObject {
   let parsed: unknown;
   try {
-    // A number past float64 (1e400) is an unmarshal error in Go, so libcni and upstream refuse the file; JSON.parse
-    // would give Infinity, which we would write back as null into another plugin's settings.
-    parsed = JSON.parse(text, (_key, value: unknown) => {
-      if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('a number is out of range');
-      return value;
-    });
+    parsed = parseGoJson(text);
   } catch (error) {
     throw conflistError(`${what} is not valid JSON: ${(error as Error).message}`);
   }

@@ -4,6 +4,15 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
+/** JSON.parse as Go's encoding/json decodes: a number past float64 (1e400) is an unmarshal error there, so libcni and
+ * upstream refuse the file; JSON.parse would give Infinity (which we would write back as null). Throws. */
+export function parseGoJson(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('a number is out of range');
+    return value;
+  });
+}
+
 /** Go sorts map keys by their UTF-8 bytes (JavaScript's sort compares UTF-16 units: an astral character would sort
  * before U+E000–U+FFFF). */
 function byUtf8(a: string, b: string): number {

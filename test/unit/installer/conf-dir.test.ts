@@ -70,3 +70,78 @@ test("validity: the typed fields inside ipam, dns and prevResult fail Go's decod
     undefined,
   );
 });
+
+test('byte-wise sort is by UTF-8 bytes, not UTF-16 code units', () => {
+  // U+FFFF is EF BF BF in UTF-8, before U+1F600 (F0 9F 98 80); in UTF-16 the surrogate D83D sorts first.
+  assert.deepEqual(sortNames(['\u{1F600}.conf', '\uFFFF.conf']), ['\uFFFF.conf', '\u{1F600}.conf']);
+});
+
+test('extensions: a file named just ".conf" has the extension (Go filepath.Ext)', () => {
+  assert.equal(hasConfExtension('.conf'), true);
+  assert.equal(hasConfExtension('.conflist'), true);
+});
+
+test('validity: a plugin type must be a non-empty string, in a .conf and inside a .conflist', () => {
+  assert.equal(confFileProblem('e.conf', '{"type":""}'), 'a plugin has no "type"');
+  assert.equal(
+    confFileProblem('e.conflist', '{"name":"x","plugins":[{"type":""}]}'),
+    'a plugin has no "type"',
+  );
+});
+
+test('validity: the list-level keys of a .conflist as libcni reads them', () => {
+  const withList = (fields: string): string => `{"name":"x",${fields},"plugins":[{"type":"a"}]}`;
+  for (const key of ['disableCheck', 'disableGC', 'loadOnlyInlinedPlugins']) {
+    for (const value of ['true', 'false', '"true"', '"false"']) {
+      assert.equal(
+        confFileProblem('l.conflist', withList(`"${key}":${value}`)),
+        undefined,
+        `${key}: ${value}`,
+      );
+    }
+    for (const value of ['1', '"yes"', '[]']) {
+      assert.equal(
+        confFileProblem('l.conflist', withList(`"${key}":${value}`)),
+        `${key} must be a boolean`,
+        `${key}: ${value}`,
+      );
+    }
+  }
+  assert.equal(confFileProblem('l.conflist', withList('"cniVersions":["1.0.0","0.4.0"]')), undefined);
+  for (const versions of ['"1.0.0"', '[1]', '["1.0.0",null]']) {
+    assert.equal(
+      confFileProblem('l.conflist', withList(`"cniVersions":${versions}`)),
+      'cniVersions must be an array of strings',
+      versions,
+    );
+  }
+  assert.equal(confFileProblem('l.conflist', '{"name":"x","plugins":[]}'), 'conflist has no plugins');
+});
+
+test('validity: capabilities must be a JSON object, not an array of booleans', () => {
+  for (const capabilities of ['[true]', '[]', '"portMappings"', 'true']) {
+    assert.equal(
+      confFileProblem('c.conf', `{"type":"a","capabilities":${capabilities}}`),
+      'capabilities must be a map of booleans',
+      capabilities,
+    );
+  }
+  assert.equal(confFileProblem('c.conf', '{"type":"a","capabilities":{"portMappings":true}}'), undefined);
+});
+
+test('validity: a plugin name must be a string and dns an object', () => {
+  assert.equal(confFileProblem('n.conf', '{"type":"a","name":1}'), 'cniVersion/name must be strings');
+  for (const dns of ['"8.8.8.8"', '["8.8.8.8"]']) {
+    assert.equal(confFileProblem('d.conf', `{"type":"a","dns":${dns}}`), 'ipam/dns must be objects', dns);
+  }
+});
+
+test('validity: a number Go cannot hold (1e400) makes the file invalid, as libcni fails to decode it', () => {
+  // Picked as the primary, the merge (which refuses it) would wait on it forever instead of moving on.
+  assert.equal(confFileProblem('a.conf', '{"type":"bridge","name":"x","mtu":1e400}'), 'not valid JSON');
+  assert.equal(
+    confFileProblem('a.conflist', '{"name":"x","plugins":[{"type":"bridge","mtu":-1e400}]}'),
+    'not valid JSON',
+  );
+  assert.equal(confFileProblem('a.conf', '{"type":"bridge","name":"x","mtu":1e300}'), undefined);
+});
