@@ -76,4 +76,34 @@ test('conversion names: .conf and .json become .conflist; anything else stays', 
   assert.equal(convertedName('/n/10-bridge.json'), '/n/10-bridge.conflist');
   assert.equal(convertedName('/n/10-bridge.conflist'), undefined);
   assert.equal(convertedName('/n/named'), undefined);
+  assert.equal(convertedName('/n/named-conf'), undefined);
+  assert.equal(convertedName('/n/named-json'), undefined);
+});
+
+test('our entry is stale when a list or null setting in it differs from ours (e.g. exclude_namespaces)', () => {
+  const desired: JsonObject = { ...entry, exclude_namespaces: ['kube-system', 'istio-system'] };
+  const withNamespaces = (namespaces: JsonObject[string]) =>
+    list({ type: 'calico' }, { ...ours, exclude_namespaces: namespaces });
+  assert.equal(chainedStaleness(withNamespaces(['kube-system', 'istio-system']), desired), undefined);
+  for (const namespaces of [['kube-system'], null, ['kube-system', 'istio-system', 'extra'], []]) {
+    assert.equal(
+      chainedStaleness(withNamespaces(namespaces), desired),
+      'istio-cni entry is stale',
+      JSON.stringify(namespaces),
+    );
+  }
+  const unset: JsonObject = { ...entry, exclude_namespaces: null };
+  assert.equal(chainedStaleness(withNamespaces(null), unset), undefined);
+  assert.equal(chainedStaleness(withNamespaces(['kube-system']), unset), 'istio-cni entry is stale');
+});
+
+test('a .conflist with a stray top-level "type" is still a list: it needs a plugin besides ours, named or not', () => {
+  const doc: JsonObject = { cniVersion: '1.0.0', name: 'k8s', type: 'bridge', plugins: [ours] };
+  for (const named of [false, true]) {
+    assert.equal(
+      mergeTargetProblem('10-a.conflist', doc, JSON.stringify(doc), named),
+      'it has no plugin besides istio-cni',
+      `named: ${named}`,
+    );
+  }
 });

@@ -10,7 +10,7 @@ import {
   renderStandalone,
   standaloneProblem,
 } from '../../../src/installer/conflist.ts';
-import { marshalSorted } from '../../../src/installer/go-json.ts';
+import { marshalSorted, type JsonObject } from '../../../src/installer/go-json.ts';
 
 const testdata = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 const read = (name: string): string => readFileSync(path.join(testdata, name), 'utf8');
@@ -128,4 +128,58 @@ test("Go's key order where JavaScript's differs: integer-like keys as strings, b
   // The same layout as JSON.stringify wherever the key orders agree.
   const plain = { a: [1, { c: null, d: 'x' }], e: true };
   assert.equal(marshalSorted(plain), `${JSON.stringify(plain, null, 2)}\n`);
+});
+
+test('each setting of the entry comes from its own config field', () => {
+  const built = buildPluginEntry({
+    ...entryConfig,
+    ambientEnabled: true,
+    nativeNftables: false,
+    enableAmbientDetectionRetry: false,
+  });
+  assert.deepEqual(
+    [built['ambient_enabled'], built['native_nftables'], built['enable_ambient_detection_retry']],
+    [true, false, false],
+  );
+  const others = buildPluginEntry({
+    ...entryConfig,
+    ambientEnabled: false,
+    nativeNftables: true,
+    enableAmbientDetectionRetry: true,
+    excludeNamespaces: ['kube-system'],
+  });
+  assert.deepEqual(
+    [others['ambient_enabled'], others['native_nftables'], others['enable_ambient_detection_retry']],
+    [false, true, true],
+  );
+  assert.deepEqual(others['exclude_namespaces'], ['kube-system']);
+});
+
+test('removeEntry: a single network has nothing to remove; the rest of a list is kept as it is', () => {
+  assert.equal(removeEntry(read('bridge.conf')), undefined);
+  const list = '{"name":"k8s","plugins":[null,{"type":"calico"},{"type":"istio-cni"}]}';
+  assert.deepEqual(JSON.parse(removeEntry(list)!), { name: 'k8s', plugins: [null, { type: 'calico' }] });
+});
+
+test('standaloneProblem: a number Go cannot decode makes the file invalid, as in a chained config', () => {
+  assert.match(
+    standaloneProblem('{"type":"istio-cni","name":"istio-cni","mtu":1e400}') ?? '',
+    /a number is out of range/,
+  );
+});
+
+test('a .conflist with a stray top-level "type" stays a list: our entry joins its plugins', () => {
+  const stray = JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'k8s',
+    type: 'bridge',
+    plugins: [{ type: 'calico' }],
+  });
+  const merged = JSON.parse(insertEntry(stray, entry, 'CNI config', true)) as JsonObject;
+  assert.equal(merged['name'], 'k8s');
+  assert.equal(merged['type'], 'bridge');
+  assert.deepEqual(
+    (merged['plugins'] as JsonObject[]).map((p) => p['type']),
+    ['calico', 'istio-cni'],
+  );
 });
