@@ -18,6 +18,7 @@ import { lookupPod } from '../../src/plugin/pod-lookup.ts';
 import type { LookupPolicy } from '../../src/plugin/pod-lookup.ts';
 import { systemClock } from '../../src/sys/process-io.ts';
 import { startKubeApiServer } from '../support/kube-api-server.ts';
+import { within } from '../support/within.ts';
 import type { KubeApiServer } from '../support/kube-api-server.ts';
 
 let api: KubeApiServer;
@@ -186,32 +187,20 @@ function toApiServer(socket: Socket): void {
 async function closes(socket: Socket, what: string): Promise<void> {
   if (socket.destroyed) return;
   // Not events.once: an ECONNRESET from the client's close would reject it.
-  const closed = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), WAIT_MS);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  assert.ok(closed, `${what} was still open ${WAIT_MS} ms later`);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await within(closed, WAIT_MS, `${what} closing`);
 }
 
 /** Resolves once the API server has received a request for `path` (from now on). */
 function requestArrives(path: string): Promise<void> {
   const from = api.requests.length;
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (!api.requests.slice(from).some((request) => request.path === path)) return;
-      stop();
-      clearTimeout(timer);
-      resolve();
-    };
-    const stop = api.onActivity(check);
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no request for ${path} within ${WAIT_MS} ms`));
-    }, WAIT_MS);
+  let stop: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => {
+    stop = api.onActivity(() => {
+      if (api.requests.slice(from).some((request) => request.path === path)) resolve();
+    });
   });
+  return within(arrived, WAIT_MS, `a request for ${path}`).finally(stop);
 }
 
 test('a server that accepts and never answers: the GET fails at the request timeout and its connection is closed', async () => {
