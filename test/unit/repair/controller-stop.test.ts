@@ -95,24 +95,27 @@ test('a controller started on an already aborted signal (SIGTERM before its star
 });
 
 test('stop() gives the event of the last action a moment: a slow events API still gets it written', async () => {
-  let deleted: () => void = () => undefined;
-  const deleting = new Promise<void>((resolve) => (deleted = resolve));
+  let requested: () => void = () => undefined;
+  const eventRequested = new Promise<void>((resolve) => (requested = resolve));
+  let answer: () => void = () => undefined;
   const written: string[] = [];
-  const { client, release } = fakeClient([brokenPod('a')], () => deleted());
+  const { client, release } = fakeClient([brokenPod('a')], () => undefined);
   const slowEvents = () => {
     const port = client();
     return {
       ...port,
       api: {
         ...port.api,
-        // An API server answering events in 100 ms (the action itself never waits for it).
-        recordPodEvent: (_pod: unknown, reason: string) =>
-          new Promise<void>((resolve) =>
-            setTimeout(() => {
+        // An API server that answers the event only when the test says so (the action never waits for it).
+        recordPodEvent: (_pod: unknown, reason: string) => {
+          requested();
+          return new Promise<void>((resolve) => {
+            answer = () => {
               written.push(reason);
               resolve();
-            }, 100),
-          ),
+            };
+          });
+        },
       },
     };
   };
@@ -123,7 +126,13 @@ test('stop() gives the event of the last action a moment: a slow events API stil
     client: slowEvents,
   });
   release();
-  await within(deleting, 5000, 'the DELETE of the broken pod');
-  await controller.stop();
+  await within(eventRequested, 5000, 'the event of the DELETE of the broken pod');
+  let stopped = false;
+  const stopping = controller.stop().then(() => (stopped = true));
+  // stop() waits for the event still being written: a turn of the event loop later it has not returned.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(stopped, false);
+  answer();
+  await within(stopping, 5000, 'stop() once the event was written');
   assert.deepEqual(written, ['DeleteBrokenPod']);
 });
