@@ -33,6 +33,11 @@ function manifest(annotations: Record<string, string> = {}, extra: Record<string
   };
 }
 
+/** The capture config the plugin derives from a pod with these annotations (and the proxy env `env`). */
+function fromAnnotations(annotations: Record<string, string>, env: Record<string, string> = {}) {
+  return captureConfigFromPod(podInfoFromManifest(manifest(annotations)), env);
+}
+
 test('podInfoFromManifest extracts containers (init first), proxy type, env and ids', () => {
   const pod = podInfoFromManifest(manifest());
   assert.deepEqual(pod.containers, ['istio-validation', 'app', 'istio-proxy']);
@@ -56,7 +61,7 @@ test('podInfoFromManifest rejects non-pods with a message naming the field', () 
 });
 
 test('defaults match upstream', () => {
-  const config = captureConfigFromPod(podInfoFromManifest(manifest()), {});
+  const config = fromAnnotations({});
   assert.equal(config.inboundInterceptionMode, 'REDIRECT');
   assert.equal(config.inboundPortsInclude, '*');
   assert.equal(config.inboundPortsExclude, '15020,15021,15090');
@@ -72,11 +77,14 @@ test('defaults match upstream', () => {
 });
 
 test('env supplies owner groups and loopback CIDR', () => {
-  const config = captureConfigFromPod(podInfoFromManifest(manifest()), {
-    ISTIO_OUTBOUND_OWNER_GROUPS: 'a,b',
-    ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'c',
-    ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.6/32',
-  });
+  const config = fromAnnotations(
+    {},
+    {
+      ISTIO_OUTBOUND_OWNER_GROUPS: 'a,b',
+      ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'c',
+      ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: '127.0.0.6/32',
+    },
+  );
   assert.equal(config.ownerGroupsInclude, 'a,b');
   assert.equal(config.ownerGroupsExclude, 'c');
   assert.equal(config.hostIpv4LoopbackCidr, '127.0.0.6/32');
@@ -95,15 +103,10 @@ test('uid/gid 0 or absent fall back to 1337 independently', () => {
 });
 
 test('boundaries that are still valid: port 65535, a 15-byte interface name', () => {
-  const config = captureConfigFromPod(
-    podInfoFromManifest(
-      manifest({
-        'traffic.sidecar.istio.io/excludeOutboundPorts': '0,65535',
-        'traffic.sidecar.istio.io/excludeInterfaces': 'fifteen-bytes-a',
-      }),
-    ),
-    {},
-  );
+  const config = fromAnnotations({
+    'traffic.sidecar.istio.io/excludeOutboundPorts': '0,65535',
+    'traffic.sidecar.istio.io/excludeInterfaces': 'fifteen-bytes-a',
+  });
   assert.equal(config.outboundPortsExclude, '0,65535');
   assert.equal(config.excludeInterfaces, 'fifteen-bytes-a');
 });
@@ -120,34 +123,24 @@ test('exclude-inbound post-processing', () => {
 });
 
 test('explicit annotations pass through', () => {
-  const config = captureConfigFromPod(
-    podInfoFromManifest(
-      manifest({
-        'sidecar.istio.io/interceptionMode': 'TPROXY',
-        'traffic.sidecar.istio.io/includeInboundPorts': '',
-        'traffic.sidecar.istio.io/excludeOutboundPorts': '',
-        'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.0.0.0/8,fd00::/8',
-        'traffic.sidecar.istio.io/excludeInterfaces': 'eth1,net-2',
-        'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
-      }),
-    ),
-    {},
-  );
+  const config = fromAnnotations({
+    'sidecar.istio.io/interceptionMode': 'TPROXY',
+    'traffic.sidecar.istio.io/includeInboundPorts': '',
+    'traffic.sidecar.istio.io/excludeOutboundPorts': '',
+    'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.0.0.0/8,fd00::/8',
+    'traffic.sidecar.istio.io/excludeInterfaces': 'eth1,net-2',
+    'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
+  });
   assert.equal(config.inboundInterceptionMode, 'TPROXY');
   assert.equal(config.inboundPortsInclude, '');
   assert.equal(config.outboundPortsExclude, '');
   assert.equal(config.outboundIpRangesInclude, '10.0.0.0/8,fd00::/8');
   assert.equal(config.excludeInterfaces, 'eth1,net-2');
   assert.equal(config.rerouteVirtualInterfaces, 'old');
-  const both = captureConfigFromPod(
-    podInfoFromManifest(
-      manifest({
-        'istio.io/reroute-virtual-interfaces': 'new',
-        'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
-      }),
-    ),
-    {},
-  );
+  const both = fromAnnotations({
+    'istio.io/reroute-virtual-interfaces': 'new',
+    'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
+  });
   assert.equal(both.rerouteVirtualInterfaces, 'new');
 });
 
@@ -201,11 +194,7 @@ const invalid: readonly [string, string, string][] = [
 test('an error quotes at most 100 characters of a value (annotations hold up to 256 KiB)', () => {
   const ports = `${Array.from({ length: 20_000 }, (_, index) => String(1000 + (index % 60_000))).join(',')},http`;
   assert.throws(
-    () =>
-      captureConfigFromPod(
-        podInfoFromManifest(manifest({ 'traffic.sidecar.istio.io/excludeOutboundPorts': ports })),
-        {},
-      ),
+    () => fromAnnotations({ 'traffic.sidecar.istio.io/excludeOutboundPorts': ports }),
     (error: unknown) =>
       error instanceof AppError &&
       error.message.length < 400 &&
@@ -216,7 +205,7 @@ test('an error quotes at most 100 characters of a value (annotations hold up to 
 for (const [key, value, message] of invalid) {
   test(`invalid annotation ${key}=${JSON.stringify(value)} fails with upstream's message`, () => {
     assert.throws(
-      () => captureConfigFromPod(podInfoFromManifest(manifest({ [key]: value })), {}),
+      () => fromAnnotations({ [key]: value }),
       (error: unknown) =>
         error instanceof AppError &&
         error.code === 'ANNOTATION_INVALID' &&
@@ -241,27 +230,19 @@ test('ISTIO_DUAL_STACK=true on istio-proxy turns dual-stack on (upstream TestCmd
 });
 
 test('an explicit includeInboundPorts "*" is the wildcard, as the default (upstream TestCmdAddTwoContainersWithStarInboundPort)', () => {
-  const explicit = captureConfigFromPod(
-    podInfoFromManifest(manifest({ 'traffic.sidecar.istio.io/includeInboundPorts': '*' })),
-    {},
-  );
+  const explicit = fromAnnotations({ 'traffic.sidecar.istio.io/includeInboundPorts': '*' });
   assert.equal(explicit.inboundPortsInclude, '*');
-  assert.deepEqual(explicit, captureConfigFromPod(podInfoFromManifest(manifest({})), {}));
+  assert.deepEqual(explicit, fromAnnotations({}));
 });
 
 test('values upstream accepts: empty CIDR lists, blank port lists, spaces around ports, empty interface list', () => {
-  const config = captureConfigFromPod(
-    podInfoFromManifest(
-      manifest({
-        'traffic.sidecar.istio.io/includeOutboundIPRanges': '',
-        'traffic.sidecar.istio.io/excludeOutboundIPRanges': '',
-        'traffic.sidecar.istio.io/excludeInboundPorts': '   ',
-        'traffic.sidecar.istio.io/excludeOutboundPorts': '80, 81',
-        'traffic.sidecar.istio.io/excludeInterfaces': '',
-      }),
-    ),
-    {},
-  );
+  const config = fromAnnotations({
+    'traffic.sidecar.istio.io/includeOutboundIPRanges': '',
+    'traffic.sidecar.istio.io/excludeOutboundIPRanges': '',
+    'traffic.sidecar.istio.io/excludeInboundPorts': '   ',
+    'traffic.sidecar.istio.io/excludeOutboundPorts': '80, 81',
+    'traffic.sidecar.istio.io/excludeInterfaces': '',
+  });
   assert.equal(config.outboundIpRangesInclude, '');
   assert.equal(config.outboundIpRangesExclude, '');
   assert.equal(config.inboundPortsExclude, '15020,15021,15090');
@@ -271,26 +252,21 @@ test('values upstream accepts: empty CIDR lists, blank port lists, spaces around
 
 test('reroute-virtual-interfaces is not validated (upstream alwaysValidFunc): "eth1," passes through', () => {
   for (const key of ['istio.io/reroute-virtual-interfaces', 'traffic.sidecar.istio.io/kubevirtInterfaces']) {
-    const config = captureConfigFromPod(podInfoFromManifest(manifest({ [key]: 'eth1,' })), {});
+    const config = fromAnnotations({ [key]: 'eth1,' });
     assert.equal(config.rerouteVirtualInterfaces, 'eth1,', key);
   }
 });
 
 test('a present but empty reroute-virtual-interfaces still wins over kubevirtInterfaces (upstream isFound)', () => {
-  const config = captureConfigFromPod(
-    podInfoFromManifest(
-      manifest({
-        'istio.io/reroute-virtual-interfaces': '',
-        'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
-      }),
-    ),
-    {},
-  );
+  const config = fromAnnotations({
+    'istio.io/reroute-virtual-interfaces': '',
+    'traffic.sidecar.istio.io/kubevirtInterfaces': 'old',
+  });
   assert.equal(config.rerouteVirtualInterfaces, '');
 });
 
 test('ISTIO_OUTBOUND_OWNER_GROUPS set but empty is kept empty, not the "*" default (os.LookupEnv)', () => {
-  const config = captureConfigFromPod(podInfoFromManifest(manifest()), { ISTIO_OUTBOUND_OWNER_GROUPS: '' });
+  const config = fromAnnotations({}, { ISTIO_OUTBOUND_OWNER_GROUPS: '' });
   assert.equal(config.ownerGroupsInclude, '');
 });
 
