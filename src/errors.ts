@@ -37,14 +37,17 @@ export class ConfigError extends AppError {
 export class ExecError extends AppError {
   readonly exitCode: number | undefined;
   readonly stderr: string;
+  /** The command was killed at its timeout: it ran, and may have done part of its work. */
+  readonly timedOut: boolean;
   constructor(
     code: 'EXEC_FAILED' | 'BINARY_MISSING' | 'NETNS',
     message: string,
-    details: { exitCode?: number; stderr?: string; cause?: unknown } = {},
+    details: { exitCode?: number; stderr?: string; timedOut?: boolean; cause?: unknown } = {},
   ) {
     super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     this.exitCode = details.exitCode;
     this.stderr = details.stderr ?? '';
+    this.timedOut = details.timedOut ?? false;
   }
 }
 

@@ -276,6 +276,27 @@ async function undo(
     logger.warn({ stderr: result.stderr, tables }, 'rollback of a partial restore failed');
 }
 
+/** A restore killed at its timeout has committed some prefix of its tables, which one is unknown: the tables that
+ * now hold a chain the plan declares are taken back (one save, on this rare path only). A fresh ADD's restore
+ * declares its chains, so they are this call's own. Best effort: the caller's error is what the ADD reports. */
+async function takeBackKilled(ns: PodNetns, plan: FamilyPlan, error: unknown, logger: Logger): Promise<void> {
+  if (!(error instanceof ExecError && error.timedOut)) return;
+  try {
+    const save = await ns.run([plan.bin.save]);
+    if (save.exitCode !== 0) throw xtablesError(plan.bin.save, plan.family, save);
+    const state = parseSavedState(save.stdout);
+    const tables = [...new Set(plan.rules.map((rule) => rule.table))].filter((table) =>
+      holdsPlannedChains(
+        state,
+        plan.rules.filter((rule) => rule.table === table),
+      ),
+    );
+    await undo(ns, plan, tables, logger);
+  } catch (undoError) {
+    logger.warn({ err: undoError }, 'rollback of a restore killed at its timeout failed');
+  }
+}
+
 type Settled = { readonly result: ExecResult } | { readonly error: unknown };
 
 function settle(promise: Promise<ExecResult>): Promise<Settled> {
@@ -298,7 +319,7 @@ async function discard(
   logger: Logger,
 ): Promise<void> {
   const settled = await started;
-  if ('error' in settled) return;
+  if ('error' in settled) return takeBackKilled(ns, plan, settled.error, logger);
   const tables =
     settled.result.exitCode === 0
       ? [...new Set(plan.rules.map((rule) => rule.table))]
@@ -318,7 +339,13 @@ async function applyFamily(
     if (delta.length === 0) return false;
     throw conflict(plan, delta);
   }
-  const result = started === undefined ? await restore(ns, plan) : unwrap(await started);
+  let result: ExecResult;
+  try {
+    result = started === undefined ? await restore(ns, plan) : unwrap(await started);
+  } catch (error) {
+    await takeBackKilled(ns, plan, error, logger);
+    throw error;
+  }
   if (result.exitCode === 0) return true;
   const committed = committedTables(plan.document, result.stderr) ?? [];
   await undo(ns, plan, committed, logger);
@@ -391,6 +418,20 @@ export function routeUndoCommands(config: CaptureConfig, ipv6: boolean): { inet:
     line.startsWith('rule del ') ? [] : [line.replace(/^(address|rule|route) (?:replace|add) /, '$1 del ')];
   const added = routeCommands(config, ipv6);
   return { inet: added.inet.flatMap(undoLine), inet6: added.inet6.flatMap(undoLine) };
+}
+
+/** `mayBeAbsent`: the tables may never have been created; nft then refuses the removal whole, and that is no
+ * failure. */
+async function removeNftTables(
+  ns: PodNetns,
+  transaction: string,
+  logger: Logger,
+  mayBeAbsent = false,
+): Promise<void> {
+  const removal = await settle(ns.run(['nft', '-f', '-'], renderNftRemoval(transaction)));
+  if ('result' in removal && removal.result.exitCode === 0) return;
+  if (mayBeAbsent && 'result' in removal && /No such file or directory/.test(removal.result.stderr)) return;
+  logger.warn({ removal }, 'rollback of the nft tables failed');
 }
 
 async function runNft(ns: PodNetns, script: string): Promise<ExecResult> {
@@ -485,7 +526,15 @@ export async function applyCaptureRules(
     // routes fail; a re-ADD keeps what the earlier ADD left.
     const script = renderNftTransaction(built.rules);
     let created = true;
-    const fresh = await runNft(ns, script.replace(/^add table /gm, 'create table '));
+    const fresh = await runNft(ns, script.replace(/^add table /gm, 'create table ')).catch(
+      async (error: unknown) => {
+        // nft commits its transaction whole, but a kill at the timeout may come after the commit: the tables,
+        // created by this call if they exist at all, are taken back (a removal of absent tables changes nothing).
+        if (error instanceof ExecError && error.timedOut)
+          await removeNftTables(ns, script, deps.logger, true);
+        throw error;
+      },
+    );
     if (fresh.exitCode !== 0) {
       if (!/File exists/.test(fresh.stderr)) throw nftFailure(fresh);
       created = false;
@@ -495,11 +544,7 @@ export async function applyCaptureRules(
     try {
       await configureRoutes(ns, config, ipv6, created ? deps.logger : undefined);
     } catch (error) {
-      if (created) {
-        const removal = await settle(ns.run(['nft', '-f', '-'], renderNftRemoval(script)));
-        if ('error' in removal || removal.result.exitCode !== 0)
-          deps.logger.warn({ removal }, 'rollback of the nft tables failed');
-      }
+      if (created) await removeNftTables(ns, script, deps.logger);
       throw error;
     }
     return { changed: true, ipv6 };

@@ -49,6 +49,7 @@ export function execOutcome(request: ExecRequest, wrapped: boolean, child: Finis
   if (child.timedOut) {
     throw new ExecError('EXEC_FAILED', `${request.argv.join(' ')} timed out after ${request.timeoutMs} ms`, {
       stderr: child.stderr,
+      timedOut: true,
     });
   }
   // nsenter's own failure to enter the namespace (a pod netns that is gone): the command never ran.

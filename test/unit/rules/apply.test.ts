@@ -16,6 +16,12 @@ import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
 import { POD_DEFAULT } from './scenarios.ts';
 
 const logger = pino({ level: 'silent' });
+/** A logger that records the message of every warning (and worse). */
+const recordingLogger = (messages: string[]) =>
+  pino(
+    { level: 'warn' },
+    { write: (line: string) => void messages.push((JSON.parse(line) as { msg: string }).msg) },
+  );
 const NETNS = '/var/run/netns/cni-test';
 
 const FIB_V4 = `Main:
@@ -401,6 +407,186 @@ for (const [what, config, inet6, save] of [
 }
 
 const TPROXY_POD = { ...POD_DEFAULT, inboundInterceptionMode: 'TPROXY' as const };
+
+/** What a kill at the exec timeout throws: the command ran, and may have done part of its work. */
+const KILLED = (name: string) =>
+  new ExecError('EXEC_FAILED', `${name} timed out after 60000 ms`, { timedOut: true });
+/** A save after a restore that committed the mangle table of TPROXY_POD's IPv4 rules, not the nat table. */
+const MANGLE_COMMITTED = [
+  '*mangle',
+  ':PREROUTING ACCEPT [0:0]',
+  ':ISTIO_DIVERT - [0:0]',
+  ':ISTIO_INBOUND - [0:0]',
+  ':ISTIO_TPROXY - [0:0]',
+  '-A PREROUTING -p tcp -j ISTIO_INBOUND',
+  'COMMIT',
+  '*nat',
+  ':OUTPUT ACCEPT [0:0]',
+  'COMMIT',
+  '',
+].join('\n');
+
+/** The tables an undo document takes back. */
+const undoneTables = (exec: RecordingExec) =>
+  exec.requests
+    .filter((r) => /^-D /m.test(r.input ?? ''))
+    .map((r) => [...(r.input ?? '').matchAll(/^\* (\w+)$/gm)].map((m) => m[1]));
+
+test('a restore killed at its timeout after committing mangle: mangle is taken back (read from a save), not nat', async () => {
+  const warnings: string[] = [];
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-restore' && !/^-D /m.test(r.input ?? ''))
+      throw KILLED('iptables-nft-restore');
+    if (r.argv[0] === 'iptables-nft-save') return ok(MANGLE_COMMITTED);
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      TPROXY_POD,
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger: recordingLogger(warnings) },
+    ),
+    /iptables-nft-restore timed out after 60000 ms/,
+  );
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * mangle',
+    PROBE,
+    'iptables-nft-save',
+    'iptables-nft-restore --noflush (undo)',
+  ]);
+  assert.deepEqual(undoneTables(exec), [['mangle']]);
+  assert.deepEqual(warnings, []);
+});
+
+test('a legacy restore killed at its timeout before any commit: nothing to take back, no warning', async () => {
+  const warnings: string[] = [];
+  const legacyRules = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n';
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok(legacyRules);
+    if (r.argv[0] === 'iptables-legacy-restore') throw KILLED('iptables-legacy-restore');
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      POD_DEFAULT,
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger: recordingLogger(warnings) },
+    ),
+    /iptables-legacy-restore timed out/,
+  );
+  // The speculative nft restore is taken back as legacy rules decide the variant; the killed legacy restore had
+  // committed nothing (no ISTIO chain in the save), so it has no undo.
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'iptables-legacy-save',
+    'iptables-nft-restore --noflush (undo)',
+    'iptables-legacy-restore --noflush --wait=30 < * nat',
+    'iptables-legacy-save',
+  ]);
+  assert.deepEqual(warnings, []);
+});
+
+test('a speculative restore killed at its timeout, then legacy rules found: what it committed is taken back, legacy used', async () => {
+  const legacyRules = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n';
+  const natCommitted =
+    '*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\nCOMMIT\n';
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') return ok(legacyRules);
+    if (r.argv[0] === 'iptables-nft-save') return ok(natCommitted);
+    if (r.argv[0] === 'iptables-nft-restore' && !/^-D /m.test(r.input ?? ''))
+      throw KILLED('iptables-nft-restore');
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'legacy' });
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'iptables-legacy-save',
+    'iptables-nft-save',
+    'iptables-nft-restore --noflush (undo)',
+    'iptables-legacy-restore --noflush --wait=30 < * nat',
+  ]);
+  assert.deepEqual(undoneTables(exec), [['nat']]);
+});
+
+test('a restore that failed without running (not killed) is not followed by a save or an undo', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-restore')
+      throw new ExecError('EXEC_FAILED', 'failed to start iptables-nft-restore: EACCES');
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    /EACCES/,
+  );
+  assert.deepEqual(trace(exec), ['iptables-nft-restore --noflush < * nat', PROBE]);
+});
+
+test('a killed restore whose save then fails: the ADD still fails with the timeout, the rollback failure is a warning', async () => {
+  const warnings: string[] = [];
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-restore') throw KILLED('iptables-nft-restore');
+    if (r.argv[0] === 'iptables-nft-save') return { exitCode: 1, stdout: '', stderr: 'boom\n' };
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      POD_DEFAULT,
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger: recordingLogger(warnings) },
+    ),
+    /iptables-nft-restore timed out/,
+  );
+  assert.deepEqual(warnings, ['rollback of a restore killed at its timeout failed']);
+});
+
+test('nftables backend: a create transaction killed at its timeout is followed by a removal of its tables', async () => {
+  for (const [removal, expectedWarnings] of [
+    // Killed before the commit: the tables are absent and nft refuses the removal; nothing to warn about.
+    [{ exitCode: 1, stdout: '', stderr: 'Error: Could not process rule: No such file or directory\n' }, []],
+    // Killed after the commit: the removal takes them back.
+    [ok(), []],
+    // Any other removal failure is a warning.
+    [
+      { exitCode: 1, stdout: '', stderr: 'Error: Operation not permitted\n' },
+      ['rollback of the nft tables failed'],
+    ],
+  ] as const) {
+    const warnings: string[] = [];
+    const exec = new RecordingExec((r) => {
+      if (r.argv[0] === 'head') return ok(probe());
+      if ((r.input ?? '').startsWith('create table')) throw KILLED('nft -f -');
+      if ((r.input ?? '').startsWith('delete table')) return removal;
+      return ok();
+    });
+    await assert.rejects(
+      applyCaptureRules(
+        TPROXY_POD,
+        { netns: NETNS, backend: 'nftables' },
+        { exec, logger: recordingLogger(warnings) },
+      ),
+      /nft -f - timed out/,
+    );
+    assert.deepEqual(trace(exec), [
+      PROBE,
+      'nft -f - < create table inet istio-proxy-mangle',
+      'nft -f - < delete table inet istio-proxy-mangle',
+    ]);
+    assert.deepEqual(warnings, expectedWarnings);
+  }
+});
+
 const IP_FAILS: ExecResult = {
   exitCode: 2,
   stdout: '',
