@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { parseGoBool } from '../go-bool.ts';
-import { SETTINGS, type Setting } from './settings.ts';
+import { SETTINGS, type Setting, type SettingKind } from './settings.ts';
 import { serverUrl } from '../installer/kubeconfig.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'none';
@@ -196,16 +196,27 @@ function schemaFor(setting: Setting): z.ZodType {
 
 type Values = Record<string, unknown>;
 
+const EMPTY_MEANS_DEFAULT: ReadonlySet<SettingKind> = new Set(['bool', 'int', 'mode']);
+
 export function loadAgentConfig(input: LoadInput): AgentConfig {
   const problems: string[] = [];
+  const emptyWarnings: string[] = [];
   const values: Values = {};
   for (const setting of SETTINGS) {
-    const raw = input.flags[setting.env] ?? input.env[setting.env] ?? setting.default;
-    if (raw === undefined) {
-      values[setting.env] = undefined;
-      continue;
-    }
     if (setting.unused) continue;
+    let raw = input.flags[setting.env] ?? input.env[setting.env] ?? setting.default;
+    // An env var set to "" where a boolean or number is expected: what a chart value that rendered empty gives
+    // (`helm upgrade --reuse-values` across a chart version that added the key). Upstream's viper reads false/0
+    // there (a blank CHAINED_CNI_PLUGIN switches to standalone mode, a blank KUBECONFIG_MODE writes mode 0000);
+    // the default is what the chart meant, and a start error would take the node's CNI down. A flag is explicit:
+    // an empty one stays an error, as pflag refuses it.
+    if (raw === '' && input.flags[setting.env] === undefined && EMPTY_MEANS_DEFAULT.has(setting.kind)) {
+      const applies = setting.default === undefined ? 'left unset' : `its default ${setting.default} applies`;
+      const upstream = setting.kind === 'bool' ? 'false' : '0';
+      emptyWarnings.push(`${setting.env} is set but empty: ${applies} (upstream would read ${upstream})`);
+      raw = setting.default;
+    }
+    if (raw === undefined) continue;
     const parsed = schemaFor(setting).safeParse(raw);
     if (parsed.success) values[setting.env] = parsed.data;
     else {
@@ -313,7 +324,7 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     pluginLogLevel: pluginLogLevel ?? logLevel,
     repairLogLevel,
     logOutputLevelError,
-    settingWarnings: Object.freeze(kubeconfigModeWarnings(num('KUBECONFIG_MODE'))),
+    settingWarnings: Object.freeze([...emptyWarnings, ...kubeconfigModeWarnings(num('KUBECONFIG_MODE'))]),
     logAsJson,
     outboundCaptureEnv: Object.freeze(
       Object.fromEntries(

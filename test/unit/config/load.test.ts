@@ -285,16 +285,41 @@ test("the agent's ISTIO_OUTBOUND_* environment is kept for repair's rules, only 
   });
 });
 
-test("an empty boolean or number is a start error naming it, not Go's silent false/0", () => {
+test('an empty boolean or number in the env takes its default with a warning naming it (a chart value that rendered empty), where viper would read false/0', () => {
+  const config = loadAgentConfig({
+    env: {
+      CHAINED_CNI_PLUGIN: '',
+      KUBECONFIG_MODE: '',
+      MONITORING_PORT: '',
+      REPAIR_ENABLED: '',
+      NATIVE_NFTABLES: '',
+      POD_LOOKUP_DEADLINE_SECONDS: '',
+    },
+    flags: {},
+    mode: 'uninstall',
+  });
+  assert.equal(config.chained, true);
+  assert.equal(config.kubeconfigMode, 0o600);
+  assert.equal(config.monitoringPort, 15014);
+  assert.equal(config.repair.enabled, true);
+  assert.equal(config.nativeNftables, false);
+  assert.equal(config.podLookupDeadlineSeconds, undefined);
+  assert.deepEqual(config.settingWarnings, [
+    'CHAINED_CNI_PLUGIN is set but empty: its default true applies (upstream would read false)',
+    'KUBECONFIG_MODE is set but empty: its default 384 applies (upstream would read 0)',
+    'MONITORING_PORT is set but empty: its default 15014 applies (upstream would read 0)',
+    'REPAIR_ENABLED is set but empty: its default true applies (upstream would read false)',
+    'POD_LOOKUP_DEADLINE_SECONDS is set but empty: left unset (upstream would read 0)',
+    'NATIVE_NFTABLES is set but empty: its default false applies (upstream would read false)',
+  ]);
+  // Whitespace is no empty value: it stays an error, as a typo would.
   assert.throws(
-    () =>
-      loadAgentConfig({
-        env: { CHAINED_CNI_PLUGIN: '', KUBECONFIG_MODE: '' },
-        flags: {},
-        mode: 'uninstall',
-      }),
-    (error: Error) => /CHAINED_CNI_PLUGIN=""/.test(error.message) && /KUBECONFIG_MODE=""/.test(error.message),
+    () => loadAgentConfig({ env: { CHAINED_CNI_PLUGIN: ' ' }, flags: {}, mode: 'uninstall' }),
+    /CHAINED_CNI_PLUGIN=" ": expected a boolean/,
   );
+  // An empty string setting is a value, not a default: no warning.
+  const confName = loadAgentConfig({ env: { CNI_CONF_NAME: '' }, flags: {}, mode: 'uninstall' });
+  assert.deepEqual(confName.settingWarnings, []);
 });
 
 test('uninstall mode does not need the API server; ambient is rejected', () => {
