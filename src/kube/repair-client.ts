@@ -217,7 +217,7 @@ export function createRepairClient(
     what: string,
     method: string,
     path: string,
-    options: { body?: unknown; contentType?: string } = {},
+    options: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
   ): Promise<unknown> {
     let text: string;
     let status: number;
@@ -368,17 +368,17 @@ export function createRepairClient(
      * have yet (504 "Too large resource version") is retried at once as a consistent list (""). Any other failure
      * keeps the version for the next attempt: an API server that is down must not turn every retry into a quorum
      * read of every pod. */
-    async function relist(from: string): Promise<void> {
+    async function relist(from: string, signal: AbortSignal): Promise<void> {
       let answer: unknown;
       try {
-        answer = await call('list pods', 'GET', query({ resourceVersion: from }));
+        answer = await call('list pods', 'GET', query({ resourceVersion: from }), { signal });
       } catch (error) {
         const unavailable =
           error instanceof KubeError &&
           (error.status === 410 ||
             (error.status === 504 && /too large resource version/i.test(error.message)));
         if (from === '' || !unavailable) throw error;
-        answer = await call('list pods', 'GET', query({}));
+        answer = await call('list pods', 'GET', query({}), { signal });
       }
       const list = answer as { metadata?: unknown; items?: unknown } | null;
       const items = Array.isArray(list?.items) ? (list.items as unknown[]) : [];
@@ -482,7 +482,8 @@ export function createRepairClient(
           const outcome = await watchOnce(controller.signal);
           // Expired watch: list from the last version seen (a list is served at least that fresh); relist falls back
           // to a consistent list only if the server has no such version any more.
-          if (outcome === 'gone' && !controller.signal.aborted) await relist(resourceVersion);
+          if (outcome === 'gone' && !controller.signal.aborted)
+            await relist(resourceVersion, controller.signal);
           if (
             outcome === 'ended' &&
             Date.now() - openedAt < WATCH_QUICK_END_MS &&
@@ -510,7 +511,9 @@ export function createRepairClient(
         // restart lists from the last version seen, instead of a quorum read of every pod in the cluster from
         // etcd by every node at once (an API server restart, a DaemonSet rollout). Slightly stale data is safe:
         // the watch then brings every change since, and a delete carries uid + resourceVersion preconditions.
-        await relist(listFrom());
+        // stop() aborts the list too: an API server that accepts the connection and never answers must not hold
+        // the agent's shutdown for the request timeout.
+        await relist(listFrom(), controller.signal);
         if (controller.signal.aborted) return;
         void watchLoop(controller);
       },

@@ -259,6 +259,8 @@ export function startRepairController(
           if (Date.now() - startedAt > 60_000) attempt = 0;
           await informer.stop();
         } catch (error) {
+          // stop() aborts a list in flight: that is the shutdown, not a failure.
+          if (signal.aborted) return;
           logger.warn(
             { ...errorFields(error), attempt: attempt + 1 },
             'failed to start pod informer; retrying',

@@ -13,6 +13,7 @@ import { controllerConfig, serviceAccountDir, until } from '../support/repair-ha
 import { createRepairClient, type RepairClientOptions } from '../../src/kube/repair-client.ts';
 import type { PodEventType, PodInformer } from '../../src/repair/api.ts';
 import { KubeError } from '../../src/errors.ts';
+import { within } from '../support/within.ts';
 
 type RequestLine = { path: string; query: Record<string, string> };
 const isPodWatch = (r: RequestLine): boolean => r.path === '/api/v1/pods' && r.query['watch'] === 'true';
@@ -208,6 +209,35 @@ test('deletePod sends the resourceVersion precondition: a pod changed since it w
     assert.ok(current);
     await api.deletePod(ref(current));
     assert.ok(server.getPod('default', 'web')?.metadata['deletionTimestamp']);
+  });
+});
+
+test('informer: stop() aborts a list the API server holds unanswered, so a shutdown does not wait out the 30 s request timeout', async () => {
+  await withServer(['repair-label-pods'], async ({ server, client }) => {
+    let listArrived: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (listArrived = resolve));
+    let answerList: () => void = () => undefined;
+    server.injectFault({
+      times: 1,
+      match: (r) => {
+        if (!isPodList(r)) return false;
+        listArrived();
+        return true;
+      },
+      // Released only after the test: the server holds the list while the informer stops.
+      hold: new Promise<void>((resolve) => (answerList = resolve)),
+    });
+    const informer = client().createPodInformer(NODE_PODS);
+    const log = recorded(informer);
+    const started = informer.start();
+    try {
+      await arrived;
+      await informer.stop();
+      await assert.rejects(within(started, 5000, 'the held list to end'), /abort/i);
+      assert.deepEqual(log.errors, []);
+    } finally {
+      answerList();
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { loadAgentConfig } from '../../../src/config/load.ts';
-import { startRepairController } from '../../../src/repair/controller.ts';
+import { startRepairController, type RepairStartOptions } from '../../../src/repair/controller.ts';
 import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { fakeRepairClient as fakeClient } from '../../support/fake-repair-client.ts';
 import { brokenPodManifest } from '../../support/repair-pods.ts';
@@ -135,4 +135,42 @@ test('stop() gives the event of the last action a moment: a slow events API stil
   answer();
   await within(stopping, 5000, 'stop() once the event was written');
   assert.deepEqual(written, ['DeleteBrokenPod']);
+});
+
+test('a list still unanswered at stop(): stop() ends it and returns, and its abort is logged as no informer failure', async () => {
+  const agent = new AbortController();
+  const warnings: string[] = [];
+  let listStarted: () => void = () => undefined;
+  const listing = new Promise<void>((resolve) => (listStarted = resolve));
+  let abortList: (error: Error) => void = () => undefined;
+  const client = (() => ({
+    api: {},
+    createPodInformer: () => ({
+      start: () => {
+        listStarted();
+        return new Promise<void>((_resolve, reject) => (abortList = reject));
+      },
+      // As the real informer: stop() aborts the list request in flight.
+      stop: () => {
+        abortList(new Error('list pods failed: This operation was aborted'));
+        return Promise.resolve();
+      },
+      get: () => undefined,
+      onEvent: () => undefined,
+      onError: () => undefined,
+    }),
+  })) as unknown as NonNullable<RepairStartOptions['client']>;
+  const controller = startRepairController(config, {
+    logger: pino(
+      { level: 'warn' },
+      { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) },
+    ),
+    metrics: new PrometheusMetrics(),
+    signal: agent.signal,
+    client,
+  });
+  await listing;
+  agent.abort();
+  await within(controller.stop(), 5000, 'stop()');
+  assert.deepEqual(warnings, []);
 });
