@@ -463,10 +463,12 @@ describe('platform overlays use their profile paths (§4.1)', () => {
     });
   }
 
-  test('openshift: standalone istio-cni.conf, Multus NAD, spc_t, privileged SCC', () => {
+  test('openshift: standalone istio-cni.conf, istio-system excluded, Multus NAD, spc_t, privileged SCC', () => {
     const data = find('openshift', 'ConfigMap', 'istio-cni-config')['data'] as Record<string, string>;
     assert.equal(data['CHAINED_CNI_PLUGIN'], 'false');
     assert.equal(data['CNI_CONF_NAME'], 'istio-cni.conf');
+    // As the chart's profile-openshift.yaml (excludeNamespaces: istio-system, kube-system).
+    assert.equal(data['EXCLUDE_NAMESPACES'], 'istio-system,kube-system');
     const nad = find('openshift', 'NetworkAttachmentDefinition', 'istio-cni');
     assert.equal(nad['metadata'].namespace, 'default');
     assert.deepEqual(container('openshift')['securityContext'].seLinuxOptions, { type: 'spc_t' });
