@@ -267,7 +267,9 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
   }
   // Only the agent refuses it: `uninstall` with the chart's ConfigMap of an ambient install must still clean up.
   if (input.mode === 'agent' && bool('AMBIENT_ENABLED')) {
-    problems.push('AMBIENT_ENABLED=true: ambient mode is not supported by this agent; set it to false.');
+    problems.push(
+      "AMBIENT_ENABLED=true: ambient mode is not supported by this agent; set it to false (the istio-cni chart's ambient.enabled value) or keep upstream's image for ambient nodes.",
+    );
   }
   if (str('MOUNTED_CNI_NET_DIR') === '') problems.push('MOUNTED_CNI_NET_DIR must not be empty.');
   if (str('CNI_AGENT_RUN_DIR') === '') problems.push('CNI_AGENT_RUN_DIR must not be empty.');

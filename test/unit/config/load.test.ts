@@ -116,7 +116,7 @@ test('settings that would break every pod on the node are start errors: no bin t
 test('AMBIENT_ENABLED=true stops the agent but not `uninstall`, which must clean up whatever the ConfigMap says', () => {
   assert.throws(
     () => loadAgentConfig({ env: { ...required, AMBIENT_ENABLED: 'true' }, flags: {}, mode: 'agent' }),
-    /AMBIENT_ENABLED=true: ambient mode is not supported/,
+    /AMBIENT_ENABLED=true: ambient mode is not supported by this agent; set it to false \(the istio-cni chart's ambient.enabled value\)/,
   );
   assert.equal(
     loadAgentConfig({ env: { AMBIENT_ENABLED: 'true' }, flags: {}, mode: 'uninstall' }).ambientEnabled,
