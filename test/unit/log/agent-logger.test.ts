@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAgentLogging } from '../../../src/log/agent-logger.ts';
+import { addOutcomeOf, createAgentLogging } from '../../../src/log/agent-logger.ts';
 import type { LogLevel } from '../../../src/config/load.ts';
 
 function capture(level: LogLevel, json = true, pluginLevel?: LogLevel) {
@@ -107,4 +107,74 @@ test('relayed plugin records: level none or fatal drops them all (a plugin recor
     atError.lines.map((line) => (JSON.parse(line) as Record<string, unknown>)['msg']),
     ['error'],
   );
+});
+
+test("agent records carry Istio's time form: UTC with microseconds (as the plugin's relayed records do)", () => {
+  const json = capture('info');
+  json.logger.info('json');
+  const time = (JSON.parse(json.lines[0] ?? '') as Record<string, unknown>)['time'];
+  assert.match(String(time), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+  const text = capture('info', false);
+  text.logger.info('text');
+  assert.match(text.lines[0] ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\tinfo\tcni-agent\ttext\n$/);
+});
+
+test('text format: a record without fields ends at its message (no trailing tab), relayed or not', () => {
+  const { logger, relay, lines } = capture('info', false);
+  logger.info('no fields');
+  relay([{ level: 'warn', time: '2026-01-01T00:00:00.000001Z', msg: 'relayed, no fields', labels: {} }]);
+  assert.match(lines[0] ?? '', /\tinfo\tcni-agent\tno fields\n$/);
+  assert.equal(lines[1], '2026-01-01T00:00:00.000001Z\twarn\tcni-plugin\trelayed, no fields\n');
+});
+
+test('text format: a field value with a quote, a tab or a line break is quoted and escaped, so it stays on its line', () => {
+  const { relay, lines } = capture('info', false);
+  relay([
+    {
+      level: 'error',
+      time: '2026-01-01T00:00:00Z',
+      msg: 'm',
+      labels: {
+        quoted: 'a="b"',
+        tabbed: 'a\tb',
+        broken: 'x\n2026-01-01T00:00:01Z\tinfo\tcni-agent\tforged',
+        plain: 'ns/p',
+      },
+    },
+  ]);
+  assert.equal(
+    lines.join(''),
+    '2026-01-01T00:00:00Z\terror\tcni-plugin\tm\tquoted="a=\\"b\\"" tabbed="a\\tb" ' +
+      'broken="x\\n2026-01-01T00:00:01Z\\tinfo\\tcni-agent\\tforged" plain=ns/p\n',
+  );
+});
+
+test('a relayed record is under scope cni-plugin even when it carries a scope label of its own', () => {
+  const { relay, lines } = capture('info');
+  relay([
+    { level: 'info', time: '2026-01-01T00:00:00Z', msg: 'm', labels: { scope: 'cni-agent', pod: 'ns/p' } },
+  ]);
+  assert.equal(lines[0]?.match(/"scope":/g)?.length, 1);
+  assert.deepEqual(JSON.parse(lines[0] ?? ''), {
+    pod: 'ns/p',
+    level: 'info',
+    time: '2026-01-01T00:00:00Z',
+    scope: 'cni-plugin',
+    msg: 'm',
+  });
+});
+
+test('ADD outcomes are recognised from the start of the message only, by its whole prefix', () => {
+  const outcome = (msg: string) =>
+    addOutcomeOf({ level: 'info', time: '2026-01-01T00:00:00Z', msg, labels: {} });
+  assert.equal(outcome('skipping: pod is in an excluded namespace'), 'skipped');
+  assert.equal(outcome('redirect rules programmed'), 'redirected');
+  for (const msg of [
+    'not skipping: sidecar injected',
+    'skipping redirect',
+    'redirecting to ztunnel',
+    'redirect-rules',
+  ]) {
+    assert.equal(outcome(msg), undefined, msg);
+  }
 });

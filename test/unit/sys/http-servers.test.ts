@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startHealthServer, startMetricsServer, type RunningServer } from '../../../src/sys/http-servers.ts';
 
@@ -114,3 +115,98 @@ test('a port already in use rejects (EADDRINUSE) instead of crashing or hanging'
     await once(holder, 'close');
   }
 });
+
+/** A request of any method; resolves with the status and the headers. */
+function ask(
+  host: string,
+  port: number,
+  method: string,
+  urlPath: string,
+): Promise<{ status: number | undefined; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host, port, method, path: urlPath, agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode, headers: response.headers }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+test('/readyz while not ready carries Go http.Error headers (nosniff), as upstream answers', async () => {
+  await withServer(
+    startHealthServer(0, '127.0.0.1', () => false),
+    async (port) => {
+      const { status, headers } = await ask('127.0.0.1', port, 'GET', '/readyz');
+      assert.equal(status, 503);
+      assert.equal(headers['x-content-type-options'], 'nosniff');
+    },
+  );
+});
+
+test('the paths answer whatever the method, as Go ServeMux handlers registered without one do', async () => {
+  await withServer(
+    startHealthServer(0, '127.0.0.1', () => true),
+    async (port) => {
+      for (const method of ['HEAD', 'POST']) {
+        assert.equal((await ask('127.0.0.1', port, method, '/healthz')).status, 200, method);
+        assert.equal((await ask('127.0.0.1', port, method, '/readyz')).status, 200, method);
+      }
+    },
+  );
+  await withServer(
+    startMetricsServer(0, '127.0.0.1', () => 'up 1\n'),
+    async (port) => {
+      for (const method of ['HEAD', 'POST']) {
+        assert.equal((await ask('127.0.0.1', port, method, '/metrics')).status, 200, method);
+      }
+    },
+  );
+});
+
+test('a listen address is honoured: bound to 127.0.0.1 the server is not reachable at 127.0.0.2 (another loopback address); "" is every interface', async () => {
+  for (const start of [
+    (host: string) => startHealthServer(0, host, () => true),
+    (host: string) => startMetricsServer(0, host, () => ''),
+  ]) {
+    await withServer(start('127.0.0.1'), async (port) => {
+      await assert.rejects(ask('127.0.0.2', port, 'GET', '/healthz'), { code: 'ECONNREFUSED' });
+    });
+    await withServer(start(''), async (port) => {
+      assert.notEqual((await ask('127.0.0.2', port, 'GET', '/healthz')).status, undefined);
+      assert.notEqual((await ask('127.0.0.1', port, 'GET', '/healthz')).status, undefined);
+    });
+  }
+});
+
+test(
+  'close() ends a request still in progress (a stalled probe or scrape does not hold the agent open)',
+  { timeout: 10_000 },
+  async (t) => {
+    for (const start of [
+      () => startHealthServer(0, '127.0.0.1', () => true),
+      () => startMetricsServer(0, '127.0.0.1', () => ''),
+    ]) {
+      const server = await start();
+      const client = net.createConnection(server.port, '127.0.0.1');
+      client.on('error', () => undefined);
+      // Were close() to wait for the request, the time limit ends the connection, so the test still finishes.
+      t.signal.addEventListener('abort', () => client.destroy(), { once: true });
+      try {
+        await once(client, 'connect');
+        // Expect: 100-continue: the server answers once it has read the head, so the request is in progress.
+        client.write(
+          'POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n',
+        );
+        const [interim] = (await once(client, 'data')) as [Buffer];
+        assert.match(interim.toString('latin1'), /^HTTP\/1\.1 100 Continue\r\n/);
+        const hungUp = once(client, 'close');
+        await server.close();
+        await hungUp;
+      } finally {
+        client.destroy();
+        await server.close();
+      }
+    }
+  },
+);

@@ -13,6 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { forwardLogs, postCniEvent } from '../../../src/sys/log-forwarder.ts';
 import { MAX_LOG_BODY_BYTES, MAX_LOG_RECORDS } from '../../../src/run-dir.ts';
+import { startLogSink } from '../../../src/sys/log-sink.ts';
+import type { RelayedRecord } from '../../../src/log/agent-logger.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ia-forwarder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -207,5 +209,54 @@ test('forwardLogs: records log.sock would refuse or cut (a body over 1 MiB, more
     assert.equal(connections, 2);
   } finally {
     await agent.close();
+  }
+});
+
+test('forwardLogs: the 1 MiB limit is on bytes, not characters (multi-byte messages) → false at once, no request', async () => {
+  let connections = 0;
+  const agent = await rawServer('bytes.sock', (socket) => {
+    connections += 1;
+    socket.destroy();
+  });
+  try {
+    // 600 000 characters, each two bytes in UTF-8: about 0.6 Mi characters, but 1.2 MB on the wire.
+    const records = [`{"msg":"${'é'.repeat(600_000)}"}`];
+    assert.ok(JSON.stringify(records).length < MAX_LOG_BODY_BYTES);
+    assert.ok(Buffer.byteLength(JSON.stringify(records)) > MAX_LOG_BODY_BYTES);
+    assert.equal(await forwardLogs(agent.socket, records, 1000), false);
+    assert.equal(connections, 0);
+  } finally {
+    await agent.close();
+  }
+});
+
+test('forwardLogs to the agent log.sock: the records arrive with their level, time, message and fields', async () => {
+  const runDir = mkdtempSync(path.join(dir, 'run-'));
+  let arrived: (records: RelayedRecord[]) => void = () => undefined;
+  const records = new Promise<RelayedRecord[]>((resolve) => (arrived = resolve));
+  const sink = await startLogSink(
+    runDir,
+    (batch) => arrived(batch),
+    () => undefined,
+  );
+  try {
+    const time = '2026-01-02T03:04:05.678000Z';
+    const sent = [
+      JSON.stringify({
+        level: 'info',
+        time,
+        scope: 'cni-plugin',
+        pod: 'ns/p',
+        msg: 'redirect rules programmed',
+      }),
+      JSON.stringify({ level: 'warn', time, scope: 'cni-plugin', msg: 'é ünïcode' }),
+    ];
+    assert.equal(await forwardLogs(sink.path, sent, 1000), true);
+    assert.deepEqual(await records, [
+      { level: 'info', time, msg: 'redirect rules programmed', labels: { scope: 'cni-plugin', pod: 'ns/p' } },
+      { level: 'warn', time, msg: 'é ünïcode', labels: { scope: 'cni-plugin' } },
+    ]);
+  } finally {
+    await sink.close();
   }
 });

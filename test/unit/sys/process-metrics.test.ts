@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
   parseMaxOpenFiles,
   parseVirtualBytes,
@@ -62,4 +63,22 @@ test('a sample of this process is plausible', () => {
   assert.ok(
     sample.startTimeSeconds <= Date.now() / 1000 && sample.startTimeSeconds > Date.now() / 1000 - 3600,
   );
+});
+
+test('/proc/self/stat without a readable vsize gives no value, not NaN', () => {
+  assert.equal(parseVirtualBytes('42 (truncated'), undefined);
+  assert.equal(parseVirtualBytes('42 (a) S 1 2 3'), undefined);
+});
+
+test('the sample reports CPU seconds (user plus system) and the resident set /proc reports', () => {
+  const before = process.cpuUsage();
+  const sample = sampleProcess();
+  const after = process.cpuUsage();
+  assert.ok(sample.cpuSeconds >= (before.user + before.system) / 1e6, `${sample.cpuSeconds} s`);
+  assert.ok(sample.cpuSeconds <= (after.user + after.system) / 1e6, `${sample.cpuSeconds} s`);
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const vmRssKiB = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
+  assert.ok(vmRssKiB > 0);
+  const ratio = sample.residentBytes / (vmRssKiB * 1024);
+  assert.ok(ratio > 0.8 && ratio < 1.25, `resident ${sample.residentBytes} vs VmRSS ${vmRssKiB} KiB`);
 });
