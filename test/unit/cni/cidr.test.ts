@@ -67,3 +67,32 @@ test("each fault with Go's words", () => {
     assert.equal(cidrError(cidr), `netip.ParsePrefix(${JSON.stringify(cidr)}): ${detail}`, cidr);
   }
 });
+
+test('boundaries of the parser: 255, embedded IPv4 after six groups, the largest bits Atoi takes', () => {
+  for (const ok of ['255.255.255.255/32', '1:2:3:4:5:6:1.2.3.4/96', '1::1.2.3.4/96']) {
+    assert.equal(cidrError(ok), undefined, ok);
+  }
+  const cases: [string, string][] = [
+    ['.1.2.3/8', 'ParseAddr(".1.2.3"): IPv4 field must have at least one digit (at ".1.2.3")'],
+    ['1.2.3./8', 'ParseAddr("1.2.3."): IPv4 field must have at least one digit (at ".")'],
+    // The prefix length is what follows the last slash.
+    ['1.2.3.4/8/8', 'ParseAddr("1.2.3.4/8"): unexpected character (at "/8")'],
+    [
+      '1:2:3:4:5:6::1.2.3.4/96',
+      'ParseAddr("1:2:3:4:5:6::1.2.3.4"): the :: must expand to at least one field of zeros',
+    ],
+    [
+      '1:2:3:4:5:6:7::1.2.3.4/96',
+      'ParseAddr("1:2:3:4:5:6:7::1.2.3.4"): too many hex fields to fit an embedded IPv4 at the end of the address (at "1.2.3.4")',
+    ],
+    [
+      '::1:2:3:4:5:6:7:8/64',
+      'ParseAddr("::1:2:3:4:5:6:7:8"): the :: must expand to at least one field of zeros',
+    ],
+    ['10.0.0.0/9223372036854775807', 'prefix length out of range'],
+    ['10.0.0.0/9223372036854775808', 'bad bits after slash: "9223372036854775808"'],
+  ];
+  for (const [cidr, detail] of cases) {
+    assert.equal(cidrError(cidr), `netip.ParsePrefix(${JSON.stringify(cidr)}): ${detail}`, cidr);
+  }
+});

@@ -107,3 +107,33 @@ test('saved state, structural delta, committed tables and the undo document', ()
   assert.match(undo, /^\* mangle\n-D PREROUTING -p tcp -j ISTIO_INBOUND\n/);
   assert.match(undo, /-F ISTIO_DIVERT\n[\s\S]*-X ISTIO_DIVERT\n[\s\S]*COMMIT\n$/);
 });
+
+test('fib_trie: every /32 host LOCAL leaf counts, a wider local route does not', () => {
+  const fibTrie = [
+    'Local:',
+    '  +-- 0.0.0.0/0 3 0 5',
+    '     |-- 10.1.2.3',
+    '        /32 host LOCAL',
+    '     |-- 10.9.0.0',
+    '        /16 host LOCAL',
+    '     |-- 10.5.6.7',
+    '        /32 host LOCAL',
+    '     |-- 10.5.6.255',
+    '        /32 link BROADCAST',
+  ].join('\n');
+  const probe = parseNetnsProbe(new Map([['fib_trie', fibTrie]]));
+  assert.deepEqual(probe.addresses.map(formatAddress), ['10.1.2.3', '10.5.6.7']);
+});
+
+test('ip -o addr fallback skips link-local addresses, so a dual-stack check of an IPv4-only pod stays IPv4', () => {
+  const output = [
+    '1: lo    inet 127.0.0.1/8 scope host lo',
+    '1: lo    inet6 ::1/128 scope host',
+    '2: eth0    inet 10.0.0.2/24 brd 10.0.0.255 scope global eth0',
+    '2: eth0    inet 169.254.7.7/16 scope link eth0',
+    '2: eth0    inet6 fe80::a8b3:1ff:fe02:304/64 scope link',
+  ].join('\n');
+  const addresses = parseIpAddrOutput(output);
+  assert.deepEqual(addresses.map(formatAddress), ['10.0.0.2']);
+  assert.equal(decideIpv6(addresses, true), false);
+});
