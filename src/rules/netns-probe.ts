@@ -88,7 +88,8 @@ export function decideIpv6(addresses: readonly ParsedAddress[], dualStack: boole
 export function parseIpAddrOutput(output: string): ParsedAddress[] {
   const v4: ParsedAddress[] = [];
   const v6: ParsedAddress[] = [];
-  for (const match of output.matchAll(/\sinet6?\s+([0-9a-fA-F:.]+)\//g)) {
+  // A point-to-point address prints as `inet <local> peer <remote>/<bits>`: the local one counts.
+  for (const match of output.matchAll(/\sinet6?\s+([0-9a-fA-F:.]+)(?:\/|\s+peer\s)/g)) {
     const address = parseAddress(match[1] ?? '');
     if (address === undefined || isLoopback(address) || isLinkLocal(address)) continue;
     (address.family === 'v4' ? v4 : v6).push(address);

@@ -63,6 +63,13 @@ test('ip -o addr fallback lists IPv4 first', () => {
   assert.deepEqual(parseIpAddrOutput(output).map(formatAddress), ['10.0.0.2', 'fd00::2']);
 });
 
+test('ip -o addr fallback: a point-to-point address (inet <local> peer <remote>/32) counts by its local side', () => {
+  // As `ip -o addr show` prints an address added with `peer` (read off a real netns).
+  const output =
+    '3: v0    inet 10.9.0.1 peer 10.9.0.2/32 scope global v0\\       valid_lft forever preferred_lft forever\n';
+  assert.deepEqual(parseIpAddrOutput(output).map(formatAddress), ['10.9.0.1']);
+});
+
 test('nsenterArgv wraps only when a namespace is given; package names for missing binaries', () => {
   assert.deepEqual(nsenterArgv(['ip', 'a'], {}), ['ip', 'a']);
   assert.deepEqual(nsenterArgv(['ip', 'a'], { netns: '/run/netns/x' }), [
