@@ -8,13 +8,10 @@ import { declaredChains } from './render-iptables.ts';
 export interface SavedState {
   /** table → ISTIO* chains declared (`:ISTIO_X - [0:0]`) → rule count. */
   readonly istioChains: ReadonlyMap<string, ReadonlyMap<string, number>>;
-  /** Tables that have any rule or ISTIO chain ("residue"). */
-  readonly residueTables: ReadonlySet<string>;
 }
 
 export function parseSavedState(save: string): SavedState {
   const istioChains = new Map<string, Map<string, number>>();
-  const residueTables = new Set<string>();
   let table: string | undefined;
   for (const line of save.split('\n')) {
     if (line.startsWith('*')) {
@@ -25,15 +22,13 @@ export function parseSavedState(save: string): SavedState {
     } else if (line.startsWith(':ISTIO')) {
       const chain = line.slice(1).split(' ')[0] ?? '';
       istioChains.get(table)?.set(chain, istioChains.get(table)?.get(chain) ?? 0);
-      residueTables.add(table);
     } else if (line.startsWith('-A ')) {
-      residueTables.add(table);
       const chain = line.split(' ')[1] ?? '';
       const chains = istioChains.get(table);
       if (chain.startsWith('ISTIO') && chains !== undefined) chains.set(chain, (chains.get(chain) ?? 0) + 1);
     }
   }
-  return { istioChains, residueTables };
+  return { istioChains };
 }
 
 /** Whether a chain the rules declare already exists, so that the restore's `-N` line for it would fail: an earlier
