@@ -34,3 +34,20 @@ test('a pair without exactly one = is an error', () => {
   assert.throws(() => parseCniArgs('K8S_POD_NAME=a=b'), /invalid pair/);
   assert.throws(() => parseCniArgs('K8S_POD_NAME=a;'), { message: 'ARGS: invalid pair ""' });
 });
+
+test('keys are exact (case and spaces count), values are kept as given', () => {
+  assert.throws(() => parseCniArgs('k8s_pod_name=p'), { message: 'ARGS: unknown args ["k8s_pod_name=p"]' });
+  assert.throws(() => parseCniArgs(' K8S_POD_NAME=p'), { message: 'ARGS: unknown args [" K8S_POD_NAME=p"]' });
+  assert.equal(parseCniArgs('K8S_POD_NAME= p ').K8S_POD_NAME, ' p ');
+});
+
+test('every unknown pair is named, space separated as Go prints a []string with %q', () => {
+  assert.throws(() => parseCniArgs('FOO=1;K8S_POD_NAME=p;BAR=2'), {
+    message: 'ARGS: unknown args ["FOO=1" "BAR=2"]',
+  });
+});
+
+test('the last IgnoreUnknown wins, as each pair sets the field again', () => {
+  assert.throws(() => parseCniArgs('IgnoreUnknown=1;FOO=bar;IgnoreUnknown=false'), /unknown args/);
+  assert.equal(parseCniArgs('IgnoreUnknown=0;FOO=bar;IgnoreUnknown=1').K8S_POD_NAME, '');
+});

@@ -317,3 +317,137 @@ test('1.x passes every field types100 knows through (interface mtu/socketPath/pc
   assert.equal('dns' in parsePrevResult({ ...prev, dns: null }, '1.1.0').json, false);
   assert.deepEqual(parsePrevResult({ ...prev, cniVersion: '0.4.0', dns: null }, '0.4.0').json['dns'], {});
 });
+
+test('route numbers decode as Go ints: a fraction or a string is a decoding error, for the plain ints and the *int table/scope alike', () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ mtu: 1400.5 }, 'mtu'],
+    [{ advmss: '1360' }, 'advmss'],
+    [{ table: 254.5 }, 'table'],
+    [{ scope: '0' }, 'scope'],
+  ];
+  for (const [extra, field] of cases) {
+    assert.throws(
+      () => parsePrevResult({ cniVersion: '1.0.0', routes: [{ dst: '0.0.0.0/0', ...extra }] }, '1.0.0'),
+      { message: `could not parse prevResult: prevResult.routes[0].${field}: expected an integer` },
+      JSON.stringify(extra),
+    );
+  }
+});
+
+test('a null list decodes as Go decodes null into a slice (nothing), a dns list holds strings only', () => {
+  const parsed = parsePrevResult(
+    {
+      cniVersion: '0.4.0',
+      interfaces: null,
+      ips: null,
+      routes: null,
+      dns: { nameservers: null, search: ['svc'], options: null },
+    },
+    '0.4.0',
+  );
+  assert.deepEqual(parsed.json, { cniVersion: '0.4.0', dns: { search: ['svc'] } });
+  assert.deepEqual(parsed.ips, []);
+  assert.throws(() => parsePrevResult({ cniVersion: '1.0.0', dns: { nameservers: [10] } }, '1.0.0'), {
+    message: 'could not parse prevResult: prevResult.dns.nameservers[0]: expected a string',
+  });
+});
+
+test('0.3.x/0.4.0 print dns in types.DNS field order (nameservers, domain, search, options); a MAC is passed as given', () => {
+  const parsed = parsePrevResult(
+    {
+      cniVersion: '0.4.0',
+      interfaces: [{ name: 'eth0', mac: 'EE:AA:00:11:22:33' }],
+      dns: { options: ['ndots:5'], search: ['svc'], domain: 'cluster.local', nameservers: ['10.96.0.10'] },
+    },
+    '0.4.0',
+  );
+  assert.equal(
+    encodeResult(parsed.json),
+    [
+      '{',
+      '    "cniVersion": "0.4.0",',
+      '    "interfaces": [',
+      '        {',
+      '            "name": "eth0",',
+      '            "mac": "EE:AA:00:11:22:33"',
+      '        }',
+      '    ],',
+      '    "dns": {',
+      '        "nameservers": [',
+      '            "10.96.0.10"',
+      '        ],',
+      '        "domain": "cluster.local",',
+      '        "search": [',
+      '            "svc"',
+      '        ],',
+      '        "options": [',
+      '            "ndots:5"',
+      '        ]',
+      '    }',
+      '}',
+    ].join('\n'),
+  );
+});
+
+test('0.1.0/0.2.0 print ip4 before ip6 (types020 field order) wherever the prevResult had them', () => {
+  const parsed = parsePrevResult(
+    {
+      cniVersion: '0.2.0',
+      dns: {},
+      ip6: { ip: 'fd00::5/64' },
+      ip4: { ip: '10.1.0.5/16', gateway: '10.1.0.1' },
+    },
+    '0.2.0',
+  );
+  assert.deepEqual(Object.keys(parsed.json), ['cniVersion', 'ip4', 'ip6', 'dns']);
+  assert.deepEqual(
+    parsed.ips.map((item) => item.address),
+    ['10.1.0.5/16', 'fd00::5/64'],
+  );
+});
+
+test('addresses and gateways are checked in every shape: a 0.2.0 ip4 needs its ip, route gw and 0.2.0 gateway must be IPs', () => {
+  const cases: [unknown, string, string][] = [
+    [
+      { cniVersion: '0.2.0', ip4: { gateway: '10.1.0.1' } },
+      '0.2.0',
+      'prevResult.ip4.ip: expected a CIDR address',
+    ],
+    [
+      { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/16', gateway: '10.1.0' } },
+      '0.2.0',
+      'prevResult.ip4.gateway: invalid IP "10.1.0"',
+    ],
+    [
+      { cniVersion: '1.0.0', routes: [{ dst: '0.0.0.0/0', gw: 'router' }] },
+      '1.0.0',
+      'prevResult.routes[0].gw: invalid IP "router"',
+    ],
+    [
+      { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/16', routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1/16' }] } },
+      '0.2.0',
+      'prevResult.ip4.routes[0].gw: invalid IP "10.1.0.1/16"',
+    ],
+  ];
+  for (const [prevResult, version, message] of cases) {
+    assert.throws(
+      () => parsePrevResult(prevResult, version),
+      { message: `could not parse prevResult: ${message}` },
+      JSON.stringify(prevResult),
+    );
+  }
+});
+
+test('0.3.x/0.4.0 IP versions are recomputed from the address (upstream converts through types100), not copied', () => {
+  const parsed = parsePrevResult(
+    {
+      cniVersion: '0.3.1',
+      ips: [{ version: '6', address: '10.0.0.2/24' }, { address: 'fd00::2/64' }],
+    },
+    '0.3.1',
+  );
+  assert.deepEqual(parsed.json['ips'], [
+    { version: '4', address: '10.0.0.2/24' },
+    { version: '6', address: 'fd00::2/64' },
+  ]);
+});

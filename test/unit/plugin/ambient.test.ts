@@ -211,3 +211,95 @@ test('excluded namespace, labelled ambient: no lookup, no event', async () => {
   assert.deepEqual(source.calls, []);
   assert.deepEqual(deps.events, []);
 });
+
+test('matchExpressions operators as Kubernetes label selectors evaluate them (a label present with an empty value exists)', () => {
+  const podMatches = (requirement: Record<string, unknown>, labels: Record<string, string>) =>
+    isAmbientPod(
+      view(labels),
+      {},
+      compileEnablementSelectors([{ podSelector: { matchExpressions: [requirement] } }]),
+    );
+  const cases: [Record<string, unknown>, Record<string, string>, boolean][] = [
+    [{ key: 'a', operator: 'In', values: [''] }, {}, false],
+    [{ key: 'a', operator: 'In', values: [''] }, { a: '' }, true],
+    [{ key: 'a', operator: 'In', values: ['x', 'y'] }, { a: 'y' }, true],
+    [{ key: 'a', operator: 'NotIn', values: ['x'] }, {}, true],
+    [{ key: 'a', operator: 'NotIn', values: ['x'] }, { a: 'x' }, false],
+    [{ key: 'a', operator: 'Exists' }, { a: '' }, true],
+    [{ key: 'a', operator: 'Exists', values: null }, { b: 'x' }, false],
+    [{ key: 'a', operator: 'DoesNotExist' }, {}, true],
+    [{ key: 'a', operator: 'DoesNotExist' }, { a: '' }, false],
+    [{ key: 'a', operator: 'DoesNotExist' }, { a: 'x' }, false],
+  ];
+  for (const [requirement, labels, expected] of cases) {
+    assert.equal(
+      podMatches(requirement, labels),
+      expected,
+      `${JSON.stringify(requirement)} on ${JSON.stringify(labels)}`,
+    );
+  }
+});
+
+test('namespaceSelector takes matchExpressions like podSelector; both of a pair must match', () => {
+  const pairs = compileEnablementSelectors([
+    {
+      podSelector: { matchLabels: { app: 'web' } },
+      namespaceSelector: { matchExpressions: [{ key: 'env', operator: 'In', values: ['prod'] }] },
+    },
+  ]);
+  assert.equal(isAmbientPod(view({ app: 'web' }), { env: 'prod' }, pairs), true);
+  assert.equal(isAmbientPod(view({ app: 'web' }), { env: 'dev' }, pairs), false);
+  assert.equal(isAmbientPod(view({ app: 'db' }), { env: 'prod' }, pairs), false);
+});
+
+test('invalid selectors: values required for In/NotIn, forbidden for Exists/DoesNotExist, matchLabels values are strings', () => {
+  const invalid: [unknown, RegExp][] = [
+    [
+      { podSelector: { matchExpressions: [{ key: 'a', operator: 'NotIn', values: [] }] } },
+      /operator is NotIn/,
+    ],
+    [
+      { podSelector: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] } },
+      /operator is Exists/,
+    ],
+    [
+      { namespaceSelector: { matchExpressions: [{ key: 'a', operator: 'DoesNotExist', values: ['x'] }] } },
+      /operator is DoesNotExist/,
+    ],
+    [{ podSelector: { matchLabels: { a: 1 } } }, /podSelector\.matchLabels\.a/],
+    [
+      { namespaceSelector: { matchExpressions: [{ key: 'a', operator: 'Near' }] } },
+      /namespaceSelector\.matchExpressions\.0\.operator/,
+    ],
+  ];
+  for (const [selector, detail] of invalid) {
+    assert.throws(
+      () => compileEnablementSelectors([{}, selector]),
+      (error: unknown) =>
+        error instanceof Error &&
+        error.message.startsWith('failed to instantiate ambient enablement selector: [1] ') &&
+        detail.test(error.message),
+      JSON.stringify(selector),
+    );
+  }
+});
+
+test('add event masks for prefixes that are not whole bytes', () => {
+  const event = cniAddEvent('n', 'p', 'ns', [
+    { interfaceIndex: 1, address: '10.0.0.2/20', gateway: undefined },
+    { interfaceIndex: 1, address: 'fd00::2/65', gateway: undefined },
+  ]);
+  assert.deepEqual(
+    (event['IPs'] as { Address: { Mask: string } }[]).map((ip) =>
+      Buffer.from(ip.Address.Mask, 'base64').toString('hex'),
+    ),
+    ['fffff000', 'ffffffffffffffff8000000000000000'],
+  );
+});
+
+test('hostNetwork and the sidecar status annotation exclude a pod whatever the selectors', () => {
+  const all = compileEnablementSelectors([{}]);
+  assert.equal(isAmbientPod(view({}, {}, true), {}, all), false);
+  assert.equal(isAmbientPod(view({}, { 'sidecar.istio.io/status': '' }), {}, all), false);
+  assert.equal(isAmbientPod(view(), {}, compileEnablementSelectors([])), false, 'no selectors match nothing');
+});

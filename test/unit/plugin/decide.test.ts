@@ -82,3 +82,73 @@ test('after the lookup: every proxy type but sidecar (or none given) is skipped,
     assert.deepEqual(decideForPod({ ...meshed, proxyType }), { action: 'redirect' }, proxyType);
   }
 });
+
+test('before the lookup: exclude_namespaces is an exact match; the agent test comes first, even where the namespace is empty', () => {
+  for (const namespace of ['kube-system-2', 'kube', 'Kube-system']) {
+    assert.deepEqual(decideBeforeLookup(args(namespace, 'web-1'), config), { action: 'lookup' }, namespace);
+  }
+  // pod_namespace unset matches an empty K8S_POD_NAMESPACE: upstream's step 3 runs before step 6.
+  const unset = parsePluginConfig({ name: 'k8s-pod-network' }, '1.0.0');
+  assert.deepEqual(decideBeforeLookup(args('', 'istio-cni-node-x'), unset), {
+    action: 'skip',
+    reason: 'the pod is the Istio CNI agent itself',
+  });
+});
+
+test('after the lookup: istio-init anywhere among the containers skips the pod', () => {
+  assert.deepEqual(decideForPod({ ...meshed, containers: ['setup', 'istio-init', 'app', 'istio-proxy'] }), {
+    action: 'skip',
+    reason: 'excluded due to being an istio-init pod (it programs itself)',
+  });
+});
+
+test("after the lookup: DISABLE_ENVOY and the inject opt-out read Go's strconv.ParseBool; unparseable values are ignored", () => {
+  const disabled = { action: 'skip', reason: 'excluded due to DISABLE_ENVOY on istio-proxy (proxyless)' };
+  for (const value of ['1', 't', 'T', 'TRUE', 'true', 'True']) {
+    assert.deepEqual(
+      decideForPod({ ...meshed, proxyEnvironments: { DISABLE_ENVOY: value } }),
+      disabled,
+      value,
+    );
+  }
+  for (const value of ['', 'yes', 'on', 'false', '0', 'tRUE']) {
+    assert.deepEqual(
+      decideForPod({ ...meshed, proxyEnvironments: { DISABLE_ENVOY: value } }),
+      { action: 'redirect' },
+      value,
+    );
+  }
+  for (const value of ['0', 'f', 'F', 'FALSE', 'false', 'False']) {
+    assert.deepEqual(
+      decideForPod({ ...meshed, annotations: { ...meshed.annotations, 'sidecar.istio.io/inject': value } }),
+      { action: 'skip', reason: `excluded due to inject-disabled (sidecar.istio.io/inject=${value})` },
+      value,
+    );
+  }
+  for (const value of ['no', 'off', 'fALSE', '']) {
+    assert.deepEqual(
+      decideForPod({ ...meshed, annotations: { ...meshed.annotations, 'sidecar.istio.io/inject': value } }),
+      { action: 'redirect' },
+      value,
+    );
+  }
+});
+
+test('after the lookup: the sidecar.istio.io/status annotation counts when present, even empty', () => {
+  assert.deepEqual(decideForPod({ ...meshed, annotations: { 'sidecar.istio.io/status': '' } }), {
+    action: 'redirect',
+  });
+  assert.deepEqual(decideForPod({ ...meshed, annotations: {} }), {
+    action: 'skip',
+    reason: 'excluded due to not containing sidecar annotation (sidecar.istio.io/status)',
+  });
+});
+
+test('after the lookup: an inject label present overrides the annotation even when empty (then nothing opts out)', () => {
+  const pod = {
+    ...meshed,
+    annotations: { ...meshed.annotations, 'sidecar.istio.io/inject': 'false' },
+    labels: { 'sidecar.istio.io/inject': '' },
+  };
+  assert.deepEqual(decideForPod(pod), { action: 'redirect' });
+});
