@@ -39,7 +39,7 @@ export function encodeCniError(error: CniError): string {
   body['code'] = error.code;
   body['msg'] = error.message;
   if (error.details !== '') body['details'] = error.details;
-  return `${goJson(body, 4)}\n`;
+  return goJson(body, 4);
 }
 
 /** JSON as Go's encoding/json writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped. */
