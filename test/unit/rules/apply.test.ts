@@ -13,6 +13,7 @@ import {
 import { ExecError } from '../../../src/errors.ts';
 import { buildCaptureRules } from '../../../src/rules/build.ts';
 import { renderRestoreDocument } from '../../../src/rules/render-iptables.ts';
+import type { CaptureConfig } from '../../../src/rules/capture-config.ts';
 import { POD_DEFAULT } from './scenarios.ts';
 
 const logger = pino({ level: 'silent' });
@@ -432,21 +433,36 @@ const undoneTables = (exec: RecordingExec) =>
     .filter((r) => /^-D /m.test(r.input ?? ''))
     .map((r) => [...(r.input ?? '').matchAll(/^\* (\w+)$/gm)].map((m) => m[1]));
 
-test('a restore killed at its timeout after committing mangle: mangle is taken back (read from a save), not nat', async () => {
+/** A legacy save that holds a rule: legacy decides the variant. */
+const LEGACY_FILTER_RULES = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n';
+
+/** Applies `config` expecting the ADD to fail with `expected`; returns the commands and the warnings logged. */
+async function failingApply(
+  config: CaptureConfig,
+  backend: 'iptables' | 'nftables',
+  respond: Responder,
+  expected: RegExp,
+): Promise<{ exec: RecordingExec; warnings: string[] }> {
   const warnings: string[] = [];
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe());
-    if (r.argv[0] === 'iptables-nft-restore' && !/^-D /m.test(r.input ?? ''))
-      throw KILLED('iptables-nft-restore');
-    if (r.argv[0] === 'iptables-nft-save') return ok(MANGLE_COMMITTED);
-    return ok();
-  });
+  const exec = new RecordingExec(respond);
   await assert.rejects(
-    applyCaptureRules(
-      TPROXY_POD,
-      { netns: NETNS, backend: 'iptables' },
-      { exec, logger: recordingLogger(warnings) },
-    ),
+    applyCaptureRules(config, { netns: NETNS, backend }, { exec, logger: recordingLogger(warnings) }),
+    expected,
+  );
+  return { exec, warnings };
+}
+
+test('a restore killed at its timeout after committing mangle: mangle is taken back (read from a save), not nat', async () => {
+  const { exec, warnings } = await failingApply(
+    TPROXY_POD,
+    'iptables',
+    (r) => {
+      if (r.argv[0] === 'head') return ok(probe());
+      if (r.argv[0] === 'iptables-nft-restore' && !/^-D /m.test(r.input ?? ''))
+        throw KILLED('iptables-nft-restore');
+      if (r.argv[0] === 'iptables-nft-save') return ok(MANGLE_COMMITTED);
+      return ok();
+    },
     /iptables-nft-restore timed out after 60000 ms/,
   );
   assert.deepEqual(trace(exec), [
@@ -460,20 +476,15 @@ test('a restore killed at its timeout after committing mangle: mangle is taken b
 });
 
 test('a legacy restore killed at its timeout before any commit: nothing to take back, no warning', async () => {
-  const warnings: string[] = [];
-  const legacyRules = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n';
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
-    if (r.argv[0] === 'iptables-legacy-save') return ok(legacyRules);
-    if (r.argv[0] === 'iptables-legacy-restore') throw KILLED('iptables-legacy-restore');
-    return ok();
-  });
-  await assert.rejects(
-    applyCaptureRules(
-      POD_DEFAULT,
-      { netns: NETNS, backend: 'iptables' },
-      { exec, logger: recordingLogger(warnings) },
-    ),
+  const { exec, warnings } = await failingApply(
+    POD_DEFAULT,
+    'iptables',
+    (r) => {
+      if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+      if (r.argv[0] === 'iptables-legacy-save') return ok(LEGACY_FILTER_RULES);
+      if (r.argv[0] === 'iptables-legacy-restore') throw KILLED('iptables-legacy-restore');
+      return ok();
+    },
     /iptables-legacy-restore timed out/,
   );
   // The speculative nft restore is taken back as legacy rules decide the variant; the killed legacy restore had
@@ -490,12 +501,11 @@ test('a legacy restore killed at its timeout before any commit: nothing to take 
 });
 
 test('a speculative restore killed at its timeout, then legacy rules found: what it committed is taken back, legacy used', async () => {
-  const legacyRules = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n';
   const natCommitted =
     '*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\nCOMMIT\n';
   const exec = new RecordingExec((r) => {
     if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
-    if (r.argv[0] === 'iptables-legacy-save') return ok(legacyRules);
+    if (r.argv[0] === 'iptables-legacy-save') return ok(LEGACY_FILTER_RULES);
     if (r.argv[0] === 'iptables-nft-save') return ok(natCommitted);
     if (r.argv[0] === 'iptables-nft-restore' && !/^-D /m.test(r.input ?? ''))
       throw KILLED('iptables-nft-restore');
@@ -533,19 +543,15 @@ test('a restore that failed without running (not killed) is not followed by a sa
 });
 
 test('a killed restore whose save then fails: the ADD still fails with the timeout, the rollback failure is a warning', async () => {
-  const warnings: string[] = [];
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'head') return ok(probe());
-    if (r.argv[0] === 'iptables-nft-restore') throw KILLED('iptables-nft-restore');
-    if (r.argv[0] === 'iptables-nft-save') return { exitCode: 1, stdout: '', stderr: 'boom\n' };
-    return ok();
-  });
-  await assert.rejects(
-    applyCaptureRules(
-      POD_DEFAULT,
-      { netns: NETNS, backend: 'iptables' },
-      { exec, logger: recordingLogger(warnings) },
-    ),
+  const { warnings } = await failingApply(
+    POD_DEFAULT,
+    'iptables',
+    (r) => {
+      if (r.argv[0] === 'head') return ok(probe());
+      if (r.argv[0] === 'iptables-nft-restore') throw KILLED('iptables-nft-restore');
+      if (r.argv[0] === 'iptables-nft-save') return { exitCode: 1, stdout: '', stderr: 'boom\n' };
+      return ok();
+    },
     /iptables-nft-restore timed out/,
   );
   assert.deepEqual(warnings, ['rollback of a restore killed at its timeout failed']);
@@ -563,19 +569,15 @@ test('nftables backend: a create transaction killed at its timeout is followed b
       ['rollback of the nft tables failed'],
     ],
   ] as const) {
-    const warnings: string[] = [];
-    const exec = new RecordingExec((r) => {
-      if (r.argv[0] === 'head') return ok(probe());
-      if ((r.input ?? '').startsWith('create table')) throw KILLED('nft -f -');
-      if ((r.input ?? '').startsWith('delete table')) return removal;
-      return ok();
-    });
-    await assert.rejects(
-      applyCaptureRules(
-        TPROXY_POD,
-        { netns: NETNS, backend: 'nftables' },
-        { exec, logger: recordingLogger(warnings) },
-      ),
+    const { exec, warnings } = await failingApply(
+      TPROXY_POD,
+      'nftables',
+      (r) => {
+        if (r.argv[0] === 'head') return ok(probe());
+        if ((r.input ?? '').startsWith('create table')) throw KILLED('nft -f -');
+        if ((r.input ?? '').startsWith('delete table')) return removal;
+        return ok();
+      },
       /nft -f - timed out/,
     );
     assert.deepEqual(trace(exec), [

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseLogBody, startLogSink } from '../../../src/sys/log-sink.ts';
+import { parseLogBody, startLogSink, type LogSink, type LogSinkOptions } from '../../../src/sys/log-sink.ts';
 
 const TIME = '2026-01-02T03:04:05.123456Z';
 
@@ -25,6 +25,27 @@ function post(socketPath: string, body: string): Promise<number | undefined> {
     request.on('error', reject);
     request.end(body);
   });
+}
+
+/** Runs `body` against a sink in a fresh run dir, with what it relayed and reported; closes and removes it after. */
+async function withSink(
+  options: LogSinkOptions,
+  body: (sink: LogSink, seen: { received: string[]; problems: string[]; runDir: string }) => Promise<void>,
+): Promise<void> {
+  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
+  const seen = { received: [] as string[], problems: [] as string[], runDir };
+  const sink = await startLogSink(
+    runDir,
+    (records) => seen.received.push(...records.map((record) => record.msg)),
+    (problem) => seen.problems.push(problem),
+    options,
+  );
+  try {
+    await body(sink, seen);
+  } finally {
+    await sink.close();
+    rmSync(runDir, { recursive: true, force: true });
+  }
 }
 
 test('log body: an encoded null, array or string is a dropped record, not a crash', () => {
@@ -77,21 +98,11 @@ test('log body: time must be one RFC 3339 timestamp (a zone offset is one); anyt
 });
 
 test('log.sock: an encoded null record is dropped and the agent keeps relaying the next requests', async () => {
-  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
-  const received: string[] = [];
-  const sink = await startLogSink(
-    runDir,
-    (records) => received.push(...records.map((record) => record.msg)),
-    () => undefined,
-  );
-  try {
+  await withSink({}, async (sink, { received }) => {
     assert.equal(await post(sink.path, JSON.stringify(['null'])), 200);
     assert.equal(await post(sink.path, bodyOf({ level: 'warn', time: TIME, msg: 'next' })), 200);
     assert.deepEqual(received, ['next']);
-  } finally {
-    await sink.close();
-    rmSync(runDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('log.sock: a missing run dir is created with mode 0750 (mkdir -p, as upstream)', async () => {
@@ -118,22 +129,12 @@ test('log.sock: a missing run dir is created with mode 0750 (mkdir -p, as upstre
 });
 
 test('log.sock: a removal reported without a name (the kernel dropped it) is repaired too', async () => {
-  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
   let changed: (name: string | undefined) => Promise<void> = () => Promise.resolve();
-  const problems: string[] = [];
-  const received: string[] = [];
-  const sink = await startLogSink(
-    runDir,
-    (records) => received.push(...records.map((record) => record.msg)),
-    (problem) => problems.push(problem),
-    {
-      watchDir: (_dir, onChange) => {
-        changed = onChange;
-        return { close() {} };
-      },
-    },
-  );
-  try {
+  const watchDir: LogSinkOptions['watchDir'] = (_dir, onChange) => {
+    changed = onChange;
+    return { close() {} };
+  };
+  await withSink({ watchDir }, async (sink, { received, problems }) => {
     // An event for another entry does not matter; the socket is still there.
     await changed('istio-cni.log');
     assert.deepEqual(problems, []);
@@ -145,36 +146,20 @@ test('log.sock: a removal reported without a name (the kernel dropped it) is rep
       200,
     );
     assert.deepEqual(received, ['through the new socket']);
-  } finally {
-    await sink.close();
-    rmSync(runDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('log.sock: a watch that cannot be set up is reported, and the socket still serves', async () => {
-  const runDir = mkdtempSync(path.join(tmpdir(), 'ic-sink-'));
-  const problems: string[] = [];
-  const received: string[] = [];
-  const sink = await startLogSink(
-    runDir,
-    (records) => received.push(...records.map((record) => record.msg)),
-    (problem) => problems.push(problem),
-    {
-      watchDir: () => {
-        throw new Error('ENOSPC: no inotify instances left');
-      },
-    },
-  );
-  try {
+  const watchDir: LogSinkOptions['watchDir'] = () => {
+    throw new Error('ENOSPC: no inotify instances left');
+  };
+  await withSink({ watchDir }, async (sink, { received, problems, runDir }) => {
     assert.deepEqual(problems, [
       `log.sock: cannot watch ${runDir} (ENOSPC: no inotify instances left); a removed socket stays removed`,
     ]);
     assert.equal(await post(sink.path, bodyOf({ level: 'info', time: TIME, msg: 'served' })), 200);
     assert.deepEqual(received, ['served']);
-  } finally {
-    await sink.close();
-    rmSync(runDir, { recursive: true, force: true });
-  }
+  });
 });
 
 test(
