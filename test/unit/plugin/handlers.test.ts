@@ -596,3 +596,173 @@ test('records carry add_outcome for the agent metrics: skipped, redirected, fail
   assert.deepEqual(await outcomes(fakePluginDeps(), cniEnv('ADD', { CNI_ARGS: '' })), ['skipped']);
   assert.deepEqual(await outcomes(fakePluginDeps({ source: new Error('no kubeconfig') })), ['failed']);
 });
+
+const AMBIENT = {
+  ambient_enabled: true,
+  enablement_selectors: [{ podSelector: { matchLabels: { 'istio.io/dataplane-mode': 'ambient' } } }],
+};
+const ambientPod = () => pod({ annotations: {}, labels: { 'istio.io/dataplane-mode': 'ambient' } });
+const notFound = new KubeError('pods "app-1" not found', { status: 404, retryable: true });
+const messages = (deps: FakePluginDeps) =>
+  deps.logLines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+test('ambient ADD: the event carries the netns, the pod and the prevResult IPs; the result passes through', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([ambientPod()]) });
+  const result = await add(deps, netconf(AMBIENT));
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.stdout, EXPECTED_OUTPUT);
+  assert.deepEqual(deps.events, [
+    {
+      socket: `${RUN_DIR}/pluginevent.sock`,
+      body: {
+        Netns: '/var/run/netns/ia-test',
+        PodName: 'app-1',
+        PodNamespace: 'default',
+        IPs: [{ Interface: 0, Address: { IP: '10.0.0.2', Mask: '////AA==' }, Gateway: '10.0.0.1' }],
+      },
+    },
+  ]);
+  assert.deepEqual(deps.applied, []);
+});
+
+test('error details carry the stable code of the failing step', async () => {
+  const cases: [string, FakePluginDeps, string, string][] = [
+    ['config', fakePluginDeps(), netconf({ native_nftables: 'yes' }), 'CONFIG_INVALID'],
+    [
+      'prevResult',
+      fakePluginDeps(),
+      netconf({ prevResult: { ips: [{ address: 'nope' }] } }),
+      'CONFIG_INVALID',
+    ],
+    ['kubeconfig', fakePluginDeps({ source: new Error('ENOENT') }), netconf(), 'KUBECONFIG_INVALID'],
+    [
+      'agent event',
+      fakePluginDeps({
+        source: new ScriptedPodSource([ambientPod()]),
+        eventResult: new Error('ECONNREFUSED'),
+      }),
+      netconf(AMBIENT),
+      'CNI_PROTOCOL',
+    ],
+  ];
+  for (const [label, deps, conf, details] of cases) {
+    const result = await add(deps, conf);
+    assert.equal(result.json['code'], 999, label);
+    assert.equal(result.json['details'], details, label);
+  }
+});
+
+test('ambient detection with the retry flag: a failing pod GET is named in podErr, an unreadable pod fails the ADD', async () => {
+  const failing = fakePluginDeps({ source: new ScriptedPodSource([notFound]) });
+  const failed = await add(failing, netconf({ ...AMBIENT, enable_ambient_detection_retry: true }));
+  assert.equal(failed.json['code'], 999);
+  assert.equal(
+    failed.json['msg'],
+    'failed to get pod or namespace info: podErr=pods "app-1" not found, nsErr=<nil>',
+  );
+  const unreadable = fakePluginDeps({ source: new ScriptedPodSource([{ kind: 'Status' }]) });
+  const refused = await add(unreadable, netconf({ ...AMBIENT, enable_ambient_detection_retry: true }));
+  assert.equal(refused.json['code'], 999);
+  assert.match(String(refused.json['msg']), /^failed to read pod default\/app-1: /);
+  assert.deepEqual(unreadable.applied, []);
+});
+
+test('prevResult null is no prevResult (a nil map in Go)', async () => {
+  const withNull = await add(
+    fakePluginDeps({ source: new ScriptedPodSource([pod()]) }),
+    netconf({ prevResult: null }),
+  );
+  const without = await add(
+    fakePluginDeps({ source: new ScriptedPodSource([pod()]) }),
+    netconf({ prevResult: undefined }),
+  );
+  assert.equal(withNull.exitCode, 0);
+  assert.equal(withNull.stdout, without.stdout);
+});
+
+test('the pod source is closed whatever the lookup ends with', async () => {
+  for (const script of [
+    [new KubeError('Unauthorized', { status: 401, retryable: false })],
+    [new KubeError('etcdserver: request timed out', { status: 500, retryable: true })],
+    [{ kind: 'Status' }],
+  ]) {
+    const source = new ScriptedPodSource(script);
+    const result = await add(fakePluginDeps({ source }));
+    assert.equal(result.exitCode, 1);
+    assert.equal(source.closed, 1, JSON.stringify(script));
+  }
+});
+
+test('the pod source gets the per-request timeout: 5 s, or the lookup deadline when that is shorter', async () => {
+  for (const [extra, expected] of [
+    [{}, 5000],
+    [{ pod_lookup_deadline_seconds: 2 }, 2000],
+    [{ pod_lookup_deadline_seconds: 30 }, 5000],
+  ] as const) {
+    const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+    const timeouts: number[] = [];
+    const recording: FakePluginDeps = {
+      ...deps,
+      openPodSource: (file, timeoutMs) => {
+        timeouts.push(timeoutMs);
+        return deps.openPodSource(file, timeoutMs);
+      },
+    };
+    assert.equal((await add(recording, netconf(extra))).exitCode, 0);
+    assert.deepEqual(timeouts, [expected], JSON.stringify(extra));
+  }
+});
+
+test('each retry is logged with the attempt, the wait and the error', async () => {
+  const deps = fakePluginDeps({ source: new ScriptedPodSource([notFound, notFound, pod()]) });
+  await add(deps);
+  const retries = messages(deps).filter((msg) => msg.startsWith('pod lookup attempt'));
+  assert.deepEqual(retries, [
+    'pod lookup attempt 1 failed, retrying in 200 ms: pods "app-1" not found',
+    'pod lookup attempt 2 failed, retrying in 400 ms: pods "app-1" not found',
+  ]);
+});
+
+test('the deadline is honoured exactly: no attempt once it has passed, no wait for a Retry-After that reaches it', async () => {
+  const failing = new ScriptedPodSource([
+    new KubeError('etcdserver: request timed out', { status: 500, retryable: true }),
+  ]);
+  const deps = fakePluginDeps({ source: failing });
+  assert.equal((await add(deps)).json['code'], 11);
+  // 10 waits fill the 15 s: the last one ends at the deadline, and no attempt follows it.
+  assert.equal(failing.calls.length, 10);
+  const throttled = new KubeError('Too many requests', { status: 429, retryable: true, retryAfterMs: 2000 });
+  const late = fakePluginDeps({ source: new ScriptedPodSource([throttled, pod()]) });
+  const result = await add(late, netconf({ pod_lookup_deadline_seconds: 2 }));
+  assert.equal(result.json['code'], 11);
+  assert.deepEqual(late.clock.sleeps, []);
+});
+
+test('the kubeconfig path joins the run dir as Go does: trailing slashes dropped, no run dir → the bare name', async () => {
+  for (const [dir, expected] of [
+    ['/var/run/istio-cni/', '/var/run/istio-cni/istio-cni-kubeconfig'],
+    ['', 'istio-cni-kubeconfig'],
+  ] as const) {
+    const deps = fakePluginDeps({ source: new ScriptedPodSource([pod()]) });
+    await add(deps, netconf({ cni_agent_run_dir: dir }));
+    assert.deepEqual(deps.opened, [expected], dir);
+  }
+});
+
+test('an unparseable proxy boolean is logged as a warning and the pod is still programmed', async () => {
+  const deps = fakePluginDeps({
+    source: new ScriptedPodSource([
+      pod({
+        containers: [{ name: 'istio-proxy', env: [{ name: 'ISTIO_META_DNS_CAPTURE', value: 'maybe' }] }],
+      }),
+    ]),
+  });
+  assert.equal((await add(deps)).exitCode, 0);
+  assert.equal(deps.applied.length, 1);
+  assert.ok(
+    messages(deps).includes(
+      'cannot parse DNS capture environment variable strconv.ParseBool: parsing "maybe": invalid syntax',
+    ),
+    deps.logLines.join('\n'),
+  );
+});

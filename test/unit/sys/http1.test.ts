@@ -100,3 +100,76 @@ test('malformed or truncated responses are errors, not hangs', () => {
     assert.throws(() => decodeHttp1Response(bytes(wire), ended), message, JSON.stringify(wire));
   }
 });
+
+test('header values with a bare CR or LF and paths with any whitespace are refused', () => {
+  const base = { method: 'GET', host: 'h', headers: {} } as const;
+  for (const value of ['Bearer x\nEvil: 1', 'Bearer x\rEvil: 1']) {
+    assert.throws(
+      () => encodeHttp1Request({ ...base, path: '/', headers: { Authorization: value } }),
+      Http1Error,
+      JSON.stringify(value),
+    );
+  }
+  for (const path of ['/a\tb', '/a\r\nHost: evil', '/a\nb']) {
+    assert.throws(() => encodeHttp1Request({ ...base, path }), Http1Error, JSON.stringify(path));
+  }
+});
+
+test('the status line: a reason phrase is optional (as Go reads it); exactly three digits, at the start', () => {
+  const bare = decodeHttp1Response(bytes('HTTP/1.1 404\r\nContent-Length: 2\r\n\r\n{}'), false);
+  assert.equal(bare?.status, 404);
+  assert.equal(bare?.body.toString(), '{}');
+  for (const line of ['HTTP/1.1 2000 OK', 'HTTP/1.1 200OK', 'XHTTP/1.1 200 OK', ' HTTP/1.1 200 OK']) {
+    assert.throws(
+      () => decodeHttp1Response(bytes(`${line}\r\nContent-Length: 0\r\n\r\n`), false),
+      /not an HTTP\/1\.x response/,
+      line,
+    );
+  }
+});
+
+test('Transfer-Encoding: chunked wins over Content-Length (RFC 9112 §6.3), in any letter case', () => {
+  for (const encoding of ['chunked', 'Chunked', 'CHUNKED']) {
+    const wire = `HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: ${encoding}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
+    assert.equal(decodeHttp1Response(bytes(wire.slice(0, -2)), false), undefined, encoding);
+    assert.equal(decodeHttp1Response(bytes(wire), false)?.body.toString(), 'hello', encoding);
+  }
+});
+
+test('Content-Length is decimal digits only: no exponent, hex, sign or trailing text', () => {
+  for (const length of ['1e1', '0x4', '+4', '4x', '4, 4']) {
+    assert.throws(
+      () =>
+        decodeHttp1Response(bytes(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\n\r\n0123456789`), false),
+      /invalid content-length/,
+      length,
+    );
+  }
+});
+
+test('chunk sizes: whitespace before the extension or the line end, leading zeros up to 8 digits', () => {
+  const wire =
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nab\r\n2 ;x=y\r\ncd\r\n00000002\r\nef\r\n0\r\n\r\n';
+  assert.equal(decodeHttp1Response(bytes(wire), false)?.body.toString(), 'abcdef');
+  // Nine hex digits (≥ 4 GiB) or anything after the digits is not a size any peer of ours sends: an error at once.
+  for (const size of ['100000000', '2x', 'x2']) {
+    assert.throws(
+      () =>
+        decodeHttp1Response(
+          bytes(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\nab`),
+          false,
+        ),
+      /invalid chunk size/,
+      size,
+    );
+  }
+});
+
+test('304 has no body either, whatever its headers say', () => {
+  const response = decodeHttp1Response(
+    bytes('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n'),
+    false,
+  );
+  assert.equal(response?.status, 304);
+  assert.equal(response?.body.length, 0);
+});
