@@ -37,6 +37,8 @@ const NOT_IN_HEADER = /[\u0000-\u001f\u007f]|[^\u0000-\u00ff]/;
  * `file` when given. Everything a request is built from is checked here, so that a bad kubeconfig fails the ADD at
  * once (code 999) instead of as a retried request error. */
 export function parsePluginKubeconfig(text: string, file?: string): KubeconfigCredentials {
+  const fail = (what: string) =>
+    new AppError('KUBECONFIG_INVALID', `invalid kubeconfig${file === undefined ? '' : ` ${file}`}: ${what}`);
   const values = new Map<string, string>();
   const lines = text.split(/\r?\n/);
   for (let index = 0; index < lines.length; index += 1) {
@@ -65,10 +67,12 @@ export function parsePluginKubeconfig(text: string, file?: string): KubeconfigCr
       values.set(key, value);
       continue;
     }
-    values.set(key, scalar(value));
+    try {
+      values.set(key, scalar(value));
+    } catch {
+      throw fail(`${key} is not a valid double-quoted YAML string`);
+    }
   }
-  const fail = (what: string) =>
-    new AppError('KUBECONFIG_INVALID', `invalid kubeconfig${file === undefined ? '' : ` ${file}`}: ${what}`);
   const server = values.get('server');
   if (server === undefined || server === '') throw fail('clusters[0].cluster.server is missing');
   if (!/^https?:\/\//i.test(server)) throw fail(`server ${JSON.stringify(server)} is not an http(s) URL`);
@@ -85,6 +89,10 @@ export function parsePluginKubeconfig(text: string, file?: string): KubeconfigCr
   const insecure = values.get('insecure-skip-tls-verify') === 'true';
   const caData = values.get('certificate-authority-data');
   let caPem: string | undefined;
+  // As client-go refuses it ("specifying a root certificates file with the insecure flag is not allowed"): which of
+  // the two was meant is not ours to guess.
+  if (insecure && caData !== undefined && caData !== '')
+    throw fail('clusters[0].cluster has both certificate-authority-data and insecure-skip-tls-verify: true');
   if (caData !== undefined && caData !== '') {
     if (!/^[A-Za-z0-9+/=\s]+$/.test(caData)) throw fail('certificate-authority-data is not base64');
     caPem = Buffer.from(caData, 'base64').toString('utf8');

@@ -58,6 +58,16 @@ test('corrupt kubeconfigs fail with a message that says what is missing', () => 
       'server: https://h\ntoken: t\ncertificate-authority-data: aGVsbG8=\n',
       /does not hold a PEM certificate/,
     ],
+    // A broken double-quoted scalar is a kubeconfig error (code KUBECONFIG_INVALID), not a bare SyntaxError.
+    [
+      'server: https://h\ninsecure-skip-tls-verify: true\ntoken: "a\\qb"\n',
+      /token is not a valid double-quoted/,
+    ],
+    // client-go refuses the pair: which one was meant is not ours to guess.
+    [
+      `server: https://h\ntoken: t\ninsecure-skip-tls-verify: true\ncertificate-authority-data: ${Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64')}\n`,
+      /both certificate-authority-data and insecure-skip-tls-verify: true/,
+    ],
   ];
   for (const [text, message] of cases) {
     assert.throws(
