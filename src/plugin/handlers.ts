@@ -50,7 +50,6 @@ export interface PluginDeps {
   netnsUserns(netns: string): Promise<NetnsUserns>;
   /** Ambient: POST the add event to `<run dir>/pluginevent.sock` (rejects on transport error or non-200). */
   postCniEvent(socketPath: string, body: string): Promise<void>;
-  readonly lookupPolicy?: LookupPolicy;
 }
 
 function joinPath(dir: string, file: string): string {
@@ -175,7 +174,7 @@ export function createHandlers(deps: PluginDeps): CniHandlers {
       return output;
     }
     const m = await loadLookupModules();
-    const policy = policyFor(config, deps.lookupPolicy ?? m.DEFAULT_LOOKUP_POLICY);
+    const policy = policyFor(config, m.DEFAULT_LOOKUP_POLICY);
     let source: PodSourceHandle;
     try {
       source = await deps.openPodSource(
