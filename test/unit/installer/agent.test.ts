@@ -1714,3 +1714,345 @@ test('net dir deleted and recreated: the watch follows it and the entry comes ba
     await running.stop();
   }
 });
+
+// ---- second mutation audit: what an operator sees (metrics, log lines, back-off, cleanup) -----------------------
+
+test('metrics: the ready gauge follows readiness (onFirstReady fires once); SUCCESS counts every valid install reached (a restart with nothing to write, a repair while ready); a failed step is counted under its label', async () => {
+  const { tree, file } = await settledTree();
+  const running = start(configFor(tree));
+  let firstReady = 0;
+  running.installer.onFirstReady(() => (firstReady += 1));
+  const success = () => running.metrics.value('istio_cni_installs_total', { result: 'SUCCESS' });
+  try {
+    await untilReady(running, tree, file);
+    assert.equal(running.metrics.value('istio_cni_install_ready'), 1);
+    assert.equal(success(), 1, 'a restart that finds everything in place is a valid install too');
+    assert.match(running.metrics.render(), /^istio_cni_reinstall_duration_seconds_count \d+$/m);
+    // A binary deleted while ready: the pass that copies it again reaches a valid install.
+    const repaired = passes(running, 1);
+    rmSync(`${tree.bin}/istio-cni`);
+    await repaired;
+    assert.equal(read(`${tree.bin}/istio-cni`), 'plugin-v1');
+    assert.equal(success(), 2);
+    rmSync(`${tree.sa}/token`);
+    await until(tree.net, () => !hasIstio(file) && !running.installer.state.ready);
+    assert.equal(running.metrics.value('istio_cni_install_ready'), 0);
+    assert.ok(
+      (running.metrics.value('istio_cni_installs_total', { result: 'CREATE_KUBECONFIG_FAILURE' }) ?? 0) >= 1,
+    );
+    assert.equal(
+      running.metrics.value('istio_cni_installs_total', { result: 'COPY_BINARIES_FAILURE' }),
+      undefined,
+    );
+    writeFileSync(`${tree.sa}/token.new`, 'token-foo');
+    renameSync(`${tree.sa}/token.new`, `${tree.sa}/token`);
+    await untilReady(running, tree, file);
+    assert.equal(running.metrics.value('istio_cni_install_ready'), 1);
+    // The same outage again is logged again: a valid install in between clears what was reported.
+    rmSync(`${tree.sa}/token`);
+    await until(tree.net, () => !hasIstio(file) && !running.installer.state.ready);
+    assert.equal(
+      running.logs.filter((l) => String(l['msg']).startsWith('cannot read the service account token')).length,
+      2,
+    );
+    // Ready twice, and what waits for the first install (the repair controller) started once.
+    assert.equal(firstReady, 1);
+  } finally {
+    await running.stop();
+  }
+  assert.equal(running.metrics.value('istio_cni_install_ready'), 0);
+});
+
+test('a CNI config that cannot be written is counted as CREATE_CNI_CONFIG_FAILURE', async () => {
+  const tree = makeTree();
+  mkdirSync(`${tree.net}/10-named.conflist`);
+  const running = start(configFor(tree, { CNI_CONF_NAME: '10-named.conflist' }));
+  try {
+    await until(tree.net, () => logged(running, /10-named\.conflist is not a regular file/));
+    assert.ok(
+      (running.metrics.value('istio_cni_installs_total', { result: 'CREATE_CNI_CONFIG_FAILURE' }) ?? 0) >= 1,
+    );
+    assert.equal(running.installer.state.ready, false);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('the kubeconfig write is logged with the token and CA redacted; SKIP_TLS_VERIFY needs no CA file', async () => {
+  const tree = makeTree();
+  rmSync(`${tree.sa}/ca.crt`);
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree, { SKIP_TLS_VERIFY: 'true' }));
+  try {
+    await untilReady(running, tree, file);
+    assert.match(read(`${tree.run}/istio-cni-kubeconfig`), /insecure-skip-tls-verify: true/);
+    const lines = running.logs.filter((l) => l['msg'] === 'wrote plugin kubeconfig');
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]?.['file'], `${tree.run}/istio-cni-kubeconfig`);
+    assert.match(String(lines[0]?.['content']), /token: REDACTED/);
+    assert.doesNotMatch(JSON.stringify(running.logs), /token-foo/);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('fight detection by the clock: 10 repairs within 10 s are no fight, the 11th is; the warning names the other files changed in the window and, for Cilium, its setting', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/05-cilium.conflist`;
+  writeFileSync(file, CALICO);
+  let clock = 1_000_000;
+  const running = start(configFor(tree), createNodeFs(), { now: () => clock });
+  const rewrites = () => running.metrics.value('istio_cni_config_rewrites_total') ?? 0;
+  const fights = () => running.logs.filter((l) => String(l['msg']).includes('fighting over it'));
+  /** Writes `name` into the net dir and resolves once the installer's watch has been told (same inotify read). */
+  const touch = (name: string) =>
+    new Promise<void>((resolve) => {
+      const watcher = watch(tree.net, (_event, changed) => {
+        if (changed !== name) return;
+        watcher.close();
+        setImmediate(resolve);
+      });
+      writeFileSync(`${tree.net}/${name}`, 'x');
+    });
+  try {
+    await untilReady(running, tree, file);
+    await touch('old-notes.txt');
+    clock += 20_000;
+    const repair = async () => {
+      const before = rewrites();
+      clock += 1_000;
+      writeFileSync(`${file}.tmp.other`, CALICO);
+      renameSync(`${file}.tmp.other`, file);
+      await until(tree.net, () => rewrites() === before + 1 && hasIstio(file));
+    };
+    for (let i = 0; i < 10; i++) await repair();
+    assert.deepEqual(fights(), []);
+    assert.equal(running.metrics.value('istio_cni_config_fights_total'), undefined);
+    await touch('new-notes.txt');
+    await repair();
+    const warnings = fights();
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.['file'], file);
+    assert.deepEqual(warnings[0]?.['otherFiles'], ['new-notes.txt']);
+    assert.match(String(warnings[0]?.['msg']), / Cilium: set cni\.exclusive=false\.$/);
+    assert.equal(running.metrics.value('istio_cni_config_fights_total'), 1);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('back-off: each failed pass doubles the wait before the next, and a pass that works starts it over', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/YYY-istio-cni.conf`;
+  const realFs = createNodeFs();
+  let refused = true;
+  const fs: AgentFs = {
+    ...realFs,
+    writeFileAtomic: (target, text, mode) =>
+      refused && target === file
+        ? Promise.reject(Object.assign(new Error('EPERM: operation not permitted'), { code: 'EPERM' }))
+        : realFs.writeFileAtomic(target, text, mode),
+  };
+  const running = start(configFor(tree, { CHAINED_CNI_PLUGIN: 'false' }), fs, { retryInitialMs: 10 });
+  const ended: number[] = [];
+  running.installer.subscribe(() => ended.push(performance.now()));
+  try {
+    // Refused writes leave nothing behind, so after the install's own events only the back-off wakes a pass:
+    // 10, 20, 40, … ms after pass n, whatever woke the earlier ones.
+    await passes(running, 7);
+    const gap = (ended[6] ?? 0) - (ended[5] ?? 0);
+    assert.ok(gap >= 80, `the 6th back-off was ${gap} ms`);
+    refused = false;
+    writeFileSync(`${tree.net}/wake`, '');
+    await until(tree.net, () => existsSync(file) && running.installer.state.ready);
+    // Failing again after a success: retried 10, 20, … ms later, not after the wait the earlier failures grew.
+    refused = true;
+    const retried = passes(running, 4, 1500);
+    chmodSync(file, 0o644);
+    await retried;
+  } finally {
+    await running.stop();
+  }
+});
+
+test('discovery: a valid config under a name without a conf extension (a backup) is never the primary; an invalid file is skipped with a warning saying why', async () => {
+  const tree = makeTree();
+  writeFileSync(`${tree.net}/00-bridge.conf.bak`, MINIKUBE);
+  writeFileSync(`${tree.net}/05-noname.conflist`, NONAME);
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+    assert.equal(running.installer.state.trackedConfig, file);
+    assert.equal(read(`${tree.net}/00-bridge.conf.bak`), MINIKUBE);
+    assert.deepEqual(readdirSync(tree.net).sort(), [
+      '00-bridge.conf.bak',
+      '05-noname.conflist',
+      '10-calico.conflist',
+    ]);
+    const skipped = running.logs.filter((l) => String(l['msg']).startsWith('skipping invalid CNI config'));
+    assert.deepEqual(
+      skipped.map((l) => [l['level'], l['file']]),
+      [[40, `${tree.net}/05-noname.conflist`]],
+    );
+    assert.match(String(skipped[0]?.['msg']), /05-noname\.conflist: .*name/);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('our primary deleted (its CNI removed) while another valid file is there: the entry moves at once, no grace', async () => {
+  const tree = makeTree();
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const other = `${tree.net}/20-flannel.conflist`;
+  writeFileSync(other, JSON.stringify({ cniVersion: '0.3.1', name: 'cbr0', plugins: [{ type: 'flannel' }] }));
+  // A grace far beyond the test: only the deletion itself can make the move happen now.
+  const running = start(configFor(tree), createNodeFs(), { halfWrittenGraceMs: 60_000 });
+  try {
+    await untilReady(running, tree, file);
+    rmSync(file);
+    await until(tree.net, () => hasIstio(other) && running.installer.state.trackedConfig === other);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('moving to a new first file that already holds our current entry still takes the entry out of the old one', async () => {
+  const { tree, file, running } = await startedOnCalico();
+  try {
+    const first = `${tree.net}/05-copy.conflist`;
+    const copy = { ...(JSON.parse(read(file)) as object), name: 'copy-net' };
+    writeFileSync(`${first}.tmp.1`, JSON.stringify(copy, null, 2));
+    renameSync(`${first}.tmp.1`, first);
+    await until(tree.net, () => running.installer.state.trackedConfig === first && !hasIstio(file));
+    assert.deepEqual(JSON.parse(read(file)), JSON.parse(CALICO));
+    assert.ok(hasIstio(first));
+  } finally {
+    await running.stop();
+  }
+});
+
+test('cleanup stops at a tracked config it cannot parse even when the readable part does not name istio-cni (a file cut short)', async () => {
+  const { tree, file } = await settledTree();
+  writeFileSync(file, '{"name": "k8s-pod-network", "plugins": [{"type": "calico"}, ');
+  await assert.rejects(
+    cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), file),
+    /not valid JSON/,
+  );
+  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), true);
+  assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+});
+
+test('cleanup touches only what is ours: a backup of a config holding our entry, and files named like ours, stay', async () => {
+  const { tree, file } = await settledTree();
+  const backup = `${file}.bak`;
+  const backupText = read(file);
+  writeFileSync(backup, backupText);
+  const lookalikes = [`${tree.bin}/istio-cni-old`, `${tree.run}/istio-cni-kubeconfig.bak`];
+  for (const lookalike of lookalikes) writeFileSync(lookalike, 'theirs');
+  await cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), file);
+  assert.equal(hasIstio(file), false);
+  assert.equal(read(backup), backupText);
+  for (const lookalike of lookalikes) assert.equal(read(lookalike), 'theirs', lookalike);
+  assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+});
+
+test('a missing bin dir: named with its setting, watched until it appears; the entry-withdrawal warning only when an entry was taken out', async () => {
+  const tree = makeTree();
+  rmSync(tree.bin, { recursive: true });
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await until(tree.root, () =>
+      logged(running, /CNI binary dir .*\/bin does not exist; create it or fix CNI_BIN_TARGET_DIRS/),
+    );
+    assert.ok(
+      running.logs.some((l) => l['msg'] === `directory ${tree.bin} does not exist; waiting for it to appear`),
+    );
+    assert.equal(running.installer.state.ready, false);
+    mkdirSync(tree.bin);
+    await untilReady(running, tree, file);
+    assert.ok(!logged(running, /took the istio-cni entry out/), 'there was no entry to take out');
+  } finally {
+    await running.stop();
+  }
+});
+
+test('what an install writes is logged, one line each: the binaries, the runtime dir, the config; stale temps removed at start', async () => {
+  const tree = makeTree();
+  mkdirSync(`${tree.src}/istio-cni.d`);
+  writeFileSync(`${tree.src}/istio-cni.d/ld.so`, 'loader', { mode: 0o755 });
+  const stale = `${tree.run}/istio-cni-kubeconfig.tmp.0123456789ab`;
+  writeFileSync(stale, 'token-foo');
+  const file = `${tree.net}/10-calico.conflist`;
+  writeFileSync(file, CALICO);
+  const running = start(configFor(tree));
+  try {
+    await untilReady(running, tree, file);
+    const lines = (msg: string) =>
+      running.logs.filter((l) => l['msg'] === msg).map((l) => l['binary'] ?? l['file']);
+    assert.deepEqual(lines('installed CNI binary').sort(), [
+      `${tree.bin}/istio-cni`,
+      `${tree.bin}/istio-iptables`,
+    ]);
+    assert.deepEqual(lines('installed CNI binary directory'), [`${tree.bin}/istio-cni.d`]);
+    assert.deepEqual(lines('wrote CNI config'), [file]);
+    assert.deepEqual(lines('removed stale temp file'), [stale]);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('standalone after a restart: its own file, found in place, is still ours to repair when something else lands in it', async () => {
+  const tree = makeTree();
+  const config = configFor(tree, { CHAINED_CNI_PLUGIN: 'false' });
+  const file = `${tree.net}/YYY-istio-cni.conf`;
+  const first = start(config);
+  try {
+    await until(tree.net, () => existsSync(file) && first.installer.state.ready);
+  } finally {
+    await first.stop();
+  }
+  const installed = read(file);
+  const running = start(config);
+  try {
+    await until(tree.net, () => running.installer.state.ready);
+    writeFileSync(`${file}.x`, JSON.stringify({ cniVersion: '0.3.1', name: 'other', type: 'bridge' }));
+    renameSync(`${file}.x`, file);
+    await until(tree.net, () => read(file) === installed && running.installer.state.ready);
+  } finally {
+    await running.stop();
+  }
+});
+
+test('a symlinked conflist: once the agent is idle, the owner rewriting the real file is still seen and repaired', async () => {
+  const tree = makeTree();
+  const realDir = `${tree.root}/calico-owned`;
+  mkdirSync(realDir);
+  const real = `${realDir}/calico.conflist`;
+  writeFileSync(real, CALICO);
+  const link = `${tree.net}/10-calico.conflist`;
+  symlinkSync('../calico-owned/calico.conflist', link);
+  const first = start(configFor(tree));
+  try {
+    await untilReady(first, tree, link);
+  } finally {
+    await first.stop();
+  }
+  // A restart that finds its entry in place writes nothing: its first pass, then the one the new watch of the real
+  // file's directory starts, and it is idle.
+  const running = start(configFor(tree));
+  try {
+    await passes(running, 2);
+    assert.equal(running.installer.state.ready, true);
+    writeFileSync(`${real}.tmp.owner`, CALICO);
+    renameSync(`${real}.tmp.owner`, real);
+    await until(realDir, () => hasIstio(real));
+  } finally {
+    await running.stop();
+  }
+});
