@@ -201,6 +201,15 @@ export class Installer {
     this.#wake?.();
   }
 
+  /** Whether a name in a bin dir is one we install (a file, or a group's directory); every name is, until the first
+   * install has read the source dir: another plugin's files there are not ours to check. */
+  #isOwnBinName(name: string): boolean {
+    if (this.#binaryGroupsSeen.length === 0) return true;
+    return this.#binaryGroupsSeen.some((group) =>
+      group.subdir === '' ? group.names.includes(name) : group.subdir === name,
+    );
+  }
+
   #watchSpecs(): WatchSpec[] {
     const specs: WatchSpec[] = [];
     specs.push({
@@ -224,25 +233,26 @@ export class Installer {
       });
     }
     for (const dir of this.#config.binTargetDirs) {
+      // The bin dir's names are read when an event comes, not when the watch is made: the watch is made before the
+      // first install learns them and is kept after it.
+      specs.push({
+        dir,
+        onChange: (name) => {
+          if (name === undefined || this.#isOwnBinName(name)) this.#markDirty('bin');
+        },
+      });
+      // A group's directory is ours: before the first install it is not there, and the bin dir's watch sees it
+      // appear (or go).
       for (const group of this.#binaryGroupsSeen) {
-        // A group's directory is ours: before the first install it is not there, and the bin dir's watch sees it
-        // appear (or go).
-        const names =
-          group.subdir === ''
-            ? [
-                ...group.names,
-                ...this.#binaryGroupsSeen.map((g) => g.subdir).filter((subdir) => subdir !== ''),
-              ]
-            : group.names;
+        if (group.subdir === '') continue;
         specs.push({
           dir: path.join(dir, group.subdir),
-          optional: group.subdir !== '',
+          optional: true,
           onChange: (name) => {
-            if (name === undefined || names.includes(name)) this.#markDirty('bin');
+            if (name === undefined || group.names.includes(name)) this.#markDirty('bin');
           },
         });
       }
-      if (this.#binaryGroupsSeen.length === 0) specs.push({ dir, onChange: () => this.#markDirty('bin') });
     }
     specs.push({ dir: this.#config.serviceAccountDir, onChange: () => this.#markDirty('kube') });
     const caDir = path.dirname(this.#config.kubeCaFile);

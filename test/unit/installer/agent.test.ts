@@ -2056,3 +2056,31 @@ test('a symlinked conflist: once the agent is idle, the owner rewriting the real
     await running.stop();
   }
 });
+
+test('once the binaries are known, a file of another plugin landing in the bin dir starts no binary pass', async () => {
+  const { tree, file } = await settledTree();
+  const realFs = createNodeFs();
+  let recording = false;
+  const sourceReads: string[] = [];
+  const fs: AgentFs = {
+    ...realFs,
+    readDir: (dir) => {
+      if (recording && dir === tree.src) sourceReads.push(dir);
+      return realFs.readDir(dir);
+    },
+  };
+  const running = start(configFor(tree), fs);
+  try {
+    await untilReady(running, tree, file);
+    recording = true;
+    // The other plugin's file comes first, then a change in the net dir whose pass the test can await: had the bin
+    // dir's watch still taken every name, the binaries would be checked by that pass or by one before it.
+    const pass = passes(running, 1);
+    writeFileSync(`${tree.bin}/other-plugin`, 'other');
+    writeFileSync(`${tree.net}/99-unrelated.txt`, 'not a config');
+    await pass;
+    assert.deepEqual(sourceReads, []);
+  } finally {
+    await running.stop();
+  }
+});
