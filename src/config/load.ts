@@ -213,7 +213,9 @@ export function loadAgentConfig(input: LoadInput): AgentConfig {
     if (raw === '' && input.flags[setting.env] === undefined && EMPTY_MEANS_DEFAULT.has(setting.kind)) {
       const applies = setting.default === undefined ? 'left unset' : `its default ${setting.default} applies`;
       const upstream = setting.kind === 'bool' ? 'false' : '0';
-      emptyWarnings.push(`${setting.env} is set but empty: ${applies} (upstream would read ${upstream})`);
+      const differs =
+        setting.default === upstream ? 'as upstream reads it' : `upstream would read ${upstream}`;
+      emptyWarnings.push(`${setting.env} is set but empty: ${applies} (${differs})`);
       raw = setting.default;
     }
     if (raw === undefined) continue;

@@ -310,7 +310,7 @@ test('an empty boolean or number in the env takes its default with a warning nam
     'MONITORING_PORT is set but empty: its default 15014 applies (upstream would read 0)',
     'REPAIR_ENABLED is set but empty: its default true applies (upstream would read false)',
     'POD_LOOKUP_DEADLINE_SECONDS is set but empty: left unset (upstream would read 0)',
-    'NATIVE_NFTABLES is set but empty: its default false applies (upstream would read false)',
+    'NATIVE_NFTABLES is set but empty: its default false applies (as upstream reads it)',
   ]);
   // Whitespace is no empty value: it stays an error, as a typo would.
   assert.throws(
