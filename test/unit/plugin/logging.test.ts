@@ -161,3 +161,24 @@ test('keepRecords stays on after takeRecords: later records are kept for the nex
   assert.deepEqual(msgs(logging.takeRecords()), ['two', 'three']);
   assert.deepEqual(logging.takeRecords(), []);
 });
+
+test('plugin_log_level: each level lets through itself and what is more severe; none lets nothing through', () => {
+  const lines: string[] = [];
+  const logging = createPluginLogging((line) => lines.push(line));
+  const emitted = (level: 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'none') => {
+    lines.length = 0;
+    logging.setLevel(level);
+    logging.logger.debug('debug');
+    logging.logger.info('info');
+    logging.logger.warn('warn');
+    logging.logger.error('error');
+    logging.logger.fatal('fatal');
+    return lines.map((line) => (JSON.parse(line) as { level: string }).level);
+  };
+  assert.deepEqual(emitted('debug'), ['debug', 'info', 'warn', 'error', 'fatal']);
+  assert.deepEqual(emitted('info'), ['info', 'warn', 'error', 'fatal']);
+  assert.deepEqual(emitted('warn'), ['warn', 'error', 'fatal']);
+  assert.deepEqual(emitted('error'), ['error', 'fatal']);
+  assert.deepEqual(emitted('fatal'), ['fatal']);
+  assert.deepEqual(emitted('none'), []);
+});

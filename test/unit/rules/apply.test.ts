@@ -889,3 +889,400 @@ test('legacy found after a speculative restore that failed part-way: only the ta
   assert.match(undo[0]?.input ?? '', /^\* mangle\n/);
   assert.doesNotMatch(undo[0]?.input ?? '', /\* nat/);
 });
+
+test('a pod in another user namespace: every command runs in its netns through that user namespace, with the 60 s limit', async () => {
+  const userns = '/proc/4242/ns/user';
+  const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe({ inet6: INET6_GLOBAL })) : ok()));
+  await applyCaptureRules(
+    { ...TPROXY_POD, dualStack: true },
+    { netns: NETNS, backend: 'iptables', userns },
+    { exec, logger },
+  );
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv[0]),
+    ['iptables-nft-restore', 'head', 'ip6tables-nft-restore', 'ip', 'ip'],
+  );
+  for (const request of exec.requests) {
+    assert.equal(request.netns, NETNS, request.argv.join(' '));
+    assert.equal(request.userns, userns, request.argv.join(' '));
+    assert.equal(request.timeoutMs, 60_000, request.argv.join(' '));
+  }
+});
+
+test('a restore that commits mangle and then fails on nat (no earlier ADD): mangle is taken back, the ADD fails', async () => {
+  for (const [undoResult, expectedWarnings] of [
+    [ok(), []],
+    [
+      { exitCode: 4, stdout: '', stderr: 'iptables-nft-restore: Resource temporarily unavailable\n' },
+      ['rollback of a partial restore failed'],
+    ],
+  ] as const) {
+    const { exec, warnings } = await failingApply(
+      TPROXY_POD,
+      'iptables',
+      (r) => {
+        if (r.argv[0] === 'head') return ok(probe());
+        if (r.argv[0] === 'iptables-nft-save') return ok('');
+        if (/^-D /m.test(r.input ?? '')) return undoResult;
+        if (r.input?.startsWith('* mangle\n-N'))
+          return {
+            exitCode: 1,
+            stdout: '',
+            stderr: 'iptables-nft-restore: line 30 failed: No chain/target/match by that name.\n',
+          };
+        return ok();
+      },
+      /^ExecError: xtables other problem: line 30 failed: No chain\/target\/match by that name\. \(iptables-nft-restore, v4\)$/,
+    );
+    assert.deepEqual(undoneTables(exec), [['mangle']]);
+    assert.deepEqual(trace(exec), [
+      'iptables-nft-restore --noflush < * mangle',
+      PROBE,
+      'iptables-nft-restore --noflush (undo)',
+      'iptables-nft-save',
+    ]);
+    assert.deepEqual(warnings, expectedWarnings);
+  }
+});
+
+test('ip -force -batch exits non-zero for lines it tolerates (the rule del of a fresh ADD, an existing entry): the ADD succeeds', async () => {
+  for (const stderr of [
+    'RTNETLINK answers: No such file or directory\nCommand failed -:1\n',
+    'RTNETLINK answers: File exists\nCommand failed -:3\n',
+  ]) {
+    const exec = new RecordingExec((r) => {
+      if (r.argv[0] === 'head') return ok(probe());
+      if (r.argv[0] === 'ip') return { exitCode: 1, stdout: '', stderr };
+      return ok();
+    });
+    const outcome = await applyCaptureRules(
+      TPROXY_POD,
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger },
+    );
+    assert.equal(outcome.changed, true, stderr);
+    assert.deepEqual(
+      trace(exec),
+      [
+        'iptables-nft-restore --noflush < * mangle',
+        PROBE,
+        'ip -force -batch - < rule del fwmark 1337 lookup 133',
+      ],
+      stderr,
+    );
+  }
+});
+
+test('iptables-nft on a kernel without nf_tables that says "Failed to initialize nft": plain iptables-restore is used', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'iptables-nft-restore')
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'iptables-nft-restore v1.8.7 (nf_tables): Failed to initialize nft: Protocol not supported\n',
+      };
+    if (r.argv.join(' ') === 'iptables-save --version') return ok('iptables-save v1.8.7 (legacy)\n');
+    return ok(probe());
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'plain' });
+  assert.equal(trace(exec).at(-1), 'iptables-restore --noflush --wait=30 < * nat');
+});
+
+test('CHECK on the nftables backend runs nothing and passes', async () => {
+  const exec = new RecordingExec(() => ok(probe()));
+  await checkCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'nftables' }, { exec, logger });
+  assert.deepEqual(exec.requests, []);
+});
+
+test('CHECK of a dual-stack pod checks the IPv6 rules too: missing ones fail it with RULES_INVALID', async () => {
+  const savedV4 = savedAfter(renderRestoreDocument(buildCaptureRules(POD_DEFAULT).rules.v4));
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ inet6: INET6_GLOBAL }));
+    if (r.argv[0] === 'iptables-nft-save') return ok(savedV4);
+    if (r.argv[0] === 'ip6tables-nft-save') return ok('');
+    return ok();
+  });
+  await assert.rejects(
+    checkCaptureRules(
+      { ...POD_DEFAULT, dualStack: true },
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger },
+    ),
+    (error: unknown) =>
+      error instanceof Error &&
+      (error as { code?: string }).code === 'RULES_INVALID' &&
+      /^istio v6 rules are not as expected: .*table nat is missing/.test(error.message),
+  );
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv.join(' ')),
+    [PROBE, 'iptables-nft-save', 'iptables-nft-restore --noflush', 'ip6tables-nft-save'],
+  );
+});
+
+test('FORCE_IPTABLES_BINARY=legacy: the speculative IPv4 restore is already the legacy one, with --wait and the pod lock', async () => {
+  const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe()) : ok()));
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables', iptablesVariant: 'legacy' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'legacy' });
+  assert.deepEqual(trace(exec), ['iptables-legacy-restore --noflush --wait=30 < * nat', PROBE]);
+  assert.deepEqual(exec.requests[0]?.env, { XTABLES_LOCKFILE: NETNS });
+});
+
+test('a re-ADD that adds IPv6 to an IPv4 pod, routes failing: the new IPv6 rules go, the earlier IPv4 rules and routes stay', async () => {
+  const savedV4 = savedAfter(renderRestoreDocument(buildCaptureRules(TPROXY_POD).rules.v4));
+  const { exec } = await failingApply(
+    { ...TPROXY_POD, dualStack: true },
+    'iptables',
+    (r) => {
+      if (r.argv[0] === 'head') return ok(probe({ legacy: 'nat\nmangle\n', inet6: INET6_GLOBAL }));
+      if (r.argv[0] === 'iptables-legacy-save') return ok(savedV4);
+      if (r.argv[0] === 'ip') return IP_FAILS;
+      return ok();
+    },
+    /failed to configure routes/,
+  );
+  const steps = trace(exec).map((line) => line.split(' < ')[0]);
+  // The speculative nft restore is taken back as legacy holds the pod's rules; then IPv4 is a no-op.
+  assert.deepEqual(steps.slice(2), [
+    'iptables-legacy-save',
+    'iptables-nft-restore --noflush (undo)',
+    'iptables-legacy-restore --noflush --wait=30',
+    'ip6tables-nft-restore --noflush',
+    'ip -force -batch -',
+    'ip6tables-nft-restore --noflush (undo)',
+  ]);
+});
+
+test('nftables: a create that fails for another reason than existing tables, or a replace that fails, fails the ADD', async () => {
+  const denied: ExecResult = { exitCode: 1, stdout: '', stderr: 'Error: Operation not permitted\n' };
+  const fresh = await failingApply(
+    TPROXY_POD,
+    'nftables',
+    (r) => (r.argv[0] === 'head' ? ok(probe()) : r.argv[0] === 'nft' ? denied : ok()),
+    /^ExecError: nft transaction failed: Error: Operation not permitted$/,
+  );
+  assert.deepEqual(trace(fresh.exec), [PROBE, 'nft -f - < create table inet istio-proxy-mangle']);
+  const replace = await failingApply(
+    TPROXY_POD,
+    'nftables',
+    (r) => {
+      if (r.argv[0] === 'head') return ok(probe());
+      if ((r.input ?? '').startsWith('create table'))
+        return { exitCode: 1, stdout: '', stderr: 'Error: Could not process rule: File exists\n' };
+      if (r.argv[0] === 'nft') return denied;
+      return ok();
+    },
+    /^ExecError: nft transaction failed: Error: Operation not permitted$/,
+  );
+  assert.deepEqual(trace(replace.exec), [
+    PROBE,
+    'nft -f - < create table inet istio-proxy-mangle',
+    'nft -f - < add table inet istio-proxy-mangle',
+  ]);
+});
+
+test('nftables: a create that never ran (not killed) is not followed by a removal', async () => {
+  const { exec } = await failingApply(
+    TPROXY_POD,
+    'nftables',
+    (r) => {
+      if (r.argv[0] === 'head') return ok(probe());
+      throw new ExecError('EXEC_FAILED', 'failed to start nft: EACCES');
+    },
+    /EACCES/,
+  );
+  assert.deepEqual(trace(exec), [PROBE, 'nft -f - < create table inet istio-proxy-mangle']);
+});
+
+test('legacy tables listed but no iptables-legacy-save (or plain iptables-save) on the node: nft, else plain without --wait', async () => {
+  const missing = (name: string) => new ExecError('BINARY_MISSING', `required binary "${name}" is missing`);
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe({ legacy: 'filter\n' }));
+    if (r.argv[0] === 'iptables-legacy-save') throw missing('iptables-legacy-save');
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger },
+  );
+  assert.deepEqual(outcome.variants, { v4: 'nft' });
+  assert.deepEqual(trace(exec), ['iptables-nft-restore --noflush < * nat', PROBE, 'iptables-legacy-save']);
+
+  const plain = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-restore') throw missing('iptables-nft-restore');
+    if (r.argv[0] === 'iptables-save') throw missing('iptables-save');
+    return ok();
+  });
+  const plainOutcome = await applyCaptureRules(
+    POD_DEFAULT,
+    { netns: NETNS, backend: 'iptables' },
+    { exec: plain, logger },
+  );
+  assert.deepEqual(plainOutcome.variants, { v4: 'plain' });
+  assert.equal(trace(plain).at(-1), 'iptables-restore --noflush < * nat');
+});
+
+test('no head, dual-stack pod: addresses from `ip -o addr show`, legacy detection for both families; ip failing is a NETNS error', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') throw new ExecError('BINARY_MISSING', 'required binary "head" is missing');
+    if (r.argv[0] === 'ip' && r.argv.includes('addr'))
+      return ok(
+        '2: eth0    inet 10.1.2.3/24 scope global eth0\n2: eth0    inet6 fd00::2/64 scope global \\       valid_lft forever\n',
+      );
+    return ok();
+  });
+  const outcome = await applyCaptureRules(
+    { ...POD_DEFAULT, dualStack: true },
+    { netns: NETNS, backend: 'iptables', speculative: false },
+    { exec, logger },
+  );
+  assert.equal(outcome.ipv6, true);
+  assert.deepEqual(exec.requests[1]?.argv, ['ip', '-o', 'addr', 'show']);
+  assert.deepEqual(
+    exec.requests.map((r) => r.argv[0]).filter((name) => name?.endsWith('-save')),
+    ['iptables-legacy-save', 'ip6tables-legacy-save'],
+  );
+
+  const failing = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') throw new ExecError('BINARY_MISSING', 'required binary "head" is missing');
+    if (r.argv[0] === 'ip') return { exitCode: 1, stdout: '', stderr: 'Cannot open network namespace\n' };
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      POD_DEFAULT,
+      { netns: NETNS, backend: 'iptables', speculative: false },
+      { exec: failing, logger },
+    ),
+    (error: unknown) =>
+      error instanceof ExecError &&
+      error.code === 'NETNS' &&
+      error.message === 'failed to list addresses: Cannot open network namespace',
+  );
+});
+
+test('a probe whose head printed no fib_trie (netns gone): NETNS error with head’s stderr, the speculative restore taken back', async () => {
+  const exec = new RecordingExec((r) =>
+    r.argv[0] === 'head'
+      ? {
+          exitCode: 1,
+          stdout: '',
+          stderr: "head: cannot open '/proc/net/fib_trie' for reading: Invalid argument\n",
+        }
+      : ok(),
+  );
+  await assert.rejects(
+    applyCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    (error: unknown) =>
+      error instanceof ExecError &&
+      error.code === 'NETNS' &&
+      error.message ===
+        "failed to inspect netns: head: cannot open '/proc/net/fib_trie' for reading: Invalid argument",
+  );
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'iptables-nft-restore --noflush (undo)',
+  ]);
+});
+
+test('legacy found for IPv4 (speculative restore discarded), then the IPv6 legacy save fails: that restore is undone once', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head')
+      return ok(
+        probe({ legacy: 'filter\n', inet6: INET6_GLOBAL }).replace(
+          'ip6_tables_names <==',
+          'ip6_tables_names <==\nnat',
+        ),
+      );
+    if (r.argv[0] === 'iptables-legacy-save') return ok(LEGACY_FILTER_RULES);
+    if (r.argv[0] === 'ip6tables-legacy-save') throw TIMED_OUT('ip6tables-legacy-save');
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      { ...POD_DEFAULT, dualStack: true },
+      { netns: NETNS, backend: 'iptables' },
+      { exec, logger },
+    ),
+    /ip6tables-legacy-save timed out/,
+  );
+  assert.deepEqual(trace(exec), [
+    'iptables-nft-restore --noflush < * nat',
+    PROBE,
+    'iptables-legacy-save',
+    'iptables-nft-restore --noflush (undo)',
+    'ip6tables-legacy-save',
+  ]);
+});
+
+test('a -C document failing as older iptables-restore words it ("Error occurred at line: N"): the rule is named', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head') return ok(probe());
+    if (r.argv[0] === 'iptables-nft-save') return ok(savedWithPlannedShape());
+    if (r.input?.startsWith('* nat\n-C'))
+      return { exitCode: 1, stdout: '', stderr: 'iptables-restore: Bad rule\nError occurred at line: 3\n' };
+    return ok();
+  });
+  let document = '';
+  await assert.rejects(
+    checkCaptureRules(POD_DEFAULT, { netns: NETNS, backend: 'iptables' }, { exec, logger }),
+    (error: Error) => {
+      document = exec.requests.find((r) => r.input?.startsWith('* nat\n-C'))?.input ?? '';
+      return error.message.includes(`rule not present: ${document.split('\n')[2]}`);
+    },
+  );
+  assert.match(document.split('\n')[2] ?? '', /^-C /);
+});
+
+test('a warning of the rule builder (DNS capture that cannot work) is logged; the rules are still applied', async () => {
+  const warnings: string[] = [];
+  const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe()) : ok()));
+  const outcome = await applyCaptureRules(
+    { ...POD_DEFAULT, redirectDns: true, captureAllDns: false, dnsServersV4: [], dnsServersV6: [] },
+    { netns: NETNS, backend: 'iptables' },
+    { exec, logger: recordingLogger(warnings) },
+  );
+  assert.equal(outcome.changed, true);
+  assert.deepEqual(warnings, [
+    'REDIRECT_DNS is set, but CAPTURE_ALL_DNS is off and no DNS servers are known: DNS is not captured',
+  ]);
+});
+
+test('dual-stack pod: each family restores its own document (the IPv6 one with ::6 and ::1, not the IPv4 one)', async () => {
+  const config = { ...TPROXY_POD, dualStack: true };
+  const exec = new RecordingExec((r) => (r.argv[0] === 'head' ? ok(probe({ inet6: INET6_GLOBAL })) : ok()));
+  await applyCaptureRules(config, { netns: NETNS, backend: 'iptables' }, { exec, logger });
+  const built = buildCaptureRules({ ...config, enableIpv6: true }).rules;
+  const inputOf = (name: string) => exec.requests.find((r) => r.argv[0] === name)?.input;
+  assert.equal(inputOf('iptables-nft-restore'), renderRestoreDocument(built.v4));
+  assert.equal(inputOf('ip6tables-nft-restore'), renderRestoreDocument(built.v6));
+  assert.notEqual(renderRestoreDocument(built.v6), renderRestoreDocument(built.v4));
+});
+
+test('a probe that fails otherwise than a missing head (killed, denied) fails the ADD as is: no fallback to ip', async () => {
+  const exec = new RecordingExec((r) => {
+    if (r.argv[0] === 'head')
+      throw new ExecError('EXEC_FAILED', 'head timed out after 60000 ms', { timedOut: true });
+    return ok();
+  });
+  await assert.rejects(
+    applyCaptureRules(
+      POD_DEFAULT,
+      { netns: NETNS, backend: 'iptables', speculative: false },
+      { exec, logger },
+    ),
+    /^ExecError: head timed out after 60000 ms$/,
+  );
+  assert.deepEqual(trace(exec), [PROBE]);
+});
