@@ -276,15 +276,20 @@ async function undo(
     logger.warn({ stderr: result.stderr, tables }, 'rollback of a partial restore failed');
 }
 
-/** A restore killed at its timeout has committed some prefix of its tables, which one is unknown: the tables that
- * now hold a chain the plan declares are taken back (one save, on this rare path only). A fresh ADD's restore
- * declares its chains, so they are this call's own. Best effort: the caller's error is what the ADD reports. */
+/** A restore killed at its timeout has committed some prefix of its tables, which one is unknown: one save (on this
+ * rare path only) tells. Every planned chain in place with its planned rule count is a whole ruleset — all of this
+ * restore, or an earlier ADD's identical rules (a re-ADD's restore is no-op then, and not ours to undo) — and is
+ * left. Otherwise the tables that hold a planned chain are this restore's committed prefix, and are taken back.
+ * Best effort: the caller's error is what the ADD reports. */
 async function takeBackKilled(ns: PodNetns, plan: FamilyPlan, error: unknown, logger: Logger): Promise<void> {
   if (!(error instanceof ExecError && error.timedOut)) return;
   try {
     const save = await ns.run([plan.bin.save]);
     if (save.exitCode !== 0) throw xtablesError(plan.bin.save, plan.family, save);
     const state = parseSavedState(save.stdout);
+    // Another ISTIO chain beside a whole ruleset does not make it partial.
+    const missing = structuralDelta(state, plan.rules).filter((problem) => !problem.startsWith('unexpected'));
+    if (missing.length === 0) return;
     const tables = [...new Set(plan.rules.map((rule) => rule.table))].filter((table) =>
       holdsPlannedChains(
         state,

@@ -557,6 +557,25 @@ test('a killed restore whose save then fails: the ADD still fails with the timeo
   assert.deepEqual(warnings, ['rollback of a restore killed at its timeout failed']);
 });
 
+test('a killed restore on a netns that holds the whole ruleset (an earlier ADD’s, or all of this one): nothing is undone', async () => {
+  const whole = savedAfter(renderRestoreDocument(buildCaptureRules(TPROXY_POD).rules.v4));
+  for (const save of [whole, whole.replace('COMMIT', ':ISTIO_OTHER - [0:0]\nCOMMIT')]) {
+    const { exec, warnings } = await failingApply(
+      TPROXY_POD,
+      'iptables',
+      (r) => {
+        if (r.argv[0] === 'head') return ok(probe());
+        if (r.argv[0] === 'iptables-nft-restore') throw KILLED('iptables-nft-restore');
+        if (r.argv[0] === 'iptables-nft-save') return ok(save);
+        return ok();
+      },
+      /iptables-nft-restore timed out/,
+    );
+    assert.deepEqual(trace(exec), ['iptables-nft-restore --noflush < * mangle', PROBE, 'iptables-nft-save']);
+    assert.deepEqual(warnings, []);
+  }
+});
+
 test('nftables backend: a create transaction killed at its timeout is followed by a removal of its tables', async () => {
   for (const [removal, expectedWarnings] of [
     // Killed before the commit: the tables are absent and nft refuses the removal; nothing to warn about.
