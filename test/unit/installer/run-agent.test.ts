@@ -2,6 +2,7 @@
 // repair controller whose stop() never returns (an API server that accepted the request and went silent), and an
 // installer that fails (its watch died).
 import { test } from 'node:test';
+import { request } from 'node:http';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -262,7 +263,401 @@ test(
           Promise.reject(Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' })),
       });
       assert.equal(await noSink.exitCode(15_000), 1);
-      assert.ok(noSink.lines.some((line) => line.includes('cannot start the log server at')));
+      assert.ok(
+        noSink.lines.some((line) => line.includes(`cannot start the log server at ${tree.run}/log.sock`)),
+      );
       assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
+    }),
+);
+
+/** POSTs `body` to the agent's log.sock at /log; resolves with the status. */
+function postLog(socketPath: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: '/log', method: 'POST' }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** GET `path` on 127.0.0.1:`port`; resolves with the status. */
+function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** The port a "<what> server listening" line names. */
+function listeningPort(lines: readonly string[], what: string): number {
+  const line = lines
+    .flatMap((candidate) => candidate.split('\n'))
+    .find((candidate) => candidate.includes(`${what} server listening`));
+  assert.ok(line, `a "${what} server listening" line`);
+  return (JSON.parse(line) as { port: number }).port;
+}
+
+test(
+  "the plugin's records posted to log.sock are relayed into the agent's log and counted by outcome; a malformed batch is a warning",
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      const metrics = new PrometheusMetrics();
+      const agent = startAgent(tree, { metrics });
+      await agent.logged('CNI plugin installed; ready');
+      // startAgent's repair controller fails to load: logged, and the agent carries on.
+      await agent.logged('cannot start the repair controller');
+      const record = JSON.stringify({
+        level: 'info',
+        time: '2026-11-23T18:15:19.042Z',
+        msg: 'redirect rules applied',
+        pod: 'default/app',
+      });
+      const other = JSON.stringify({ level: 'info', time: '2026-11-23T18:15:19.043Z', msg: 'just chatter' });
+      assert.equal(await postLog(`${tree.run}/log.sock`, JSON.stringify([record, other])), 200);
+      await agent.logged('just chatter');
+      const records = agent.lines.flatMap((line) => line.split('\n')).filter((line) => line !== '');
+      const relayed = records.find((line) => line.includes('redirect rules applied'));
+      assert.ok(relayed);
+      assert.equal((JSON.parse(relayed) as { scope: string }).scope, 'cni-plugin');
+      const adds = metrics
+        .render()
+        .split('\n')
+        .filter((line) => line.startsWith('istio_cni_plugin_adds_total'));
+      assert.deepEqual(adds, ['istio_cni_plugin_adds_total{outcome="redirected"} 1']);
+      assert.equal(await postLog(`${tree.run}/log.sock`, 'not json'), 200);
+      await agent.logged('log.sock: request body is not a JSON array of strings');
+      const warning = agent.lines
+        .flatMap((line) => line.split('\n'))
+        .find((line) => line.includes('request body is not a JSON array'));
+      assert.equal((JSON.parse(warning ?? '{}') as { level: string }).level, 'warn');
+      agent.shutdown('SIGTERM');
+      assert.equal(await agent.exitCode(15_000), 0);
+    }),
+);
+
+test(
+  'until the first install is valid, /readyz answers 503 and no repair controller is loaded; then 200, and the repair controller starts',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      const realFs = createNodeFs();
+      let installHeld: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (installHeld = resolve));
+      let releaseInstall: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => (releaseInstall = resolve));
+      let loads = 0;
+      let repairStarted: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const agent = startAgent(tree, {
+        fs: {
+          ...realFs,
+          writeFileAtomic: async (file, data, mode) => {
+            if (file.endsWith('istio-cni-kubeconfig')) {
+              installHeld();
+              await released;
+            }
+            return realFs.writeFileAtomic(file, data, mode);
+          },
+        },
+        loadRepairController: () => {
+          loads += 1;
+          return Promise.resolve((() => {
+            repairStarted();
+            return { stop: () => Promise.resolve() };
+          }) as unknown as typeof startRepairController);
+        },
+      });
+      await held;
+      const port = listeningPort(agent.lines, 'health');
+      assert.equal(await httpStatus(port, '/readyz'), 503);
+      assert.equal(loads, 0);
+      releaseInstall();
+      await agent.logged('CNI plugin installed; ready');
+      await started;
+      assert.equal(loads, 1);
+      assert.equal(await httpStatus(port, '/readyz'), 200);
+      agent.shutdown('SIGTERM');
+      assert.equal(await agent.exitCode(15_000), 0);
+    }),
+);
+
+test(
+  'the health server failing to listen is fatal: exit 1, the port named, nothing installed',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      const agent = startAgent(
+        tree,
+        {
+          startHealthServer: () =>
+            Promise.reject(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })),
+        },
+        { READINESS_PORT: '8000' },
+      );
+      assert.equal(await agent.exitCode(15_000), 1);
+      assert.ok(agent.lines.some((line) => line.includes('cannot listen on READINESS_PORT 8000')));
+      assert.equal(existsSync(`${tree.bin}/istio-cni`), false);
+    }),
+);
+
+test(
+  'at exit: cleanup first, then the repair controller is stopped (its signal aborted), then the servers and last the log sink are closed',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      const events: string[] = [];
+      const realFs = createNodeFs();
+      let repairSignal: AbortSignal | undefined;
+      let repairStarted: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const closing =
+        <T extends { close(): Promise<void> }>(name: string) =>
+        (server: T): T => ({
+          ...server,
+          close: () => {
+            events.push(`close ${name}`);
+            return server.close();
+          },
+        });
+      const agent = startAgent(
+        tree,
+        {
+          fs: {
+            ...realFs,
+            remove: async (file) => {
+              if (file.endsWith('/istio-cni')) events.push('remove binary');
+              return realFs.remove(file);
+            },
+          },
+          // A free port of its own: MONITORING_PORT only has to be > 0 for a metrics server to start.
+          startMetricsServer: (_port, host, render) =>
+            startMetricsServer(0, host, render).then(closing('metrics')),
+          startHealthServer: (...args) => startHealthServer(...args).then(closing('health')),
+          startLogSink: (...args) => startLogSink(...args).then(closing('log sink')),
+          loadRepairController: () =>
+            Promise.resolve(((_config: unknown, options: { signal: AbortSignal }) => {
+              repairSignal = options.signal;
+              repairStarted();
+              return {
+                stop: () => {
+                  events.push(`stop repair (aborted: ${String(options.signal.aborted)})`);
+                  // A stop that fails is still a stop: no "did not stop in time" warning.
+                  return Promise.reject(new Error('watch closed'));
+                },
+              };
+            }) as unknown as typeof startRepairController),
+        },
+        { MONITORING_PORT: '15014' },
+      );
+      await started;
+      await agent.logged('CNI plugin installed; ready');
+      assert.equal(await httpStatus(listeningPort(agent.lines, 'metrics'), '/metrics'), 200);
+      assert.ok(agent.lines.some((line) => line.includes('starting install-cni')));
+      agent.shutdown('SIGINT');
+      assert.equal(await agent.exitCode(15_000), 0);
+      assert.deepEqual(events, [
+        'remove binary',
+        'stop repair (aborted: true)',
+        'close metrics',
+        'close health',
+        'close log sink',
+      ]);
+      assert.equal(repairSignal?.aborted, true);
+      assert.equal(
+        agent.lines.some((line) => line.includes('did not stop in time')),
+        false,
+      );
+    }),
+);
+
+test(
+  'the installer failing (no signal) also aborts the repair controller and stops it before exit 1',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      let killWatch: (error: Error) => void = () => undefined;
+      let repairSignal: AbortSignal | undefined;
+      let stops = 0;
+      let repairStarted: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const agent = startAgent(tree, {
+        watchDir: (dir, onChange, onError) => {
+          killWatch = onError;
+          return watchDirectory(dir, onChange, onError);
+        },
+        loadRepairController: () =>
+          Promise.resolve(((_config: unknown, options: { signal: AbortSignal }) => {
+            repairSignal = options.signal;
+            repairStarted();
+            return {
+              stop: () => {
+                stops += 1;
+                return Promise.resolve();
+              },
+            };
+          }) as unknown as typeof startRepairController),
+      });
+      await started;
+      await agent.logged('CNI plugin installed; ready');
+      killWatch(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }));
+      assert.equal(await agent.exitCode(15_000), 1);
+      assert.ok(agent.lines.some((line) => line.includes('installer failed; cleaning up and exiting')));
+      assert.equal(repairSignal?.aborted, true);
+      assert.equal(stops, 1);
+    }),
+);
+
+test('a repair controller that finishes loading only after SIGTERM is not started', { timeout: 30_000 }, () =>
+  withHostTree(async (tree) => {
+    const realFs = createNodeFs();
+    let cleanupHeld: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (cleanupHeld = resolve));
+    let releaseCleanup: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (releaseCleanup = resolve));
+    let finishLoading: (start: typeof startRepairController) => void = () => undefined;
+    let loadRequested: () => void = () => undefined;
+    const requested = new Promise<void>((resolve) => (loadRequested = resolve));
+    let starts = 0;
+    const agent = startAgent(tree, {
+      fs: {
+        ...realFs,
+        remove: async (file) => {
+          if (file.endsWith('istio-cni-kubeconfig')) {
+            cleanupHeld();
+            await released;
+          }
+          return realFs.remove(file);
+        },
+      },
+      loadRepairController: () => {
+        loadRequested();
+        return new Promise((resolve) => (finishLoading = resolve));
+      },
+    });
+    await requested;
+    agent.shutdown('SIGTERM');
+    await held;
+    finishLoading((() => {
+      starts += 1;
+      return { stop: () => Promise.resolve() };
+    }) as unknown as typeof startRepairController);
+    releaseCleanup();
+    assert.equal(await agent.exitCode(15_000), 0);
+    assert.equal(starts, 0);
+  }),
+);
+
+test(
+  'a cleanup that hangs is abandoned after 20 s (not before): "cleanup timed out" is logged and the exit code stays 0',
+  { timeout: 30_000 },
+  (t) =>
+    withHostTree(async (tree) => {
+      const realFs = createNodeFs();
+      let cleanupHeld: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (cleanupHeld = resolve));
+      const agent = startAgent(tree, {
+        fs: {
+          ...realFs,
+          remove: async (file) => {
+            if (file.endsWith('istio-cni-kubeconfig')) {
+              cleanupHeld();
+              await new Promise<never>(() => undefined);
+            }
+            return realFs.remove(file);
+          },
+        },
+      });
+      await agent.logged('CNI plugin installed; ready');
+      let exited: number | undefined;
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      agent.shutdown('SIGTERM');
+      // Its bound is on the mocked clock too: far past the ticks below.
+      const code = agent.exitCode(3_600_000).then((value) => {
+        exited = value as number;
+        return value;
+      });
+      await held;
+      t.mock.timers.tick(19_999);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(exited, undefined);
+      assert.equal(
+        agent.lines.some((line) => line.includes('cleanup timed out')),
+        false,
+      );
+      t.mock.timers.tick(1);
+      assert.equal(await code, 0);
+      assert.ok(agent.lines.some((line) => line.includes('cleanup timed out; exiting')));
+    }),
+);
+
+test(
+  'a failing cleanup step is logged and skips the later steps (the binary stays, as the config no longer names it); exit 0',
+  { timeout: 30_000 },
+  () =>
+    withHostTree(async (tree) => {
+      const realFs = createNodeFs();
+      const agent = startAgent(tree, {
+        fs: {
+          ...realFs,
+          remove: (file) =>
+            file.endsWith('istio-cni-kubeconfig')
+              ? Promise.reject(Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' }))
+              : realFs.remove(file),
+        },
+      });
+      await agent.logged('CNI plugin installed; ready');
+      agent.shutdown('SIGTERM');
+      assert.equal(await agent.exitCode(15_000), 0);
+      assert.ok(agent.lines.some((line) => line.includes('cleanup failed (later steps skipped')));
+      assert.equal(readFileSync(`${tree.net}/10-calico.conflist`, 'utf8').includes('istio-cni'), false);
+      assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+    }),
+);
+
+test(
+  'without a bound of its own, a repair controller that never stops is waited for 5 s, not less, then abandoned',
+  { timeout: 30_000 },
+  (t) =>
+    withHostTree(async (tree) => {
+      let repairStarted: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      let stopCalled: () => void = () => undefined;
+      const stopping = new Promise<void>((resolve) => (stopCalled = resolve));
+      const agent = startAgent(tree, {
+        loadRepairController: () =>
+          Promise.resolve((() => {
+            repairStarted();
+            return {
+              stop: () => {
+                stopCalled();
+                return new Promise<void>(() => undefined);
+              },
+            };
+          }) as unknown as typeof startRepairController),
+      });
+      await started;
+      await agent.logged('CNI plugin installed; ready');
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      let exited = false;
+      // Its bound is on the mocked clock too: far past the ticks below.
+      const code = agent.exitCode(3_600_000).then((value) => {
+        exited = true;
+        return value;
+      });
+      agent.shutdown('SIGTERM');
+      await stopping;
+      t.mock.timers.tick(4_999);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(exited, false);
+      t.mock.timers.tick(1);
+      assert.equal(await code, 0);
+      assert.ok(agent.lines.some((line) => line.includes('the repair controller did not stop in time')));
     }),
 );

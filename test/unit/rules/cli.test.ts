@@ -220,3 +220,159 @@ test('--help prints usage', async () => {
   assert.equal(result.exitCode, 0);
   assert.match(result.stdout, /install-cni rules/);
 });
+
+/** The v4 document `install-cni rules` prints for `config` (no IPv6, no nft). */
+const v4Document = (config: typeof DEFAULT_CAPTURE_CONFIG) =>
+  renderRestoreDocument(buildCaptureRules(config).rules.v4);
+
+test('each istio-iptables value flag sets its own parameter, in its long and its short form (-p15101 too)', async () => {
+  // TPROXY with inbound and outbound capture on, so that every parameter shows in the rules.
+  const base = {
+    ...DEFAULT_CAPTURE_CONFIG,
+    inboundInterceptionMode: 'TPROXY' as const,
+    inboundPortsInclude: '*',
+    outboundIpRangesInclude: '*',
+  };
+  const baseArgs = ['--istio-inbound-interception-mode=TPROXY', '-b', '*', '-i', '*'];
+  const baseline = await runRulesCommand(baseArgs, io());
+  assert.equal(baseline.stdout, v4Document(base));
+  const cases: [string, string, keyof typeof DEFAULT_CAPTURE_CONFIG, string][] = [
+    ['envoy-port', 'p', 'proxyPort', '15101'],
+    ['inbound-capture-port', 'z', 'inboundCapturePort', '15106'],
+    ['inbound-tunnel-port', 'e', 'inboundTunnelPort', '15108'],
+    ['proxy-uid', 'u', 'proxyUid', '1400'],
+    ['proxy-gid', 'g', 'proxyGid', '1401'],
+    ['istio-inbound-ports', 'b', 'inboundPortsInclude', '8080'],
+    ['istio-local-exclude-ports', 'd', 'inboundPortsExclude', '9090'],
+    ['istio-exclude-interfaces', 'c', 'excludeInterfaces', 'eth9'],
+    ['istio-service-cidr', 'i', 'outboundIpRangesInclude', '10.0.0.0/8'],
+    ['istio-service-exclude-cidr', 'x', 'outboundIpRangesExclude', '10.1.0.0/16'],
+    ['istio-outbound-ports', 'q', 'outboundPortsInclude', '7070'],
+    ['istio-local-outbound-ports-exclude', 'o', 'outboundPortsExclude', '6060'],
+    ['kube-virt-interfaces', 'k', 'rerouteVirtualInterfaces', 'veth7'],
+    ['istio-inbound-tproxy-mark', 't', 'inboundTProxyMark', '1500'],
+  ];
+  for (const [long, short, field, value] of cases) {
+    const expected = v4Document({ ...base, [field]: value });
+    assert.notEqual(expected, baseline.stdout, `${field} shows in the rules`);
+    for (const args of [
+      [...baseArgs, `--${long}=${value}`],
+      [...baseArgs, `--${long}`, value],
+      [...baseArgs, `-${short}`, value],
+      [...baseArgs, `-${short}${value}`],
+    ]) {
+      const result = await runRulesCommand(args, io());
+      assert.deepEqual(
+        { exitCode: result.exitCode, stdout: result.stdout },
+        { exitCode: 0, stdout: expected },
+        args.join(' '),
+      );
+    }
+  }
+  // The route table is not in the restore document; the flag is accepted in both forms.
+  for (const args of [['--istio-inbound-tproxy-route-table=150'], ['-r', '150']])
+    assert.equal((await runRulesCommand(args, io())).exitCode, 0, args.join(' '));
+});
+
+test('-h prints usage; a short alias is no long flag and a long name no short one; a bare argument is a usage error (2) with the usage', async () => {
+  const help = await runRulesCommand(['-h'], io());
+  assert.deepEqual(help, {
+    exitCode: 0,
+    stdout: (await runRulesCommand(['--help'], io())).stdout,
+    stderr: '',
+  });
+  for (const [args, message] of [
+    [['--p=15101'], 'unknown flag: --p\n'],
+    [['--bogus=1'], 'unknown flag: --bogus\n'],
+    [['-y', '1'], 'unknown flag: -y\n'],
+    [['pod.yaml'], 'unexpected argument "pod.yaml"\n'],
+    [['--redirect-dns=maybe'], 'invalid argument "maybe" for "--redirect-dns": not a boolean\n'],
+  ] as const) {
+    const result = await runRulesCommand(args, io());
+    assert.equal(result.exitCode, 2, args.join(' '));
+    assert.equal(result.stdout, '');
+    assert.ok(result.stderr.startsWith(`Error: ${message}Usage: install-cni rules`), result.stderr);
+  }
+});
+
+test('bool flags take =true/=false; --capture-all-dns applies (--dual-stack is accepted: it only picks the IP families, not the rules); --nft=false prints iptables; DNS lists split on commas, empty items dropped', async () => {
+  const off = await runRulesCommand(['--istio-service-cidr=*', '--redirect-dns=false', '--nft=false'], io());
+  assert.deepEqual(off, {
+    exitCode: 0,
+    stdout: v4Document({ ...DEFAULT_CAPTURE_CONFIG, outboundIpRangesInclude: '*' }),
+    stderr: '',
+  });
+  const allDns = await runRulesCommand(
+    ['--istio-service-cidr=*', '--redirect-dns', '--capture-all-dns=true', '--dual-stack'],
+    io(),
+  );
+  const allDnsConfig = {
+    ...DEFAULT_CAPTURE_CONFIG,
+    outboundIpRangesInclude: '*',
+    redirectDns: true,
+    captureAllDns: true,
+    dualStack: true,
+  };
+  assert.equal(allDns.stdout, v4Document(allDnsConfig));
+  assert.notEqual(allDns.stdout, v4Document({ ...allDnsConfig, captureAllDns: false }));
+  const servers = await runRulesCommand(
+    ['--istio-service-cidr=*', '--redirect-dns', '--dns-servers-v4=10.96.0.10,,10.96.0.11,'],
+    io(),
+  );
+  assert.equal(
+    servers.stdout,
+    v4Document({
+      ...DEFAULT_CAPTURE_CONFIG,
+      outboundIpRangesInclude: '*',
+      redirectDns: true,
+      dnsServersV4: ['10.96.0.10', '10.96.0.11'],
+    }),
+  );
+});
+
+test("the rule builder's warnings go to stderr, the output stays on stdout, exit 0", async () => {
+  const result = await runRulesCommand(['--istio-service-cidr=*', '--redirect-dns'], io());
+  assert.equal(result.exitCode, 0);
+  assert.equal(
+    result.stderr,
+    'warning: REDIRECT_DNS is set, but CAPTURE_ALL_DNS is off and no DNS servers are known: DNS is not captured\n',
+  );
+  assert.equal(result.stdout, v4Document({ ...DEFAULT_CAPTURE_CONFIG, outboundIpRangesInclude: '*' }));
+});
+
+test('--pod: --nft is allowed and prints nftables; DNS lists are usage errors; env and the warnings from the pod apply', async () => {
+  const stdin = (pod: unknown) => io({ readStdin: () => Promise.resolve(JSON.stringify(pod)) });
+  const nft = await runRulesCommand(['--pod', '-', '--nft'], stdin(POD));
+  assert.equal(nft.exitCode, 0);
+  assert.equal(nft.stdout, renderNftTransaction(buildCaptureRules(POD_DEFAULT).rules));
+  const lists = await runRulesCommand(['--pod', '-', '--dns-servers-v4=10.96.0.10'], stdin(POD));
+  assert.equal(lists.exitCode, 2);
+  assert.match(lists.stderr, /cannot be combined with --dns-servers-v4/);
+  const withEnv = await runRulesCommand(
+    ['--pod', '-'],
+    io({
+      readStdin: () => Promise.resolve(JSON.stringify(POD)),
+      env: { ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE: 'ftp' },
+    }),
+  );
+  assert.equal(withEnv.stdout, v4Document({ ...POD_DEFAULT, ownerGroupsExclude: 'ftp' }));
+  const pod = POD as { spec: { containers: { name: string }[] } };
+  const badEnv = {
+    ...pod,
+    spec: {
+      ...pod.spec,
+      containers: pod.spec.containers.map((container) =>
+        container.name === 'istio-proxy'
+          ? { ...container, env: [{ name: 'ISTIO_META_DNS_CAPTURE', value: 'yes please' }] }
+          : container,
+      ),
+    },
+  };
+  const warned = await runRulesCommand(['--pod', '-'], stdin(badEnv));
+  assert.equal(warned.exitCode, 0);
+  assert.equal(warned.stdout, golden('basic'));
+  assert.equal(
+    warned.stderr,
+    'warning: cannot parse DNS capture environment variable strconv.ParseBool: parsing "yes please": invalid syntax\n',
+  );
+});

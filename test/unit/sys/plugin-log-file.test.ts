@@ -12,7 +12,12 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { appendToPluginLogFile, backupName, backupTime } from '../../../src/sys/plugin-log-file.ts';
+import {
+  appendToPluginLogFile,
+  backupName,
+  backupTime,
+  PLUGIN_LOG_LIMITS,
+} from '../../../src/sys/plugin-log-file.ts';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'ia-plugin-log-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -144,6 +149,82 @@ test('backupTime reads the UTC rotation time from a backup name; anything else i
     'other-2026-11-23T18-15-19.042.log',
     'istio-cni-2026-02-30T18-15-19.042.log',
     'istio-cni-2026-11-23T18-15-19.042.txt',
+    'istio-cni-copy-2026-11-23T18-15-19.042.log',
   ])
     assert.equal(backupTime(name, 'istio-cni-', '.log'), undefined, name);
+});
+
+test('a batch of debug records only writes nothing: no file is created, no empty line is added to one', () => {
+  const dir = mkdtempSync(path.join(root, 'd-'));
+  const file = path.join(dir, 'istio-cni.log');
+  appendToPluginLogFile(file, [record('debug', 'd')], new Date(), limits);
+  assert.deepEqual(readdirSync(dir), []);
+  appendToPluginLogFile(file, [record('info', 'i')], new Date(), limits);
+  appendToPluginLogFile(file, [record('debug', 'd')], new Date(), limits);
+  assert.equal(readFileSync(file, 'utf8'), `${record('info', 'i')}\n`);
+});
+
+test('only the record level decides what is left out: an info record carrying a nested "level":"debug" is kept', () => {
+  const dir = mkdtempSync(path.join(root, 'n-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const nested = '{"level":"info","time":"t","msg":"m","detail":{"level":"debug"}}';
+  appendToPluginLogFile(file, [nested], new Date(), limits);
+  assert.equal(readFileSync(file, 'utf8'), `${nested}\n`);
+});
+
+test('the size limit counts bytes, and a file filled exactly to it is not rotated; one byte more is', () => {
+  const dir = mkdtempSync(path.join(root, 'b-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const first = record('info', 'x'.repeat(40));
+  appendToPluginLogFile(file, [first], new Date('2026-11-23T10:00:00.000Z'), limits);
+  // Fill the file to exactly maxBytes: the record (with its newline) takes what is left.
+  const room = limits.maxBytes - statSync(file).size - Buffer.byteLength(`${record('info', '')}\n`);
+  const exact = record('info', 'y'.repeat(room));
+  appendToPluginLogFile(file, [exact], new Date('2026-11-23T11:00:00.000Z'), limits);
+  assert.equal(statSync(file).size, limits.maxBytes);
+  assert.deepEqual(readdirSync(dir), ['istio-cni.log']);
+
+  // Multi-byte characters: fits in characters, not in bytes.
+  const other = mkdtempSync(path.join(root, 'u-'));
+  const second = path.join(other, 'istio-cni.log');
+  appendToPluginLogFile(second, [first], new Date('2026-11-23T10:00:00.000Z'), limits);
+  const wide = record('info', 'é'.repeat(room));
+  assert.ok(statSync(second).size + `${wide}\n`.length <= limits.maxBytes);
+  appendToPluginLogFile(second, [wide], new Date('2026-11-23T12:00:00.000Z'), limits);
+  assert.deepEqual(readdirSync(other).sort(), ['istio-cni-2026-11-23T12-00-00.000.log', 'istio-cni.log']);
+  assert.equal(readFileSync(second, 'utf8'), `${wide}\n`);
+});
+
+test('a record larger than the limit is still written to a fresh file (not lost), with no backup made', () => {
+  const dir = mkdtempSync(path.join(root, 'big-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const big = record('error', 'z'.repeat(limits.maxBytes));
+  appendToPluginLogFile(file, [big], new Date(), limits);
+  assert.deepEqual(readdirSync(dir), ['istio-cni.log']);
+  assert.equal(readFileSync(file, 'utf8'), `${big}\n`);
+});
+
+test("the default limits are upstream's: rotation past 10 MiB, one backup kept", () => {
+  const dir = mkdtempSync(path.join(root, 'default-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const line = record('info', 'x'.repeat(60));
+  const now = new Date('2026-11-23T12:00:00.000Z');
+  writeFileSync(path.join(dir, 'istio-cni-2026-11-23T10-00-00.000.log'), 'older\n');
+  // Room for this record and not one byte more: no rotation.
+  writeFileSync(file, Buffer.alloc(10 * 1024 * 1024 - Buffer.byteLength(`${line}\n`), 'a'));
+  appendToPluginLogFile(file, [line], now);
+  assert.equal(statSync(file).size, 10 * 1024 * 1024);
+  assert.equal(readdirSync(dir).length, 2);
+  appendToPluginLogFile(file, [line], now);
+  assert.deepEqual(readdirSync(dir).sort(), ['istio-cni-2026-11-23T12-00-00.000.log', 'istio-cni.log']);
+  assert.equal(readFileSync(file, 'utf8'), `${line}\n`);
+  assert.equal(PLUGIN_LOG_LIMITS.maxAgeMs, 2 * 24 * 3600 * 1000);
+});
+
+test('no file descriptor is left open after an append', () => {
+  const dir = mkdtempSync(path.join(root, 'fd-'));
+  const file = path.join(dir, 'istio-cni.log');
+  const before = readdirSync('/proc/self/fd').length;
+  for (let i = 0; i < 5; i++) appendToPluginLogFile(file, [record('info', `${i}`)], new Date(), limits);
+  assert.equal(readdirSync('/proc/self/fd').length, before);
 });
