@@ -728,14 +728,11 @@ test('re-ADD on iptables (identical rules already there): failing routes take ba
   );
 });
 
-test('iptables-nft present but the kernel has no nf_tables: plain iptables-restore is used, as upstream', async () => {
+/** Applies POD_DEFAULT where iptables-nft-restore fails with `stderr` (no usable nf_tables) and the plain binary
+ * says it is legacy. */
+async function applyWithoutNfTables(stderr: string) {
   const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'iptables-nft-restore')
-      return {
-        exitCode: 1,
-        stdout: '',
-        stderr: 'iptables-nft-restore: Could not fetch rule set generation id: Invalid argument\n',
-      };
+    if (r.argv[0] === 'iptables-nft-restore') return { exitCode: 1, stdout: '', stderr };
     if (r.argv.join(' ') === 'iptables-save --version') return ok('iptables-save v1.8.9 (legacy)\n');
     return ok(probe());
   });
@@ -743,6 +740,13 @@ test('iptables-nft present but the kernel has no nf_tables: plain iptables-resto
     POD_DEFAULT,
     { netns: NETNS, backend: 'iptables' },
     { exec, logger },
+  );
+  return { exec, outcome };
+}
+
+test('iptables-nft present but the kernel has no nf_tables: plain iptables-restore is used, as upstream', async () => {
+  const { exec, outcome } = await applyWithoutNfTables(
+    'iptables-nft-restore: Could not fetch rule set generation id: Invalid argument\n',
   );
   assert.deepEqual(outcome, { changed: true, ipv6: false, variants: { v4: 'plain' } });
   // Plain iptables is legacy there: it writes as legacy does, never on the node-wide xtables lock (§2.8 step 6).
@@ -993,20 +997,8 @@ test('ip -force -batch exits non-zero for lines it tolerates (the rule del of a 
 });
 
 test('iptables-nft on a kernel without nf_tables that says "Failed to initialize nft": plain iptables-restore is used', async () => {
-  const exec = new RecordingExec((r) => {
-    if (r.argv[0] === 'iptables-nft-restore')
-      return {
-        exitCode: 1,
-        stdout: '',
-        stderr: 'iptables-nft-restore v1.8.7 (nf_tables): Failed to initialize nft: Protocol not supported\n',
-      };
-    if (r.argv.join(' ') === 'iptables-save --version') return ok('iptables-save v1.8.7 (legacy)\n');
-    return ok(probe());
-  });
-  const outcome = await applyCaptureRules(
-    POD_DEFAULT,
-    { netns: NETNS, backend: 'iptables' },
-    { exec, logger },
+  const { exec, outcome } = await applyWithoutNfTables(
+    'iptables-nft-restore v1.8.7 (nf_tables): Failed to initialize nft: Protocol not supported\n',
   );
   assert.deepEqual(outcome.variants, { v4: 'plain' });
   assert.equal(trace(exec).at(-1), 'iptables-restore --noflush --wait=30 < * nat');
