@@ -17,6 +17,13 @@ import { PrometheusMetrics } from '../../../src/sys/metrics.ts';
 import { watchDirectory } from '../../../src/sys/watch.ts';
 import { hostTreeEnv, makeHostTree, type HostTree } from '../../support/host-tree.ts';
 
+/** Something a test waits for: `happened` resolves once `fire` is called. */
+function latch(): { happened: Promise<void>; fire: () => void } {
+  let fire: () => void = () => undefined;
+  const happened = new Promise<void>((resolve) => (fire = resolve));
+  return { happened, fire };
+}
+
 const TESTDATA = path.resolve(import.meta.dirname, '../../../../shared/conformance/istio-install-testdata');
 const CALICO = JSON.stringify({
   name: 'k8s-pod-network',
@@ -123,8 +130,7 @@ test(
   { timeout: 30_000 },
   () =>
     withHostTree(async (tree) => {
-      let repairStarted: () => void = () => undefined;
-      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const { happened: started, fire: repairStarted } = latch();
       const agent = startAgent(tree, {
         loadRepairController: () =>
           Promise.resolve((() => {
@@ -150,10 +156,8 @@ test(
     withHostTree(async (tree) => {
       // Cleanup is held on its second step (the kubeconfig) until the second signal has been handled.
       const realFs = createNodeFs();
-      let cleanupHeld: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (cleanupHeld = resolve));
-      let releaseCleanup: () => void = () => undefined;
-      const released = new Promise<void>((resolve) => (releaseCleanup = resolve));
+      const { happened: held, fire: cleanupHeld } = latch();
+      const { happened: released, fire: releaseCleanup } = latch();
       const agent = startAgent(tree, {
         fs: {
           ...realFs,
@@ -348,13 +352,10 @@ test(
   () =>
     withHostTree(async (tree) => {
       const realFs = createNodeFs();
-      let installHeld: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (installHeld = resolve));
-      let releaseInstall: () => void = () => undefined;
-      const released = new Promise<void>((resolve) => (releaseInstall = resolve));
+      const { happened: held, fire: installHeld } = latch();
+      const { happened: released, fire: releaseInstall } = latch();
       let loads = 0;
-      let repairStarted: () => void = () => undefined;
-      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const { happened: started, fire: repairStarted } = latch();
       const agent = startAgent(tree, {
         fs: {
           ...realFs,
@@ -415,8 +416,7 @@ test(
       const events: string[] = [];
       const realFs = createNodeFs();
       let repairSignal: AbortSignal | undefined;
-      let repairStarted: () => void = () => undefined;
-      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const { happened: started, fire: repairStarted } = latch();
       const closing =
         <T extends { close(): Promise<void> }>(name: string) =>
         (server: T): T => ({
@@ -485,8 +485,7 @@ test(
       let killWatch: (error: Error) => void = () => undefined;
       let repairSignal: AbortSignal | undefined;
       let stops = 0;
-      let repairStarted: () => void = () => undefined;
-      const started = new Promise<void>((resolve) => (repairStarted = resolve));
+      const { happened: started, fire: repairStarted } = latch();
       const agent = startAgent(tree, {
         watchDir: (dir, onChange, onError) => {
           killWatch = onError;
@@ -517,13 +516,10 @@ test(
 test('a repair controller that finishes loading only after SIGTERM is not started', { timeout: 30_000 }, () =>
   withHostTree(async (tree) => {
     const realFs = createNodeFs();
-    let cleanupHeld: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (cleanupHeld = resolve));
-    let releaseCleanup: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (releaseCleanup = resolve));
+    const { happened: held, fire: cleanupHeld } = latch();
+    const { happened: released, fire: releaseCleanup } = latch();
     let finishLoading: (start: typeof startRepairController) => void = () => undefined;
-    let loadRequested: () => void = () => undefined;
-    const requested = new Promise<void>((resolve) => (loadRequested = resolve));
+    const { happened: requested, fire: loadRequested } = latch();
     let starts = 0;
     const agent = startAgent(tree, {
       fs: {
@@ -560,8 +556,7 @@ test(
   (t) =>
     withHostTree(async (tree) => {
       const realFs = createNodeFs();
-      let cleanupHeld: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (cleanupHeld = resolve));
+      const { happened: held, fire: cleanupHeld } = latch();
       const agent = startAgent(tree, {
         fs: {
           ...realFs,
@@ -626,10 +621,8 @@ test(
   { timeout: 30_000 },
   (t) =>
     withHostTree(async (tree) => {
-      let repairStarted: () => void = () => undefined;
-      const started = new Promise<void>((resolve) => (repairStarted = resolve));
-      let stopCalled: () => void = () => undefined;
-      const stopping = new Promise<void>((resolve) => (stopCalled = resolve));
+      const { happened: started, fire: repairStarted } = latch();
+      const { happened: stopping, fire: stopCalled } = latch();
       const agent = startAgent(tree, {
         loadRepairController: () =>
           Promise.resolve((() => {
