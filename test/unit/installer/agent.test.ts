@@ -681,15 +681,20 @@ test('a CA file outside the service-account dir (KUBE_CA_FILE) is watched: its r
   }
 });
 
-test('cleanup with a tracked config it cannot parse stops there: the kubeconfig and binary stay, so the config never names a plugin that is gone', async () => {
-  const { tree, file } = await settledTree();
-  writeFileSync(file, '{"name": "k8s-pod-network", "plugins": [{"type": "istio-cni"}');
-  await assert.rejects(
-    cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), file),
-    /not valid JSON/,
-  );
-  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), true);
-  assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
+test('cleanup with a tracked config it cannot parse stops there: the kubeconfig and binary stay, so the config never names a plugin that is gone; also when the readable part does not name istio-cni (a file cut short)', async () => {
+  for (const broken of [
+    '{"name": "k8s-pod-network", "plugins": [{"type": "istio-cni"}',
+    '{"name": "k8s-pod-network", "plugins": [{"type": "calico"}, ',
+  ]) {
+    const { tree, file } = await settledTree();
+    writeFileSync(file, broken);
+    await assert.rejects(
+      cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), file),
+      /not valid JSON/,
+    );
+    assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), true, broken);
+    assert.equal(existsSync(`${tree.bin}/istio-cni`), true, broken);
+  }
 });
 
 test('uninstall (no tracked config) stops at any config it cannot parse that names istio-cni; one that does not, or a dangling link, is skipped', async () => {
@@ -1933,17 +1938,6 @@ test('moving to a new first file that already holds our current entry still take
   } finally {
     await running.stop();
   }
-});
-
-test('cleanup stops at a tracked config it cannot parse even when the readable part does not name istio-cni (a file cut short)', async () => {
-  const { tree, file } = await settledTree();
-  writeFileSync(file, '{"name": "k8s-pod-network", "plugins": [{"type": "calico"}, ');
-  await assert.rejects(
-    cleanupNode(configFor(tree), createNodeFs(), pino({ level: 'silent' }), file),
-    /not valid JSON/,
-  );
-  assert.equal(existsSync(`${tree.run}/istio-cni-kubeconfig`), true);
-  assert.equal(existsSync(`${tree.bin}/istio-cni`), true);
 });
 
 test('cleanup touches only what is ours: a backup of a config holding our entry, and files named like ours, stay', async () => {
