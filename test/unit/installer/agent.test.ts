@@ -1097,7 +1097,9 @@ test('a .conflist with a stray top-level "type": our entry joins its plugins (li
   }
 });
 
-test('a symlinked conflist is written through the link; the owner rewriting the real file is repaired; cleanup keeps the link', async () => {
+/** A tree whose net dir holds `10-calico.conflist` as a relative link to a Calico conflist (mode 0644) outside it,
+ * as a CNI that keeps its config elsewhere lays it out. */
+function symlinkedCalicoTree(): { tree: HostTree; realDir: string; real: string; link: string } {
   const tree = makeTree();
   const realDir = `${tree.root}/calico-owned`;
   mkdirSync(realDir);
@@ -1105,6 +1107,11 @@ test('a symlinked conflist is written through the link; the owner rewriting the 
   writeFileSync(real, CALICO, { mode: 0o644 });
   const link = `${tree.net}/10-calico.conflist`;
   symlinkSync('../calico-owned/calico.conflist', link);
+  return { tree, realDir, real, link };
+}
+
+test('a symlinked conflist is written through the link; the owner rewriting the real file is repaired; cleanup keeps the link', async () => {
+  const { tree, realDir, real, link } = symlinkedCalicoTree();
   const running = start(configFor(tree));
   try {
     await untilReady(running, tree, link);
@@ -2024,13 +2031,7 @@ test('standalone after a restart: its own file, found in place, is still ours to
 });
 
 test('a symlinked conflist: once the agent is idle, the owner rewriting the real file is still seen and repaired', async () => {
-  const tree = makeTree();
-  const realDir = `${tree.root}/calico-owned`;
-  mkdirSync(realDir);
-  const real = `${realDir}/calico.conflist`;
-  writeFileSync(real, CALICO);
-  const link = `${tree.net}/10-calico.conflist`;
-  symlinkSync('../calico-owned/calico.conflist', link);
+  const { tree, realDir, real, link } = symlinkedCalicoTree();
   const first = start(configFor(tree));
   try {
     await untilReady(first, tree, link);
